@@ -1,0 +1,167 @@
+"""Configuration: one TOML file plus environment overrides, validated once.
+
+Read at the edge (``load_settings``) into a frozen :class:`Settings` and passed
+down; nothing below the command line reads ``os.environ``. Environment
+variables override file values: ``VERZUIM_<SECTION>__<KEY>`` (for example
+``VERZUIM_AMQP__URL``). Every key is documented in ``docs/configuration.md``;
+a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from adapter.errors import ConfigError
+
+OIN_PATTERN = r"^[0-9A-Z]{20}$"
+BRIN_PATTERN = r"^[0-9]{2}[A-Z0-9]{2}$"
+DUO_OIN = "00000001800866472000"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SchoolSettings(_Section):
+    brin: str = Field("00AA", pattern=BRIN_PATTERN)
+    oin: str = Field("00000099000000000001", pattern=OIN_PATTERN)
+
+
+class DuoSettings(_Section):
+    url: str = "https://127.0.0.1:8443/verzuim/v1"
+    oin: str = Field(DUO_OIN, pattern=OIN_PATTERN)
+    ca_bundle: Path = Path("pki/trust-bundle.pem")
+    client_cert: Path = Path("pki/school.pem")
+    client_key: Path = Path("pki/school-key.pem")
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(30.0, gt=0)
+    max_concurrency: int = Field(4, ge=1, le=64)
+    max_attempts: int = Field(8, ge=1)
+    retry_base_seconds: float = Field(5.0, gt=0)
+    retry_max_seconds: float = Field(600.0, gt=0)
+    poll_interval: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (two-way TLS is mandatory)")
+        return value
+
+
+class AmqpSettings(_Section):
+    url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    heartbeat: int = Field(20, ge=1)
+    blocked_connection_timeout: float = Field(60.0, gt=0)
+    connect_timeout: float = Field(10.0, gt=0)
+    prefetch: int = Field(100, ge=1, le=10000)
+    delivery_limit: int = Field(5, ge=1)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    declare_topology: bool = True
+    sis_exchange: str = "verzuim.sis"
+    inbox_queue: str = "verzuim.adapter.inbox"
+    adapter_exchange: str = "verzuim.adapter"
+    dead_exchange: str = "verzuim.dead"
+    dead_queue: str = "verzuim.adapter.dead"
+    reconnect_max_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_scheme(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///verzuim.db"
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class PluginSettings(_Section):
+    enabled: tuple[str, ...] = ()
+
+
+class Settings(BaseSettings):
+    """The whole configuration, frozen after validation."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix="VERZUIM_", env_nested_delimiter="__",
+    )
+
+    school: SchoolSettings = SchoolSettings()
+    duo: DuoSettings = DuoSettings()
+    amqp: AmqpSettings = AmqpSettings()
+    store: StoreSettings = StoreSettings()
+    logging: LoggingSettings = LoggingSettings()
+    plugins: PluginSettings = PluginSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file (passed as init values).
+        return (env_settings, init_settings)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    # pydantic's "msg" never echoes the input; "input" is deliberately left out.
+    return f"{key}: {error['msg']}"
+
+
+def load_settings(path: Path | None, *, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read ``path`` (TOML) and the environment into :class:`Settings`.
+
+    Relative paths in the file are resolved against the file's directory.
+    Raises :class:`ConfigError` with one line naming the first bad key.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"invalid configuration: {_describe(errors[0])}{more}") from None
+    if path is not None:
+        settings = _resolve_paths(settings, Path(path).resolve().parent)
+    return settings
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def fix(section: BaseModel) -> BaseModel:
+        updates = {name: base / value for name, value in section
+                   if isinstance(value, Path) and not value.is_absolute()}
+        return section.model_copy(update=updates) if updates else section
+
+    store = settings.store
+    if store.url.startswith("sqlite:///") and not store.url.startswith("sqlite:////"):
+        relative = store.url[len("sqlite:///"):]
+        if relative and relative != ":memory:":
+            store = store.model_copy(update={"url": f"sqlite:///{base / relative}"})
+    return settings.model_copy(update={
+        "duo": fix(settings.duo), "amqp": fix(settings.amqp), "store": store,
+    })

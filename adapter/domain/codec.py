@@ -1,0 +1,176 @@
+"""Canonical JSON codec: :class:`Verzuimmelding` <-> plain JSON-able dicts.
+
+This is the storage format of the store and the wire format of the built-in
+``canonical`` vendor (``docs/canonical-format.md``). Keys are the model's field
+names; dates are ISO 8601 (``YYYY-MM-DD``), times ISO 8601 with offset;
+``None`` fields are omitted. :func:`melding_from_dict` raises
+:class:`~adapter.errors.RuleViolation` naming the field path and rule, never the value.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from adapter.domain.model import Melder, Student, Verzuimdag, Verzuimmelding, Verzuimsoort
+from adapter.errors import RuleViolation
+
+
+def melding_to_dict(melding: Verzuimmelding) -> dict[str, Any]:
+    """Encode a report as a JSON-able dict (None fields omitted)."""
+    out: dict[str, Any] = {}
+    for name, value in vars(melding).items():
+        encoded = _encode(value)
+        if encoded is not None:
+            out[name] = encoded
+    return out
+
+
+def _encode(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Verzuimsoort):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (Student, Melder, Verzuimdag)):
+        return {k: _encode(v) for k, v in vars(value).items() if _encode(v) is not None}
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+class _Reader:
+    """Collects (field, rule) violations while reading a dict."""
+
+    def __init__(self) -> None:
+        self.violations: list[tuple[str, str]] = []
+
+    def get(self, data: dict[str, Any], key: str, path: str, kind: str, *,
+            required: bool = False) -> Any:
+        where = f"{path}{key}"
+        if key not in data or data[key] is None or data[key] == "":
+            if required:
+                self.violations.append((where, "required"))
+            return None
+        value = data[key]
+        try:
+            return _convert(value, kind)
+        except (TypeError, ValueError):
+            self.violations.append((where, _RULES[kind]))
+            return None
+
+
+_RULES = {
+    "str": "must be a string", "bool": "must be true or false", "date": "must be a date YYYY-MM-DD",
+    "datetime": "must be an ISO 8601 date-time", "soort": "must be a known verzuimsoort",
+    "int": "must be a whole number",
+}
+
+
+def _convert(value: Any, kind: str) -> Any:
+    if kind == "str":
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError
+        return value
+    if not isinstance(value, str):
+        raise TypeError
+    if kind == "date":
+        return date.fromisoformat(value) if len(value) == 10 else _raise()
+    if kind == "datetime":
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if kind == "soort":
+        return Verzuimsoort(value)
+    raise ValueError(kind)
+
+
+def _raise() -> Any:
+    raise ValueError
+
+
+def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
+    """Decode a report; raise RuleViolation listing every bad field by path."""
+    r = _Reader()
+    if not isinstance(data, dict):
+        raise RuleViolation([(path.rstrip("."), "must be an object")])
+    student_raw = data.get("student")
+    if not isinstance(student_raw, dict):
+        r.violations.append((f"{path}student", "required object"))
+        student_raw = {}
+    sp = f"{path}student."
+    student = Student(
+        bsn=r.get(student_raw, "bsn", sp, "str"),
+        onderwijsnummer=r.get(student_raw, "onderwijsnummer", sp, "str"),
+        geboortedatum=r.get(student_raw, "geboortedatum", sp, "date"),
+        achternaam=r.get(student_raw, "achternaam", sp, "str"),
+        voorvoegsel=r.get(student_raw, "voorvoegsel", sp, "str"),
+        voornamen=r.get(student_raw, "voornamen", sp, "str"),
+    )
+    melder_raw = data.get("melder")
+    if not isinstance(melder_raw, dict):
+        r.violations.append((f"{path}melder", "required object"))
+        melder_raw = {}
+    mp = f"{path}melder."
+    melder = Melder(
+        naam=r.get(melder_raw, "naam", mp, "str", required=True) or "",
+        emailadres=r.get(melder_raw, "emailadres", mp, "str", required=True) or "",
+        functie=r.get(melder_raw, "functie", mp, "str"),
+        telefoonnummer=r.get(melder_raw, "telefoonnummer", mp, "str"),
+    )
+    dagen: list[Verzuimdag] = []
+    raw_days = data.get("verzuimdagen") or []
+    if not isinstance(raw_days, list):
+        r.violations.append((f"{path}verzuimdagen", "must be a list"))
+        raw_days = []
+    for i, raw in enumerate(raw_days):
+        dp = f"{path}verzuimdagen[{i}]."
+        if not isinstance(raw, dict):
+            r.violations.append((dp.rstrip("."), "must be an object"))
+            continue
+        lesuren = raw.get("lesuren") or []
+        if not isinstance(lesuren, list) or not all(
+                isinstance(x, int) and not isinstance(x, bool) for x in lesuren):
+            r.violations.append((f"{dp}lesuren", "must be a list of whole numbers"))
+            lesuren = []
+        dagen.append(Verzuimdag(
+            datum=r.get(raw, "datum", dp, "date", required=True) or date.min,
+            hele_dag=bool(r.get(raw, "hele_dag", dp, "bool")),
+            lesuren=tuple(lesuren),
+        ))
+    known = {f for f in Verzuimmelding.__dataclass_fields__}
+    for key in data:
+        if key not in known:
+            r.violations.append((f"{path}{key}", "unknown field"))
+    melding = Verzuimmelding(
+        source_id=r.get(data, "source_id", path, "str", required=True) or "",
+        brin=r.get(data, "brin", path, "str", required=True) or "",
+        student=student,
+        verzuimsoort=r.get(data, "verzuimsoort", path, "soort", required=True) or Verzuimsoort.O,
+        begindatum=r.get(data, "begindatum", path, "date", required=True) or date.min,
+        vermoedelijke_reden=r.get(data, "vermoedelijke_reden", path, "str", required=True) or "",
+        melder=melder,
+        einddatum=r.get(data, "einddatum", path, "date"),
+        onderwijslocatiecode=r.get(data, "onderwijslocatiecode", path, "str"),
+        toelichting=r.get(data, "toelichting", path, "str"),
+        actie_ondernomen=r.get(data, "actie_ondernomen", path, "bool"),
+        toelichting_actie_ondernomen=r.get(data, "toelichting_actie_ondernomen", path, "str"),
+        toelichting_actie_gewenst=r.get(data, "toelichting_actie_gewenst", path, "str"),
+        alle_lessen_gemist=r.get(data, "alle_lessen_gemist", path, "bool"),
+        verzuimdagen=tuple(dagen),
+        vervolg_op=r.get(data, "vervolg_op", path, "str"),
+        modified_at=r.get(data, "modified_at", path, "datetime"),
+        deleted=bool(r.get(data, "deleted", path, "bool")),
+    )
+    if r.violations:
+        raise RuleViolation(r.violations, position=path.rstrip("."))
+    return melding

@@ -1,0 +1,101 @@
+"""The store's contract: what the daemon, the CLI and the tests may call.
+
+The store is the system of record. Every method is one transaction: it either
+commits completely or raises (``StoreUnavailable`` for disk/database faults).
+Methods are safe to call from several threads at once.
+
+Submission states (``submissions.state``)::
+
+    pending ──claim──▶ submitting ──▶ done        (DUO registered it)
+       ▲                   │  ├──────▶ rejected    (DUO or our rules said no; terminal)
+       │                   │  ├──────▶ unknown     (outcome unknown: reconcile first)
+       └──── retry_later ◀─┘  └──────▶ failed      (gave up after max attempts; terminal)
+    unknown ──reconcile──▶ done | pending (not found at DUO: resend with the SAME id)
+
+Report states (``reports.state``): ``queued`` → ``registered`` | ``rejected`` |
+``failed``; ``registered`` → ``withdrawn``. ``reports.duo_status`` holds DUO's
+status letter (R, B, G, K, I).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from adapter.domain.model import OutboundEvent, Operation, Terugmelding, Verzuimmelding
+
+
+@dataclass(frozen=True)
+class IncomingReport:
+    """A valid report from one AMQP message, ready to be queued for DUO."""
+
+    vendor: str
+    melding: Verzuimmelding
+
+
+@dataclass(frozen=True)
+class IncomingRejection:
+    """A row that failed parsing or rules: becomes a ``rejected`` outbox event, no SOAP call."""
+
+    vendor: str
+    brin: str
+    source_id: str | None
+    position: str
+    field: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    """Outcome of :meth:`Store.accept`: counts of what the message changed."""
+
+    duplicate_message: bool
+    new_reports: int
+    unchanged_reports: int
+    rejections: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A submission claimed for sending. ``document_id`` is reused on every attempt."""
+
+    submission_id: int
+    report_id: int
+    vendor: str
+    operation: Operation
+    document_id: str
+    attempt: int
+    melding: Verzuimmelding
+    meldingsnummer: str | None
+
+
+@dataclass(frozen=True)
+class ExchangeRecord:
+    """One request/response pair with DUO, kept as evidence (contains personal data)."""
+
+    operation: str
+    document_id: str | None
+    message_id: str | None
+    request_xml: bytes
+    response_xml: bytes | None
+    http_status: int | None
+    outcome: str          # "ok" | "rejected" | "fault:<code>" | "transient" | "unknown" | "system"
+    started_at: datetime
+    duration_ms: int
+    submission_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """A row of ``meldingen list``: internal ids and codes, no personal data."""
+
+    report_id: int
+    vendor: str
+    brin: str
+    source_id: str
+    state: str
+    duo_status: str | None
+    meldingsnummer: str | None
+    verzuimsoort: str
+    created_at: datetime
+    updated_at: datetime
