@@ -133,11 +133,14 @@ class Terugmelding:
 
 @dataclass(frozen=True)
 class RowRejection:
-    """A row of an export that could not become a report: where, which field, which rule."""
+    """A row of an export that could not become a report.
+
+    ``position`` names the row (``row 7``) or JSON path (``$.meldingen[2]``);
+    ``violations`` lists ``(field, rule)`` pairs; no value is ever carried.
+    """
 
     position: str
-    field: str
-    rule: str
+    violations: tuple[tuple[str, str], ...]
     source_id: str | None = None
     brin: str | None = None
 

@@ -41,8 +41,7 @@ class IncomingRejection:
     brin: str
     source_id: str | None
     position: str
-    field: str
-    rule: str
+    violations: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
