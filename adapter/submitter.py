@@ -1,0 +1,212 @@
+"""Submitter: claims due submissions from the store and sends them to DUO.
+
+Each claim is sent with the business-document id stored for it, on every
+attempt. Outcomes follow the error tree (``adapter.errors``):
+
+- registered → ``mark_registered`` (outbox ``registered``)
+- :class:`DuoRejected` → ``mark_rejected`` (outbox ``rejected``), never retried
+- :class:`DuplicateDocument` / :class:`OutcomeUnknown` → reconcile by document id
+  before anything is sent again
+- :class:`TransientError` → ``retry_later`` with exponential backoff and jitter,
+  ``mark_failed`` after ``duo.max_attempts``
+- :class:`SystemFault` → the claim is released (not counted) and submissions
+  pause until ``resume_after``; nothing is rejected or dead-lettered
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from adapter.config import DuoSettings
+from adapter.domain.model import Operation
+from adapter.duo import DuoClient
+from adapter.errors import (DuoRejected, DuplicateDocument, OutcomeUnknown, RecordError,
+                            SystemFault, TransientError)
+from adapter.logging import in_context
+from adapter.store import Claim, Store
+
+log = structlog.get_logger(__name__)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff: uniform(base/2, min(cap, base·2^(attempt−1)))."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return (rng or random).uniform(min(base / 2, ceiling), ceiling)
+
+
+class Submitter:
+    """Runs the send loop in its own thread; DUO calls run on a bounded pool."""
+
+    def __init__(self, settings: DuoSettings, store: Store, client: DuoClient, *,
+                 on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
+                 idle_wait: float = 0.2) -> None:
+        self._settings = settings
+        self._store = store
+        self._client = client
+        self._on_result = on_result
+        self._pause_seconds = pause_seconds
+        self._idle_wait = idle_wait
+        self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo")
+        self._inflight: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._next_reconcile = 0.0
+        self.paused_until: datetime | None = None
+        self.pause_reason: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.paused_until is None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Claim and send until ``stop`` is set; then wait for calls in flight."""
+        recovered = self._store.recover_interrupted()
+        if recovered:
+            log.warning("submissions_interrupted_recovered", count=recovered)
+        while not stop.is_set():
+            if self._paused():
+                stop.wait(1.0)
+                continue
+            if not self._claim():
+                self._wake.wait(self._idle_wait)
+                self._wake.clear()
+        with self._lock:
+            pending = list(self._inflight)
+        for future in pending:
+            future.result()
+        self._pool.shutdown(wait=True)
+
+    def _paused(self) -> bool:
+        if self.paused_until is None:
+            return False
+        if datetime.now(UTC) < self.paused_until:
+            return True
+        log.info("submissions_resumed")
+        self.paused_until = None
+        self.pause_reason = None
+        return False
+
+    def _claim(self) -> int:
+        """Start work for free pool slots: reconciliations first. Returns how many started."""
+        with self._lock:
+            free = self._settings.max_concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        claims: list[Claim] = []
+        if time.monotonic() >= self._next_reconcile:
+            # At most one reconciliation sweep a second, so a DUO that keeps
+            # timing out on look-ups is not hammered in a tight loop.
+            self._next_reconcile = time.monotonic() + 1.0
+            claims = self._store.claim_unknown(limit=free)
+        work: list[tuple[Claim, Callable[[Claim], None]]] = [(c, self._reconcile) for c in claims]
+        if len(work) < free:
+            work += [(c, self._send) for c in self._store.claim_due(limit=free - len(work))]
+        for claim, fn in work:
+            self._start(claim, fn)
+        return len(work)
+
+    def _start(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
+        with structlog.contextvars.bound_contextvars(
+                submission_id=claim.submission_id, report_id=claim.report_id,
+                document_id=claim.document_id, operation=claim.operation.value,
+                attempt=claim.attempt, vendor=claim.vendor):
+            future = self._pool.submit(in_context(self._guarded), claim, fn)
+        with self._lock:
+            self._inflight.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._inflight.discard(future)
+        self._wake.set()
+
+    def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
+        try:
+            fn(claim)
+        except SystemFault as exc:
+            self._store.release(claim.submission_id)
+            self._pause(exc)
+        except Exception as exc:  # a bug must not kill the loop; the row is retried
+            log.error("submission_crashed", error=type(exc).__name__)
+            self._retry(claim, type(exc).__name__)
+        finally:
+            self._on_result()
+
+    def _send(self, claim: Claim) -> None:
+        melding = claim.melding
+        try:
+            if claim.operation is Operation.AANLEVEREN:
+                result = self._client.aanleveren(melding, document_id=claim.document_id)
+            elif claim.operation is Operation.WIJZIGEN:
+                result = self._client.wijzigen(melding, meldingsnummer=claim.meldingsnummer or "",
+                                               document_id=claim.document_id)
+            else:
+                result = self._client.intrekken(melding, meldingsnummer=claim.meldingsnummer or "",
+                                                document_id=claim.document_id)
+        except DuplicateDocument:
+            log.warning("duo_duplicate_document")
+            self._reconcile(claim)
+            return
+        except DuoRejected as exc:
+            self._store.mark_rejected(claim.submission_id, errors=exc.errors)
+            log.error("report_rejected", codes=[code for code, _ in exc.errors])
+            return
+        except RecordError as exc:
+            self._store.mark_rejected(claim.submission_id, errors=[("VALIDATION", str(exc))])
+            log.error("report_rejected", codes=["VALIDATION"])
+            return
+        except OutcomeUnknown as exc:
+            self._store.mark_unknown(claim.submission_id, error=type(exc).__name__)
+            log.warning("duo_outcome_unknown", error=str(exc))
+            return
+        except TransientError as exc:
+            self._retry(claim, str(exc))
+            return
+        self._store.mark_registered(claim.submission_id, meldingsnummer=result.meldingsnummer,
+                                    status=result.status.value,
+                                    laatste_mutatie=result.laatste_mutatie)
+        log.info("report_registered", meldingsnummer=result.meldingsnummer)
+
+    def _reconcile(self, claim: Claim) -> None:
+        """Ask DUO whether this document id arrived; only resend when it did not."""
+        try:
+            found = self._client.opvragen(brin=claim.melding.brin, document_id=claim.document_id)
+        except (TransientError, OutcomeUnknown) as exc:
+            self._store.mark_unknown(claim.submission_id, error=type(exc).__name__)
+            log.warning("reconcile_postponed", error=type(exc).__name__)
+            return
+        if found is None:
+            log.info("reconcile_not_found_resending")
+            self._store.retry_later(claim.submission_id, at=datetime.now(UTC),
+                                    error="not found at DUO")
+            return
+        self._store.mark_registered(claim.submission_id, meldingsnummer=found.meldingsnummer,
+                                    status=found.status.value,
+                                    laatste_mutatie=found.laatste_mutatie)
+        log.info("report_reconciled", meldingsnummer=found.meldingsnummer)
+
+    def _retry(self, claim: Claim, error: str) -> None:
+        if claim.attempt >= self._settings.max_attempts:
+            self._store.mark_failed(claim.submission_id, reason=f"gave up: {error}")
+            log.error("report_failed", attempts=claim.attempt, error=error)
+            return
+        delay = backoff_delay(claim.attempt, self._settings.retry_base_seconds,
+                              self._settings.retry_max_seconds)
+        self._store.retry_later(claim.submission_id,
+                                at=datetime.now(UTC) + timedelta(seconds=delay), error=error)
+        log.warning("submission_retry_scheduled", delay_s=round(delay, 1), error=error)
+
+    def _pause(self, exc: SystemFault) -> None:
+        self.paused_until = datetime.now(UTC) + timedelta(seconds=self._pause_seconds)
+        self.pause_reason = type(exc).__name__
+        log.error("submissions_paused", error=str(exc), resume_after_s=self._pause_seconds)
