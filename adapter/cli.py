@@ -110,14 +110,16 @@ def pki() -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--school-oin", default="00000099000000000001", show_default=True,
               help="OIN put in the school certificate's subject serialNumber.")
+@click.option("--host", "hosts", multiple=True, default=("localhost", "127.0.0.1"),
+              show_default=True, help="Name or IP the simulator's certificate is valid for (repeat).")
 @one_line_errors
-def pki_init_test(directory: Path, school_oin: str) -> None:
+def pki_init_test(directory: Path, school_oin: str, hosts: tuple[str, ...]) -> None:
     """Write a complete test PKI into DIRECTORY (CA chain, DUO and school certificates)."""
     from adapter.pki.testpki import init_test_pki
     from adapter.domain.identifiers import is_valid_oin
     if not is_valid_oin(school_oin):
         raise ConfigError("--school-oin must be 20 characters of 0-9 and A-Z")
-    init_test_pki(directory, school_oin=school_oin)
+    init_test_pki(directory, school_oin=school_oin, hosts=hosts)
     click.echo(f"pki: wrote test PKI to {directory} (school OIN {school_oin})")
 
 
@@ -170,8 +172,9 @@ def publish(ctx: click.Context, file: Path, vendor: str, kind: str, message_id: 
 @one_line_errors
 def status(ctx: click.Context, as_json: bool) -> None:
     """Backlog per state, oldest pending, last poll, certificate expiry."""
+    settings = settings_from(ctx)
     from adapter.status import collect_status, render_status
-    info = collect_status(settings_from(ctx))
+    info = collect_status(settings)
     click.echo(json.dumps(info, indent=2, default=str) if as_json else render_status(info))
 
 
@@ -239,12 +242,14 @@ def plugins() -> None:
 
 @cli.command()
 @click.option("--timeout", default=150.0, show_default=True, help="Give up after this many seconds.")
+@click.option("--control-port", default=8444, show_default=True,
+              help="Port of the simulator's control API (0: any free port).")
 @click.pass_context
 @one_line_errors
-def demo(ctx: click.Context, timeout: float) -> None:
+def demo(ctx: click.Context, timeout: float, control_port: int) -> None:
     """Run the whole path once: test PKI, simulator, daemon, sample exports, summary."""
     from adapter.demo import run_demo
-    sys.exit(run_demo(settings_from(ctx), timeout=timeout))
+    sys.exit(run_demo(settings_from(ctx), timeout=timeout, control_port=control_port))
 
 
 def main() -> None:

@@ -90,6 +90,11 @@ class LoggingSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class HealthSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=0, le=65535)
+
+
 class PluginSettings(_Section):
     enabled: tuple[str, ...] = ()
 
@@ -106,6 +111,7 @@ class Settings(BaseSettings):
     amqp: AmqpSettings = AmqpSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
+    health: HealthSettings = HealthSettings()
     plugins: PluginSettings = PluginSettings()
 
     @classmethod

@@ -24,6 +24,7 @@ import structlog
 from adapter.config import Settings
 from adapter.duo import DuoClient
 from adapter.feedback import FeedbackPoller
+from adapter.health import HealthServer
 from adapter.intake import Intake
 from adapter.pki.certs import check_key_permissions
 from adapter.plugins import VendorRegistry, load_vendors
@@ -55,6 +56,7 @@ class Daemon:
         self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed)
         self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
         self.amqp_connected = False
+        self.health: HealthServer | None = None
         self._stops: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
 
@@ -77,15 +79,24 @@ class Daemon:
 
     def start(self) -> None:
         log.info("daemon_starting", vendors=self.vendors.names(), brin=self.settings.school.brin)
+        if self.settings.health.port:
+            self.health = HealthServer(self.settings.health.host, self.settings.health.port,
+                                       self.readiness)
+            self.health.start()
         self._spawn("relay", self.relay.run)
         self._spawn("submitter", self.submitter.run)
         self._spawn("poller", self.poller.run)
         self._spawn("consumer", self.consumer.run)
         log.info("daemon_started")
 
-    @property
-    def ready(self) -> bool:
-        return self.amqp_connected and self.submitter.healthy
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Ready when the broker is connected and submissions are not paused."""
+        details: dict[str, object] = {"amqp_connected": self.amqp_connected,
+                                      "submissions_paused": not self.submitter.healthy,
+                                      "last_poll_ok": self.poller.last_poll_ok}
+        if self.submitter.pause_reason:
+            details["pause_reason"] = self.submitter.pause_reason
+        return self.amqp_connected and self.submitter.healthy, details
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop in dependency order; each part gets ``timeout`` seconds."""
@@ -102,6 +113,8 @@ class Daemon:
             self._threads[name].join(timeout)
             if self._threads[name].is_alive():
                 log.error("daemon_part_did_not_stop", part=name)
+        if self.health is not None:
+            self.health.stop()
         self.client.close()
         self.store.close()
         log.info("daemon_stopped")
@@ -117,10 +130,12 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
+        failed = False
         while not done.wait(1.0):
             for name, thread in self._threads.items():
                 if not thread.is_alive() and not self._stops[name].is_set():
                     log.error("daemon_part_died", part=name)
+                    failed = True
                     done.set()
         self.stop()
-        return 0
+        return 1 if failed else 0

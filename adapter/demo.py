@@ -48,7 +48,8 @@ def _store_settled(daemon: object) -> bool:
     return busy == 0 and counts["outbox"].get("pending", 0) == 0
 
 
-def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMPLES) -> int:
+def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMPLES,
+             control_port: int = 8444) -> int:
     """Run the demo; returns 0 when every part of the path was exercised."""
     from adapter.daemon import Daemon
     from adapter.pki.testpki import init_test_pki
@@ -69,7 +70,8 @@ def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMP
 
     port = urlsplit(settings.duo.url).port or 443
     rod = samples / "canonical" / "rod.json"
-    sim = SimulatorServer(pki_dir, port=port, delay_behandeling=2.0, delay_afgesloten=4.0,
+    sim = SimulatorServer(pki_dir, port=port, control_port=control_port,
+                          delay_behandeling=2.0, delay_afgesloten=4.0,
                           rod_file=rod if rod.exists() else None)
     sim.start()
     say(f"demo: DUO simulator on {sim.soap_url} (control {sim.control_url})")

@@ -1,0 +1,151 @@
+"""End-to-end fixtures: a vhost per test, a test PKI, the simulator over TLS, a daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+import pika
+import pytest
+
+from adapter.config import Settings, load_settings
+from adapter.pki.testpki import init_test_pki
+from adapter.simulator.server import SimulatorServer
+
+SCHOOL_OIN = "00000099000000000001"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "config" / "samples" / "canonical"
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("pki")
+    init_test_pki(directory, school_oin=SCHOOL_OIN)
+    return directory
+
+
+@pytest.fixture()
+def vhost() -> Iterator[str]:
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    yield name
+    rabbitmqctl("delete_vhost", name)
+
+
+@pytest.fixture()
+def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
+    sim = SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=0.5,
+                          delay_afgesloten=1.0, rod_file=SAMPLES / "rod.json")
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+def make_settings(pki_dir: Path, vhost: str, soap_url: str, db: Path, **duo: Any) -> Settings:
+    return load_settings(None, overrides={
+        "school": {"brin": "00AA", "oin": SCHOOL_OIN},
+        "duo": {"url": soap_url, "ca_bundle": str(pki_dir / "trust-bundle.pem"),
+                "client_cert": str(pki_dir / "school.pem"),
+                "client_key": str(pki_dir / "school-key.pem"),
+                "read_timeout": 3.0, "poll_interval": 0.5, "retry_base_seconds": 0.2,
+                "retry_max_seconds": 1.0, **duo},
+        "amqp": {"url": f"amqp://guest:guest@127.0.0.1:5672/{vhost}", "heartbeat": 5},
+        "store": {"url": f"sqlite:///{db}"},
+        "health": {"port": 0},
+    })
+
+
+@pytest.fixture()
+def settings(pki_dir: Path, vhost: str, simulator: SimulatorServer, tmp_path: Path) -> Settings:
+    return make_settings(pki_dir, vhost, simulator.soap_url, tmp_path / "store.db")
+
+
+def control(sim: SimulatorServer, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the simulator's control API (plain HTTP on loopback)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = Request(f"{sim.control_url.rstrip('/')}/{path.lstrip('/')}", data=data,
+                  method="GET" if body is None else "POST",
+                  headers={"Content-Type": "application/json"})
+    with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
+        return json.loads(resp.read() or b"null")
+
+
+class Tap:
+    """Reads what the adapter tells the SIS, from a queue bound to verzuim.adapter."""
+
+    def __init__(self, settings: Settings) -> None:
+        from adapter.sis import connection_parameters, declare_event_tap, declare_topology
+        self.conn = pika.BlockingConnection(connection_parameters(settings.amqp))
+        self.channel = self.conn.channel()
+        declare_topology(self.channel, settings.amqp)
+        self.queue = "test.tap"
+        declare_event_tap(self.channel, settings.amqp, self.queue)
+        self.events: list[tuple[str, dict[str, Any], Any]] = []
+
+    def drain(self) -> list[tuple[str, dict[str, Any], Any]]:
+        while True:
+            method, props, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                return self.events
+            event = method.routing_key.rsplit(".", 1)[-1]
+            self.events.append((event, json.loads(body), props))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [data for event, data, _ in self.drain() if event == kind]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture()
+def tap(settings: Settings) -> Iterator[Tap]:
+    t = Tap(settings)
+    yield t
+    t.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def dead_letters(settings: Settings) -> list[tuple[bytes, dict[str, Any]]]:
+    from adapter.sis import connection_parameters
+    conn = pika.BlockingConnection(connection_parameters(settings.amqp))
+    try:
+        ch = conn.channel()
+        out = []
+        while True:
+            method, props, body = ch.basic_get(settings.amqp.dead_queue, auto_ack=False)
+            if method is None:
+                return out
+            out.append((body, dict(props.headers or {})))
+    finally:
+        conn.close()
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("VERZUIM_CONFIG", None)
+    return env

@@ -1,0 +1,126 @@
+"""The daemon and the demo as a user runs them: separate processes, signals, logs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.config import Settings
+from adapter.simulator.server import SimulatorServer
+from adapter.sis import publish_export
+
+from .conftest import ROOT, SAMPLES, Tap, control, subprocess_env, wait_for
+from .records import encode, record
+
+
+def write_config(path: Path, settings: Settings, **logging: str) -> Path:
+    duo = settings.duo
+    lines = [
+        "[school]", f'brin = "{settings.school.brin}"', f'oin = "{settings.school.oin}"',
+        "[duo]", f'url = "{duo.url}"', f'ca_bundle = "{duo.ca_bundle}"',
+        f'client_cert = "{duo.client_cert}"', f'client_key = "{duo.client_key}"',
+        f"read_timeout = {duo.read_timeout}", f"poll_interval = {duo.poll_interval}",
+        f"retry_base_seconds = {duo.retry_base_seconds}", f"retry_max_seconds = {duo.retry_max_seconds}",
+        "[amqp]", f'url = "{settings.amqp.url}"', f"heartbeat = {settings.amqp.heartbeat}",
+        "[store]", f'url = "{settings.store.url}"',
+        "[logging]", f'format = "{logging.get("format", "json")}"',
+        "[health]", f"port = {settings.health.port}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "adapter", "--config", str(config), "run"],
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT, env=subprocess_env(),
+                            cwd=ROOT)
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_under_load_loses_nothing(settings: Settings, simulator: SimulatorServer,
+                                          tap: Tap, tmp_path: Path) -> None:
+    rng = random.Random(7)
+    config = write_config(tmp_path / "c.toml", settings)
+    log = tmp_path / "daemon.log"
+    records = [record(rng) for _ in range(40)]
+    proc = start_daemon(config, log)
+    try:
+        for rec in records:
+            publish_export(settings.amqp, body=encode(rec), vendor="canonical")
+        wait_for(lambda: len(tap.of("registered")) >= 3, what="some registrations", timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        proc = start_daemon(config, log)
+        wanted = {r["source_id"] for r in records}
+        wait_for(lambda: {e["source_id"] for e in tap.of("registered")} >= wanted,
+                 what="every record registered after restart", timeout=90)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    ledger = control(simulator, "ledger")
+    assert len(ledger) == 40 and set(ledger.values()) == {1}
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(e["event"] == "daemon_stopped" for e in events)
+
+
+def personal_values(directory: Path) -> set[str]:
+    """Every personal value in the samples: ids, names, e-mails, phones, free texts."""
+    keys = {"bsn", "onderwijsnummer", "achternaam", "voornamen", "voorvoegsel", "naam",
+            "emailadres", "telefoonnummer", "vermoedelijke_reden", "toelichting",
+            "toelichting_actie_ondernomen", "toelichting_actie_gewenst", "geboortedatum"}
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in keys and isinstance(value, str) and len(value) >= 4:
+                    found.add(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for path in directory.glob("*.json"):
+        try:
+            walk(json.loads(path.read_text()))
+        except ValueError:
+            continue
+    return found
+
+
+@pytest.mark.timeout(240)
+def test_demo_runs_and_logs_no_personal_data(settings: Settings, tmp_path: Path) -> None:
+    # The demo starts its own simulator on the configured port: give it a free one.
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pki = tmp_path / "demo" / "pki"
+    demo_settings = settings.model_copy(update={"duo": settings.duo.model_copy(update={
+        "url": f"https://127.0.0.1:{port}/verzuim/v1", "ca_bundle": pki / "trust-bundle.pem",
+        "client_cert": pki / "school.pem", "client_key": pki / "school-key.pem"}),
+        "store": settings.store.model_copy(update={"url": f"sqlite:///{tmp_path / 'demo' / 'v.db'}"})})
+    config = write_config(tmp_path / "demo.toml", demo_settings)
+    proc = subprocess.run([sys.executable, "-m", "adapter", "--config", str(config), "demo",
+                           "--control-port", "0"],
+                          capture_output=True, text=True, timeout=220, env=subprocess_env(), cwd=ROOT)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"demo: registered=(\d+) rejected=(\d+) terugmeldingen=(\d+) dead=(\d+)", last)
+    assert match, last
+    registered, rejected, terugmeldingen, dead = map(int, match.groups())
+    assert registered >= 3 and rejected >= 1 and terugmeldingen >= 3 and dead >= 1
+    everything = output + (tmp_path / "demo" / "daemon.log").read_text()
+    secrets = personal_values(SAMPLES)
+    assert len(secrets) >= 10
+    leaked = sorted(v for v in secrets if v in everything)
+    assert not leaked, f"{len(leaked)} personal values leaked into logs or output"

@@ -1,0 +1,60 @@
+"""Every command has --help; errors are one line, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from adapter.cli import cli
+
+
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for name, command in group.commands.items():
+        paths.append((*prefix, name))
+        if isinstance(command, click.Group):
+            paths += command_paths(command, (*prefix, name))
+    return paths
+
+
+@pytest.mark.parametrize("path", [(), *command_paths(cli)], ids=lambda p: " ".join(p) or "root")
+def test_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) >= 3
+
+
+def test_design_commands_exist() -> None:
+    names = {" ".join(p) for p in command_paths(cli)}
+    for expected in ("run", "simulator", "pki init-test", "cert check", "cert csr", "publish",
+                     "status", "meldingen list", "meldingen show", "replay", "incident", "plugins"):
+        assert expected in names
+
+
+def test_bad_config_is_one_line_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[duo]\nread_timeout = -1\n")
+    proc = subprocess.run([sys.executable, "-m", "adapter", "--config", str(cfg), "status"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "duo.read_timeout" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_config_file_is_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "nope.toml"), "status"])
+    assert result.exit_code == 2
+    assert "config file not found" in result.output
+
+
+@pytest.mark.parametrize("path", [("replay",), ("incident", "1"), ("cert", "csr")])
+def test_later_commands_say_so_in_one_line(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, list(path))
+    assert result.exit_code == 3
+    assert "later release" in result.output and result.output.strip().count("\n") == 0
