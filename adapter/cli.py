@@ -254,9 +254,13 @@ def demo(ctx: click.Context, timeout: float, control_port: int) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from adapter.logging import configure_logging
+    # Until a command configures logging from its settings, only warnings reach
+    # stderr, so plugin loading cannot clutter a command's own output.
+    configure_logging("warning", "console", stream=sys.stderr)
     try:
         from adapter.plugins import load_vendors, register_commands
         register_commands(cli, load_vendors())
-    except Exception:  # plugin commands are optional; `plugins` reports the real error
+    except AdapterError:  # a broken plugin set-up: `plugins` and `run` report it in full
         pass
     cli(prog_name="verzuim-adapter")

@@ -63,7 +63,7 @@ class AmqpSettings(_Section):
     blocked_connection_timeout: float = Field(60.0, gt=0)
     connect_timeout: float = Field(10.0, gt=0)
     prefetch: int = Field(100, ge=1, le=10000)
-    delivery_limit: int = Field(5, ge=1)
+    delivery_limit: int = Field(20, ge=1)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     declare_topology: bool = True
     sis_exchange: str = "verzuim.sis"

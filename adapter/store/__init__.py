@@ -1,0 +1,22 @@
+"""The store: SQLite or PostgreSQL, the adapter's system of record.
+
+``Store.open(url)`` connects and migrates; see :mod:`adapter.store.api` for the
+contract and :mod:`adapter.store.states` for the state machines.
+"""
+
+from adapter.store.api import (
+    AcceptResult,
+    Claim,
+    ExchangeRecord,
+    IncomingRejection,
+    IncomingReport,
+    ReportSummary,
+)
+from adapter.store.lifecycle import UnknownSubmission
+from adapter.store.states import IllegalTransition
+from adapter.store.store import Store
+
+__all__ = [
+    "AcceptResult", "Claim", "ExchangeRecord", "IllegalTransition", "IncomingRejection",
+    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission",
+]

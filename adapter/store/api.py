@@ -11,9 +11,13 @@ Submission states (``submissions.state``)::
        │                   │  ├──────▶ unknown     (outcome unknown: reconcile first)
        └──── retry_later ◀─┘  └──────▶ failed      (gave up after max attempts; terminal)
     unknown ──reconcile──▶ done | pending (not found at DUO: resend with the SAME id)
+    pending ──▶ cancelled   (the SIS deleted a report that was never sent; terminal)
+
+The allowed transitions are the tables in :mod:`adapter.store.states`.
 
 Report states (``reports.state``): ``queued`` → ``registered`` | ``rejected`` |
-``failed``; ``registered`` → ``withdrawn``. ``reports.duo_status`` holds DUO's
+``failed`` | ``withdrawn`` (cancelled before sending); ``registered`` → ``withdrawn``;
+``rejected`` → ``queued`` (the SIS sent a corrected version). ``reports.duo_status`` holds DUO's
 status letter (R, B, G, K, I).
 """
 
@@ -46,12 +50,17 @@ class IncomingRejection:
 
 @dataclass(frozen=True)
 class AcceptResult:
-    """Outcome of :meth:`Store.accept`: counts of what the message changed."""
+    """Outcome of :meth:`Store.accept`: counts of what the message changed.
+
+    ``updated_reports`` counts known reports whose new content changed or will
+    cause a submission (replaced payload, ``wijzigen``, ``intrekken``, resend).
+    """
 
     duplicate_message: bool
     new_reports: int
     unchanged_reports: int
     rejections: int
+    updated_reports: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class Claim:
     attempt: int
     melding: Verzuimmelding
     meldingsnummer: str | None
+    #: DUO's last mutation stamp of the report (guards ``wijzigen``); None before registration.
+    laatste_mutatie: datetime | None = None
 
 
 @dataclass(frozen=True)

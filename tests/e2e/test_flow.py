@@ -157,7 +157,11 @@ def test_message_is_acked_only_after_commit(settings: Settings, simulator: Simul
     try:
         publish_export(settings.amqp, body=encode(record(rng)), vendor="canonical")
         assert entered.wait(20)
-        assert queue_counts(vhost, settings.amqp.inbox_queue) == (0, 1)  # ready, unacked
+        # rabbitmqctl's counts for quorum queues lag a few seconds: wait, don't sample.
+        wait_for(lambda: queue_counts(vhost, settings.amqp.inbox_queue) == (0, 1),
+                 what="one unacked delivery while the commit is held")
+        time.sleep(1.0)
+        assert queue_counts(vhost, settings.amqp.inbox_queue) == (0, 1)  # still held
         assert d.store.counts()["reports"] == {}
         gate.set()
         wait_for(lambda: queue_counts(vhost, settings.amqp.inbox_queue) == (0, 0),

@@ -1,0 +1,293 @@
+"""DUO client: one zeep Client over two-way TLS, every outcome classified.
+
+Contract of :class:`DuoClient`:
+
+- one zeep ``Client`` per instance, WSDL/XSD from the package (no network), the
+  endpoint overridden to ``duo.url``; safe to share between worker threads;
+- every POST has an explicit ``(connect_timeout, read_timeout)``;
+- WS-Addressing per Edukoppeling (see :mod:`adapter.duo.addressing`); the
+  response must carry ``wsa:RelatesTo`` = our ``wsa:MessageID``;
+- every exchange that produced a request is handed to ``exchange_sink`` (request
+  and response bytes, outcome) before the method returns or raises; an exception
+  from the sink propagates (the evidence could not be kept);
+- outcomes are raised as :mod:`adapter.errors` (table in :mod:`adapter.duo.classify`).
+
+Later steps: ``signers`` (egress, after the WSA headers are final) sign the
+envelope; ``verifiers`` (ingress) check DUO's response signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import requests
+import structlog
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.wsdl.utils import etree_to_string
+
+from adapter.config import DuoSettings, SchoolSettings
+from adapter.domain.model import Status, Terugmelding, Verzuimmelding
+from adapter.duo import classify, contract, mapping
+from adapter.duo.addressing import EdukoppelingAddressing, EnvelopeSigner, message_id_of
+from adapter.duo.transport import DuoTransport, build_session
+from adapter.errors import (
+    AdapterError, DuoRejected, OutcomeUnknown, SystemFault, TransientError,
+)
+from adapter.store.api import ExchangeRecord
+
+# zeep.transports and urllib3 log whole bodies/headers at DEBUG: personal data. Never.
+for _name in ("zeep.transports", "zeep.wsdl.bindings.soap", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+log = structlog.get_logger(__name__)
+
+EnvelopeVerifier = Callable[[etree._Element], None]
+_BINDING = f"{{{contract.CONTRACT_NS}}}Verzuim_V1_Binding"
+_PARSERS = threading.local()
+
+
+def _safe_parser() -> etree.XMLParser:
+    """One lxml parser per thread (parsers are not shared across threads): no DTD,
+    no entities, no network."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    return parser
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """DUO's answer to a successful aanleveren/wijzigen/intrekken."""
+
+    meldingsnummer: str
+    status: Status
+    laatste_mutatie: datetime
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    """One page of ``opvragenGewijzigdeVerzuimmeldingen``; ask again from ``next_since``."""
+
+    items: list[Terugmelding]
+    next_since: datetime
+    more: bool
+
+
+class DuoClient:
+    """Calls DUO's (or the simulator's) Verzuim_V1 service for one school."""
+
+    def __init__(self, duo: DuoSettings, school: SchoolSettings, *,
+                 exchange_sink: Callable[[ExchangeRecord], None] | None = None,
+                 signers: tuple[EnvelopeSigner, ...] = (),
+                 verifiers: tuple[EnvelopeVerifier, ...] = ()) -> None:
+        self._duo = duo
+        self._school = school
+        self._sink = exchange_sink
+        self._verifiers = verifiers
+        self._session = build_session(duo)
+        transport = DuoTransport(self._session, (duo.connect_timeout, duo.read_timeout))
+        settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
+                                 forbid_external=True, xml_huge_tree=False)
+        plugin = EdukoppelingAddressing(duo_oin=duo.oin, school_oin=school.oin, signers=signers)
+        self._zeep = zeep.Client(str(contract.WSDL_PATH), transport=transport,
+                                 settings=settings, plugins=[plugin])
+        self._service = self._zeep.create_service(_BINDING, duo.url)
+
+    # ---- public operations ---------------------------------------------------------
+
+    def aanleveren(self, melding: Verzuimmelding, *, document_id: str) -> SubmitResult:
+        """Submit a new report; ``document_id`` is the stable business-document id."""
+        result = self._call(contract.AANLEVEREN, document_id, melding.brin,
+                            **mapping.melding_fields(melding))
+        return self._submit_result(result)
+
+    def wijzigen(self, melding: Verzuimmelding, *, meldingsnummer: str, document_id: str,
+                 laatste_mutatie: datetime | None = None) -> SubmitResult:
+        """Amend report ``meldingsnummer`` with the full new content of ``melding``.
+
+        ``laatste_mutatie`` (optional) is the last mutation stamp we know: DUO refuses
+        the change (``VZ903``) when the report changed since.
+        """
+        stamp = ({"datumTijdLaatsteMutatie": mapping.utc_text(laatste_mutatie)}
+                 if laatste_mutatie is not None else {})
+        result = self._call(contract.WIJZIGEN, document_id, melding.brin,
+                            meldingsnummer=meldingsnummer, **stamp,
+                            **mapping.melding_fields(melding))
+        return self._submit_result(result)
+
+    def intrekken(self, melding: Verzuimmelding, *, meldingsnummer: str,
+                  document_id: str) -> SubmitResult:
+        """Withdraw report ``meldingsnummer`` (status I)."""
+        result = self._call(contract.INTREKKEN, document_id, melding.brin,
+                            meldingsnummer=meldingsnummer, brin=melding.brin)
+        return self._submit_result(result)
+
+    def opvragen(self, *, brin: str, document_id: str | None = None,
+                 meldingsnummer: str | None = None) -> Terugmelding | None:
+        """One report by meldingsnummer or by the business-document id of its aanlevering.
+
+        Returns None when DUO knows no such report for ``brin``.
+        """
+        if (document_id is None) == (meldingsnummer is None):
+            raise ValueError("give exactly one of document_id and meldingsnummer")
+        key = ({"meldingsnummer": meldingsnummer} if meldingsnummer is not None
+               else {"identificatiecodeBedrijfsdocumentAanlevering": document_id})
+        result = self._call(contract.OPVRAGEN, None, brin, brin=brin, **key)
+        item = getattr(result, "verzuimmelding", None)
+        return mapping.terugmelding_from(item) if item is not None else None
+
+    def opvragen_gewijzigd(self, *, brin: str, since: datetime | None) -> ChangesPage:
+        """Reports of ``brin`` changed strictly after ``since`` (None: from the start)."""
+        kwargs: dict[str, Any] = {"brin": brin}
+        if since is not None:
+            kwargs["selectiemoment"] = mapping.utc_text(since)
+        result = self._call(contract.OPVRAGEN_GEWIJZIGD, None, brin, **kwargs)
+        items = [mapping.terugmelding_from(i) for i in (result.verzuimmelding or [])]
+        nxt = result.volgendSelectiemoment
+        if nxt is not None:
+            next_since = mapping.as_utc(nxt)
+        elif items:
+            next_since = max(i.laatste_mutatie for i in items)
+        else:
+            next_since = since or datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return ChangesPage(items=items, next_since=next_since, more=bool(result.meerGegevens))
+
+    def aanleveren_bijlage(self, *, brin: str, meldingsnummer: str, bestandsnaam: str,
+                           mime_type: str, inhoud: bytes, document_id: str) -> str | None:
+        """Attach a file to a report; returns DUO's attachment id."""
+        result = self._call(contract.AANLEVEREN_BIJLAGE, document_id, brin,
+                            meldingsnummer=meldingsnummer, brin=brin, bestandsnaam=bestandsnaam,
+                            mimeType=mime_type, inhoud=inhoud)
+        return getattr(result, "bijlageId", None)
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._session.close()
+
+    def __enter__(self) -> "DuoClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the one call path ---------------------------------------------------------
+
+    def _call(self, operation: str, document_id: str | None, sender: str, **fields: Any) -> Any:
+        mutating = operation in contract.MUTATING
+        header = mapping.bedrijfsdocument(document_id, sender, contract.DUO_INSTANTIE)
+        binding = self._service._binding
+        try:
+            envelope, http_headers = binding._create(
+                operation, (), {**header, **fields}, client=self._zeep,
+                options=self._service._binding_options)
+        except AdapterError:
+            raise
+        except (zeep.exceptions.Error, TypeError, ValueError) as exc:
+            # Our model produced something the contract cannot carry: a bug or a bad record.
+            raise DuoRejected([("LOCAL", f"request cannot be serialised ({type(exc).__name__})")]
+                              ) from None
+        message = etree_to_string(envelope)
+        http_headers["Content-Type"] = "text/xml; charset=utf-8"
+        message_id = message_id_of(envelope)
+        own_id = header["identificatiecodeBedrijfsdocument"]
+        started = datetime.now(timezone.utc)
+        t0 = time.monotonic()
+        response: requests.Response | None = None
+        outcome = "unknown"
+        try:
+            try:
+                response = self._zeep.transport.post(self._duo.url, message, http_headers)
+            except requests.RequestException as exc:
+                raise classify.transport_error(exc, mutating=mutating) from exc
+            except OSError as exc:   # requests re-checks the cert/CA files on every call
+                raise SystemFault(f"tls_files_unreadable ({type(exc).__name__})") from None
+            result = self._interpret(operation, response, message_id, mutating)
+            outcome = "ok"
+            return result
+        except AdapterError as exc:
+            outcome = _outcome_of(exc)
+            raise
+        finally:
+            duration = int((time.monotonic() - t0) * 1000)
+            log.info("duo_exchange", operation=operation, document_id=own_id,
+                     message_id=message_id, outcome=outcome, duration_ms=duration,
+                     http_status=response.status_code if response is not None else None)
+            if self._sink is not None:
+                self._sink(ExchangeRecord(
+                    operation=operation, document_id=own_id, message_id=message_id,
+                    request_xml=message,
+                    response_xml=response.content if response is not None else None,
+                    http_status=response.status_code if response is not None else None,
+                    outcome=outcome, started_at=started, duration_ms=duration))
+
+    def _interpret(self, operation: str, response: requests.Response, message_id: str | None,
+                   mutating: bool) -> Any:
+        status = response.status_code
+        if status == 200 and not response.content:
+            raise _unreadable(mutating)
+        if status not in (200, 500) or not response.content:
+            raise classify.http_status_error(status, mutating=mutating)
+        doc = None
+        if b"<!DOCTYPE" not in response.content.upper():      # we never accept DTDs
+            try:
+                doc = etree.fromstring(response.content, _safe_parser())
+            except etree.XMLSyntaxError:
+                doc = None
+        if doc is None:
+            if status == 500:
+                raise classify.http_status_error(status, mutating=mutating)
+            raise _unreadable(mutating)
+        for verify in self._verifiers:
+            verify(doc)
+        operation_obj = self._service._binding.get(operation)
+        try:
+            result = self._service._binding.process_reply(self._zeep, operation_obj, response)
+        except zeep.exceptions.Fault as fault:
+            error = classify.fault_error(str(fault.code or ""), str(fault.message or ""),
+                                         mutating=mutating)
+            code = classify.split_faultcode(str(fault.code or ""))[1] or "-"
+            error.duo_fault = code  # type: ignore[attr-defined]
+            raise error from None
+        except (zeep.exceptions.Error, etree.XMLSyntaxError, ValueError):
+            raise _unreadable(mutating) from None
+        relates = [el.text for el in doc.iter(f"{{{contract.WSA_NS}}}RelatesTo")]
+        if relates != [message_id]:
+            # The answer is not provably ours (proxy mix-up?): a set-up fault.
+            raise SystemFault("wsa_relates_to_mismatch")
+        if not result.leveringGoedgekeurd:
+            errors = [(str(f.foutcode), str(f.fouttekst)) for f in (result.foutmelding or [])]
+            raise classify.rejection_error(errors)
+        return result
+
+    @staticmethod
+    def _submit_result(result: Any) -> SubmitResult:
+        if result.meldingsnummer is None or result.status is None:
+            raise OutcomeUnknown("duo_response_without_meldingsnummer")
+        return SubmitResult(meldingsnummer=str(result.meldingsnummer),
+                            status=Status(result.status),
+                            laatste_mutatie=mapping.as_utc(result.datumTijdLaatsteMutatie))
+
+
+def _unreadable(mutating: bool) -> AdapterError:
+    return classify.outcome_unknown("duo_response_unreadable", mutating)
+
+
+def _outcome_of(exc: AdapterError) -> str:
+    fault = getattr(exc, "duo_fault", None)
+    if fault:
+        return f"fault:{fault}"
+    if isinstance(exc, TransientError):
+        return "transient"
+    if isinstance(exc, OutcomeUnknown):
+        return "unknown"
+    if isinstance(exc, SystemFault):
+        return "system"
+    return "rejected"

@@ -1,0 +1,107 @@
+"""Two-way TLS transport to DUO: a ``requests.Session`` that trusts only our bundle.
+
+Contract:
+
+- trust comes from ``duo.ca_bundle`` only: ``trust_env`` is off (so
+  ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` and proxy variables are ignored) and
+  the SSLContext is built empty and loads the bundle explicitly (so
+  ``SSL_CERT_FILE``/the OS store never add roots);
+- TLS 1.2 is the minimum; the client certificate and key are loaded into the
+  context up front, so a bad key file fails at start-up, not at the first call;
+- every POST carries an explicit ``(connect_timeout, read_timeout)``; the adapter
+  fills that pair in for any request that arrives without a timeout.
+
+Never ``verify=False``. requests 2.32.0–2.32.3 mishandled adapters with a custom
+SSLContext (peers §2.3): we load the CA bundle into the context ourselves *and*
+set ``session.verify`` to the same file, so either code path ends with our trust.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from zeep.transports import Transport
+
+from adapter.config import DuoSettings
+from adapter.errors import ConfigError
+
+Timeout = tuple[float, float]
+
+
+def build_ssl_context(duo: DuoSettings) -> ssl.SSLContext:
+    """A client context: TLS ≥ 1.2, hostname check, our CA bundle only, our client cert."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # no default CAs loaded
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        ctx.load_verify_locations(cafile=str(duo.ca_bundle))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"duo.ca_bundle cannot be loaded ({type(exc).__name__})") from exc
+    try:
+        ctx.load_cert_chain(certfile=str(duo.client_cert), keyfile=str(duo.client_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"duo.client_cert/duo.client_key cannot be loaded ({type(exc).__name__})") from exc
+    return ctx
+
+
+class TlsAdapter(HTTPAdapter):
+    """HTTPAdapter with our SSLContext and a default ``(connect, read)`` timeout."""
+
+    def __init__(self, context: ssl.SSLContext, timeout: Timeout) -> None:
+        self._context = context
+        self._timeout = timeout
+        # max_retries=0: a retry is a business decision (same document id), not urllib3's.
+        super().__init__(max_retries=0, pool_connections=1, pool_maxsize=16)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(proxy, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, *args, **kwargs)
+
+
+def build_session(duo: DuoSettings) -> requests.Session:
+    """The session used for every call to ``duo.url``."""
+    context = build_ssl_context(duo)
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(duo.ca_bundle)
+    session.cert = (str(duo.client_cert), str(duo.client_key))
+    session.headers["User-Agent"] = "verzuim-adapter"
+    adapter = TlsAdapter(context, (duo.connect_timeout, duo.read_timeout))
+    session.mount("https://", adapter)
+    # Nothing may go out in clear text: an http:// URL has no adapter.
+    session.adapters.pop("http://", None)
+    return session
+
+
+class DuoTransport(Transport):
+    """zeep Transport whose POST always uses ``(connect_timeout, read_timeout)``.
+
+    zeep passes ``operation_timeout`` as a single number (used as both connect
+    and read timeout); we pass the pair explicitly instead. WSDL/XSD are
+    loaded from the package, so ``load`` never touches the network.
+    """
+
+    def __init__(self, session: requests.Session, timeout: Timeout) -> None:
+        super().__init__(session=session, operation_timeout=timeout[1], timeout=timeout[0])
+        self.post_timeout = timeout
+
+    def post(self, address: str, message: bytes, headers: dict[str, str]
+             ) -> requests.Response:
+        # Deliberately no body logging here (zeep's own post logs bodies at DEBUG).
+        return self.session.post(address, data=message, headers=headers,
+                                 timeout=self.post_timeout)

@@ -1,0 +1,76 @@
+"""The hook contract between verzuim-adapter and its vendor plugins (pluggy).
+
+A plugin is a module or object with functions decorated by :data:`hookimpl`,
+made known through the entry-point group ``verzuim_adapter``::
+
+    # setup.cfg of the plugin distribution
+    [options.entry_points]
+    verzuim_adapter =
+        eduarte = verzuim_eduarte.plugin
+
+Plugins import the markers from here, never from pluggy directly::
+
+    from adapter.hookspecs import hookimpl
+
+Every hook is called with keyword arguments only. An implementation may take
+fewer arguments than the spec (so new arguments can be added without breaking
+plugins), but not other names: a misspelt hook or argument makes start-up
+fail (``PluginManager.check_pending``). The reference with examples is
+``docs/plugin-hooks.md``; a test fails when a hook here has no section there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from adapter.plugins import Vendor
+
+PROJECT = "verzuim_adapter"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def adapter_register_vendors(register: Callable[[str, Vendor], None]) -> None:
+    """Register the vendor mappings this plugin provides.
+
+    :param register: call ``register(name, vendor)`` once per vendor. ``name``
+        is the vendor name used in routing keys (``<vendor>.<kind>`` in,
+        ``<vendor>.<brin>.<event>`` out): lower case ``[a-z][a-z0-9_-]*``, equal
+        to ``vendor.name``. ``vendor`` implements :class:`adapter.plugins.Vendor`.
+    :return: nothing; the return value is ignored.
+
+    When called: once per process at start-up, by
+    :func:`adapter.plugins.load_vendors`, after every plugin was registered and
+    ``check_pending`` passed; each plugin's implementation is called on its own
+    so a duplicate name can be attributed.
+
+    A plugin must not: register a name another plugin already uses (start-up
+    fails with ConfigError naming both plugins); do I/O, open connections or
+    read the environment here (configuration reaches the plugin through the
+    adapter); log or keep any record data.
+    """
+
+
+@hookspec
+def adapter_register_commands(cli: click.Group) -> None:
+    """Add plugin-specific commands to the ``verzuim-adapter`` command line.
+
+    :param cli: the top-level click group; add commands with
+        ``@cli.command()`` or ``cli.add_command(command)``.
+    :return: nothing; the return value is ignored.
+
+    When called: once when the console script starts, before the arguments
+    are parsed, by :func:`adapter.plugins.register_commands`.
+
+    A plugin must not: replace or remove existing commands (prefix its own with
+    the vendor name, e.g. ``eduarte-check``); do slow work or I/O at
+    registration (do it inside the command); print anything at registration.
+    """

@@ -1,0 +1,135 @@
+"""Test-only control API of the simulator (plain HTTP, loopback only).
+
+Routes (JSON in and out)::
+
+    GET  /control/meldingen                  reports: meldingsnummer, document_id, brin,
+                                             verzuimsoort, status, reden, toelichting,
+                                             behandelaar, laatste_mutatie, bijlagen, melding
+    GET  /control/ledger                     {document_id: registrations}
+    POST /control/meldingen/<nr>/status      {status, reden?, toelichting?, behandelaar?}
+    POST /control/reset                      forget reports, ledger, faults
+    POST /control/rod                        {"students": [{bsn|onderwijsnummer, geboortedatum}]}
+    POST /control/faults                     {"mode": http_503|server_fault|delay|
+                                              commit_then_hang, "count": n, "seconds": s}
+
+The responses contain personal data (that is their purpose): this API binds to
+loopback only and is never part of a production deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from adapter.domain.codec import melding_to_dict
+from adapter.domain.model import Behandelaar, Status
+from adapter.simulator.state import FaultPlan, SimMelding, SimState
+
+MAX_BODY_BYTES = 1024 * 1024
+_BEHANDELAAR_KEYS = ("naam", "telefoonnummer", "emailadres", "organisatie")
+
+
+def melding_json(sim: SimMelding) -> dict[str, Any]:
+    """The control view of one report (includes the full received report)."""
+    b = sim.behandelaar
+    return {
+        "meldingsnummer": sim.meldingsnummer, "document_id": sim.document_id, "brin": sim.brin,
+        "verzuimsoort": sim.melding.verzuimsoort.value, "status": sim.status.value,
+        "reden": sim.reden, "toelichting": sim.toelichting,
+        "behandelaar": {k: getattr(b, k) for k in _BEHANDELAAR_KEYS},
+        "laatste_mutatie": sim.laatste_mutatie.isoformat(), "bijlagen": list(sim.bijlagen),
+        "melding": melding_to_dict(sim.melding),
+    }
+
+
+class ControlApp:
+    """WSGI app over a :class:`SimState`."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self.urls = Map([
+            Rule("/control/meldingen", methods=["GET"], endpoint="meldingen"),
+            Rule("/control/ledger", methods=["GET"], endpoint="ledger"),
+            Rule("/control/meldingen/<nummer>/status", methods=["POST"], endpoint="status"),
+            Rule("/control/reset", methods=["POST"], endpoint="reset"),
+            Rule("/control/rod", methods=["POST"], endpoint="rod"),
+            Rule("/control/faults", methods=["POST"], endpoint="faults"),
+        ])
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES
+        try:
+            endpoint, args = self.urls.bind_to_environ(environ).match()
+            result = getattr(self, f"_{endpoint}")(request, **args)
+            response = Response(json.dumps(result), mimetype="application/json")
+        except HTTPException as exc:
+            response = Response(json.dumps({"error": exc.description}),
+                                status=exc.code or 500, mimetype="application/json")
+        return response(environ, start_response)
+
+    @staticmethod
+    def _json(request: Request) -> dict[str, Any]:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise BadRequest("body must be a JSON object")
+        return data
+
+    def _meldingen(self, request: Request) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [melding_json(s) for s in sorted(self.state.meldingen.values(),
+                                                    key=lambda s: int(s.meldingsnummer))]
+
+    def _ledger(self, request: Request) -> dict[str, int]:
+        with self.state.lock:
+            return dict(self.state.ledger)
+
+    def _status(self, request: Request, nummer: str) -> dict[str, Any]:
+        data = self._json(request)
+        try:
+            status = Status(data.get("status"))
+        except ValueError:
+            raise BadRequest("status must be one of R B G K I D") from None
+        beh = data.get("behandelaar")
+        if beh is not None and (not isinstance(beh, dict) or set(beh) - set(_BEHANDELAAR_KEYS)):
+            raise BadRequest(f"behandelaar takes {', '.join(_BEHANDELAAR_KEYS)}")
+        with self.state.lock:
+            sim = self.state.meldingen.get(nummer)
+            if sim is None:
+                raise NotFound("no such meldingsnummer")
+            self.state.set_status(
+                sim, status, monotonic_now=time.monotonic(), reden=data.get("reden"),
+                toelichting=data.get("toelichting"),
+                behandelaar=Behandelaar(**beh) if beh is not None else None)
+            return melding_json(sim)
+
+    def _reset(self, request: Request) -> dict[str, Any]:
+        self.state.reset()
+        return {"ok": True}
+
+    def _rod(self, request: Request) -> dict[str, Any]:
+        students = self._json(request).get("students")
+        if not isinstance(students, list):
+            raise BadRequest("students must be a list")
+        try:
+            added = self.state.add_students(students)
+        except (KeyError, ValueError, TypeError):
+            raise BadRequest("each student needs bsn or onderwijsnummer and geboortedatum "
+                             "(YYYY-MM-DD)") from None
+        return {"added": added}
+
+    def _faults(self, request: Request) -> dict[str, Any]:
+        data = self._json(request)
+        try:
+            plan = FaultPlan(mode=str(data.get("mode")), count=int(data.get("count", 1)),
+                             seconds=float(data.get("seconds", 0.0)))
+            self.state.add_fault(plan)
+        except (TypeError, ValueError):
+            raise BadRequest("mode must be http_503, server_fault, delay or commit_then_hang; "
+                             "count an integer; seconds a number") from None
+        return {"ok": True}

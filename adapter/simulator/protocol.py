@@ -1,0 +1,217 @@
+"""What DUO enforces before it reads a message: encoding, envelope, SOAPAction, WSA, OIN, XSD.
+
+:func:`check_request` runs the checks in DUO's order and raises :class:`SoapFault`
+with the Edukoppeling code of the first failure (RIO PvE §6.5; a more specific
+code wins). Fault details name elements and error kinds, never values.
+:func:`envelope` and :func:`fault_envelope` build the answers, with
+``wsa:RelatesTo`` = the request's MessageID and DUO's OIN in ``wsa:From``.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+
+from cryptography import x509
+from lxml import etree
+
+from adapter.duo import contract as c
+from adapter.duo.addressing import wsa_headers
+from adapter.pki.certs import read_oin
+
+_PARSERS = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One safe parser per request thread: no DTD, no entities, no network."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    return parser
+_ALLOWED_HEADER_NS = (c.WSA_NS, c.WSSE_NS, c.WSU_NS)
+
+
+class SoapFault(Exception):
+    """A SOAP 1.1 fault to send back: ``code`` like ``DK0004`` (class from FAULT_CLASS)."""
+
+    def __init__(self, code: str, detail: str | None = None, *,
+                 faultstring: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+        self.faultstring = faultstring or c.FAULT_STRINGS.get(code, "Fout")
+
+    @property
+    def faultcode(self) -> str:
+        return f"{c.FAULT_CLASS.get(self.code, 'Server')}.{self.code}"
+
+
+@dataclass
+class SoapRequest:
+    """A request that passed every protocol check."""
+
+    operation: str
+    body: etree._Element
+    message_id: str
+    from_oin: str
+    cert_oin: str
+
+
+@dataclass
+class Partial:
+    """What is known about a request when a check fails (for the fault's WSA headers)."""
+
+    message_id: str | None = None
+    from_oin: str | None = None
+    operation: str | None = None
+
+
+def check_request(*, content_type: str, soap_action_header: str, body: bytes,
+                  client_cert_der: bytes | None, schema: etree.XMLSchema, duo_oin: str,
+                  partial: Partial) -> SoapRequest:
+    """All protocol checks, in order; fills ``partial`` as it learns."""
+    media, _, params = content_type.partition(";")
+    charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in params.split(";")
+                    if p.strip().lower().startswith("charset=")), "utf-8")
+    if media.strip().lower() != "text/xml" or charset not in ("utf-8", "utf8"):
+        raise SoapFault("DK0009", "Content-Type must be text/xml;charset=UTF-8")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SoapFault("DK0009", "body is not UTF-8") from None
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise SoapFault("DK0004", "DTD and entity declarations are not allowed")
+    try:
+        doc = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError:
+        raise SoapFault("DK0004", "XML not well-formed") from None
+    if doc.getroottree().docinfo.doctype:
+        raise SoapFault("DK0004", "DTD not allowed")
+    if doc.tag != f"{{{c.SOAP11_NS}}}Envelope":
+        raise SoapFault("DK0001", "not a SOAP 1.1 Envelope")
+    bodies = doc.findall(f"{{{c.SOAP11_NS}}}Body")
+    if len(bodies) != 1 or len([e for e in bodies[0] if isinstance(e.tag, str)]) != 1:
+        raise SoapFault("DK0001", "Body must hold exactly one element")
+    body_el = next(e for e in bodies[0] if isinstance(e.tag, str))
+
+    found = wsa_headers(doc)
+    ids = found.get("MessageID") or []
+    if len(ids) == 1 and c.MESSAGE_ID_RE.match((ids[0].text or "").strip()):
+        partial.message_id = ids[0].text.strip()   # type: ignore[union-attr]
+    froms = found.get("From") or []
+    if len(froms) == 1:
+        address = (froms[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip()
+        oin = c.oin_from_address(address)
+        if oin and c.OIN_RE.match(oin):
+            partial.from_oin = oin
+
+    action_header = soap_action_header.strip().strip('"')
+    operation = c.operation_of(action_header)
+    if operation is None:
+        raise SoapFault("DK0003", "SOAPAction does not name an operation of this service")
+    partial.operation = operation
+
+    header = doc.find(f"{{{c.SOAP11_NS}}}Header")
+    if header is not None:
+        for child in header:
+            if isinstance(child.tag, str) and \
+                    etree.QName(child).namespace not in _ALLOWED_HEADER_NS:
+                raise SoapFault("DK0010", "only WS-Addressing and WS-Security headers allowed")
+    for name, code in (("To", "DK0005"), ("Action", "DK0006"), ("MessageID", "DK0007"),
+                       ("From", "EK0020")):
+        if not found.get(name):
+            raise SoapFault(code)
+    for name, elements in found.items():
+        if len(elements) > 1:
+            raise SoapFault("DK0011", f"wsa:{name} occurs more than once")
+    if (found["Action"][0].text or "").strip() != action_header:
+        raise SoapFault("DK0003", "SOAPAction differs from wsa:Action")
+    to_oin = c.oin_from_address((found["To"][0].text or "").strip())
+    if not to_oin or not c.OIN_RE.match(to_oin):
+        raise SoapFault("EK0022")
+    if to_oin != duo_oin:
+        raise SoapFault("DK0011", "wsa:To does not carry the OIN of this service")
+    if partial.from_oin is None:
+        raise SoapFault("EK0021")
+    if partial.message_id is None:
+        raise SoapFault("EK0023")
+    replies = found.get("ReplyTo") or []
+    if replies and (replies[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip() != c.ANONYMOUS:
+        raise SoapFault("DK0011", "wsa:ReplyTo must be anonymous")
+
+    cert_oin = _cert_oin(client_cert_der)
+    if cert_oin is None:
+        raise SoapFault("EK0030")
+    if cert_oin != partial.from_oin:
+        raise SoapFault("DK0002", "certificate OIN is not authorised for wsa:From")
+
+    if etree.QName(body_el).namespace != c.SCHEMA_NS or \
+            etree.QName(body_el).localname != f"{operation}_Request":
+        raise SoapFault("DK0004", "Body element does not match the SOAPAction")
+    if not schema.validate(body_el):
+        raise SoapFault("DK0004", _schema_detail(schema))
+    return SoapRequest(operation, body_el, partial.message_id, partial.from_oin, cert_oin)
+
+
+def _cert_oin(der: bytes | None) -> str | None:
+    if not der:
+        return None
+    try:
+        oin = read_oin(x509.load_der_x509_certificate(der))
+    except ValueError:
+        return None
+    return oin if oin and c.OIN_RE.match(oin) else None
+
+
+def _schema_detail(schema: etree.XMLSchema) -> str:
+    """Element paths and libxml2 error kinds only: messages would quote values."""
+    parts = []
+    for entry in list(schema.error_log)[:5]:
+        path = "/".join(seg.split("}")[-1].split(":")[-1] for seg in (entry.path or "").split("/"))
+        parts.append(f"{path or '?'}: {entry.type_name}")
+    return "; ".join(parts) or "schema validation failed"
+
+
+# ---- answers --------------------------------------------------------------------------
+
+def _headers(env: etree._Element, *, action: str, relates_to: str | None, to_oin: str | None,
+             duo_oin: str) -> None:
+    header = etree.SubElement(env, f"{{{c.SOAP11_NS}}}Header")
+    w = c.WSA_NS
+    etree.SubElement(header, f"{{{w}}}To").text = (
+        c.anonymous_address(to_oin) if to_oin else c.ANONYMOUS)
+    etree.SubElement(header, f"{{{w}}}Action").text = action
+    etree.SubElement(header, f"{{{w}}}MessageID").text = f"urn:uuid:{uuid.uuid4()}"
+    if relates_to:
+        etree.SubElement(header, f"{{{w}}}RelatesTo").text = relates_to
+    from_el = etree.SubElement(header, f"{{{w}}}From")
+    etree.SubElement(from_el, f"{{{w}}}Address").text = c.anonymous_address(duo_oin)
+
+
+def envelope(body_el: etree._Element, *, operation: str, relates_to: str, to_oin: str,
+             duo_oin: str) -> bytes:
+    """A response envelope around ``body_el``."""
+    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope",
+                        nsmap={"soapenv": c.SOAP11_NS, "wsa": c.WSA_NS, "vz": c.SCHEMA_NS})
+    _headers(env, action=c.response_action(operation), relates_to=relates_to, to_oin=to_oin,
+             duo_oin=duo_oin)
+    etree.SubElement(env, f"{{{c.SOAP11_NS}}}Body").append(body_el)
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
+def fault_envelope(fault: SoapFault, partial: Partial, *, duo_oin: str) -> bytes:
+    """A SOAP 1.1 fault (``soapenv:Client.DK0004`` …) with WSA headers where possible."""
+    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope",
+                        nsmap={"soapenv": c.SOAP11_NS, "wsa": c.WSA_NS})
+    _headers(env, action=f"{c.CONTRACT_NS}/Fault", relates_to=partial.message_id,
+             to_oin=partial.from_oin, duo_oin=duo_oin)
+    body = etree.SubElement(env, f"{{{c.SOAP11_NS}}}Body")
+    f = etree.SubElement(body, f"{{{c.SOAP11_NS}}}Fault")
+    etree.SubElement(f, "faultcode").text = f"soapenv:{fault.faultcode}"
+    etree.SubElement(f, "faultstring").text = fault.faultstring
+    if fault.detail:
+        detail = etree.SubElement(f, "detail")
+        etree.SubElement(detail, f"{{{c.SCHEMA_NS}}}foutdetail").text = fault.detail
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")

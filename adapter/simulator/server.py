@@ -1,0 +1,163 @@
+"""The DUO simulator: two-way TLS SOAP endpoint + municipality engine + control API.
+
+Use in tests::
+
+    with SimulatorServer(pki_dir, port=0, control_port=0,
+                         delay_behandeling=None, delay_afgesloten=None) as sim:
+        settings = DuoSettings(url=sim.soap_url, ca_bundle=pki_dir / "trust-bundle.pem", …)
+        requests.get(f"{sim.control_url}/ledger", timeout=5)
+
+``pki_dir`` is a directory written by :func:`adapter.pki.testpki.init_test_pki`
+(``duo.pem``, ``duo-key.pem``, ``trust-bundle.pem``). Port 0 picks a free port;
+``soap_url``/``control_url`` are valid after :meth:`SimulatorServer.start`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Callable
+
+import structlog
+from lxml import etree
+
+from adapter.config import DUO_OIN
+from adapter.duo.contract import XSD_PATH
+from adapter.errors import ConfigError
+from adapter.simulator.control import ControlApp
+from adapter.simulator.engine import MunicipalityEngine
+from adapter.simulator.httpd import ThreadedWSGIServer, require_loopback, server_context
+from adapter.simulator.operations import Operations
+from adapter.simulator.soap import SoapApp
+from adapter.simulator.state import SimState
+
+log = structlog.get_logger(__name__)
+
+SOAP_PATH = "/verzuim/v1"
+
+
+def amsterdam_today() -> date:
+    """Today in Europe/Amsterdam (DUO's calendar), falling back to the local date."""
+    try:
+        from zoneinfo import ZoneInfo
+        return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    except Exception:    # no tz database on this machine
+        return date.today()
+
+
+class SimulatorServer:
+    """A running simulator; start/stop or use as a context manager."""
+
+    def __init__(self, pki_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
+                 control_host: str = "127.0.0.1", control_port: int = 8444,
+                 delay_behandeling: float | None = 5.0, delay_afgesloten: float | None = 10.0,
+                 rod_file: Path | None = None, page_size: int = 100,
+                 duo_oin: str = DUO_OIN, today: Callable[[], date] = amsterdam_today) -> None:
+        require_loopback(control_host)        # refuse before anything is bound
+        if page_size < 1:
+            raise ConfigError("page_size must be at least 1")
+        self.pki_dir = Path(pki_dir)
+        self.host, self.port = host, port
+        self.control_host, self.control_port = control_host, control_port
+        self.state = SimState()
+        if rod_file is not None:
+            self.load_rod(Path(rod_file))
+        self.operations = Operations(self.state, page_size=page_size, today=today)
+        self.engine = MunicipalityEngine(self.state, delay_behandeling=delay_behandeling,
+                                         delay_afgesloten=delay_afgesloten)
+        self.duo_oin = duo_oin
+        self._stopping = threading.Event()
+        self._servers: list[ThreadedWSGIServer] = []
+        self._threads: list[threading.Thread] = []
+        self.soap_url = ""
+        self.control_url = ""
+
+    def load_rod(self, path: Path) -> int:
+        """Add the students of a ROD file.
+
+        Format: ``{"students": [{"bsn"|"onderwijsnummer": str, "geboortedatum": "YYYY-MM-DD"}]}``.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return self.state.add_students(data["students"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"ROD file {path} is not a valid students file") from exc
+
+    def start(self) -> "SimulatorServer":
+        self._stopping.clear()
+        try:
+            ctx = server_context(str(self.pki_dir / "duo.pem"), str(self.pki_dir / "duo-key.pem"),
+                                 str(self.pki_dir / "trust-bundle.pem"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"simulator PKI in {self.pki_dir} cannot be loaded "
+                              f"({type(exc).__name__})") from exc
+        schema = etree.XMLSchema(etree.parse(str(XSD_PATH)))
+        soap = SoapApp(self.state, self.operations, path=SOAP_PATH, duo_oin=self.duo_oin,
+                       schema=schema, stopping=self._stopping)
+        soap_server = ThreadedWSGIServer((self.host, self.port), soap, ssl_context=ctx)
+        try:
+            control_server = ThreadedWSGIServer((self.control_host, self.control_port),
+                                                ControlApp(self.state))
+        except OSError:
+            soap_server.server_close()
+            raise
+        self._servers = [soap_server, control_server]
+        url_host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        self.soap_url = f"https://{url_host}:{soap_server.server_address[1]}{SOAP_PATH}"
+        self.control_url = f"http://{self.control_host}:{control_server.server_address[1]}/control"
+        for server, name in ((soap_server, "sim-soap"), (control_server, "sim-control")):
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                      name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.engine.start()
+        log.info("simulator_started", soap_port=soap_server.server_address[1],
+                 control_port=control_server.server_address[1])
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()                  # releases hanging/delayed requests
+        self.engine.stop()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers, self._threads = [], []
+        log.info("simulator_stopped")
+
+    def __enter__(self) -> "SimulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(pki_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
+          control_host: str = "127.0.0.1", control_port: int = 8444,
+          delay_behandeling: float | None = 5.0, delay_afgesloten: float | None = 10.0,
+          rod_file: Path | None = None, page_size: int = 100) -> None:
+    """Run the simulator until SIGINT/SIGTERM; prints one ready line to stdout."""
+    server = SimulatorServer(pki_dir, host=host, port=port, control_host=control_host,
+                             control_port=control_port, delay_behandeling=delay_behandeling,
+                             delay_afgesloten=delay_afgesloten, rod_file=rod_file,
+                             page_size=page_size)
+    done = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server.start()
+    try:
+        print(f"simulator: soap={server.soap_url} control={server.control_url}", flush=True)
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

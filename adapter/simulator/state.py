@@ -1,0 +1,169 @@
+"""The simulator's memory: registered reports, the ledger, ROD students, injected faults.
+
+Everything is guarded by one lock. Mutation stamps are strictly increasing across
+the whole simulator (millisecond resolution, as on the wire), so a change feed
+that returns "strictly after the selection moment" never loses an item at a page
+boundary.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from adapter.domain.model import Behandelaar, Status, Verzuimmelding
+
+
+@dataclass
+class SimMelding:
+    """One report as DUO holds it."""
+
+    meldingsnummer: str
+    document_id: str
+    brin: str
+    melding: Verzuimmelding
+    status: Status
+    laatste_mutatie: datetime
+    status_since: float                 # monotonic time of the last status change
+    reden: str | None = None
+    toelichting: str | None = None
+    behandelaar: Behandelaar = field(default_factory=Behandelaar)
+    bijlagen: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class FaultPlan:
+    """The next ``count`` SOAP calls get ``mode`` (see the control API)."""
+
+    mode: str
+    count: int
+    seconds: float = 0.0
+
+
+FAULT_MODES = ("http_503", "server_fault", "delay", "commit_then_hang")
+
+
+class SimState:
+    """Shared state of one simulator instance (thread-safe through :attr:`lock`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.meldingen: dict[str, SimMelding] = {}
+        self.by_document: dict[str, str] = {}          # aanlevering document id -> nummer
+        self.ledger: dict[str, int] = {}               # document id -> registrations
+        self.rod: dict[tuple[str, str], date] = {}     # ("bsn"|"onderwijsnummer", nr) -> birth
+        self.faults: list[FaultPlan] = []
+        self._next_nummer = 100001
+        self._last_stamp = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+    def reset(self) -> None:
+        """Forget reports, ledger and faults (ROD students are kept)."""
+        with self.lock:
+            self.meldingen.clear()
+            self.by_document.clear()
+            self.ledger.clear()
+            self.faults.clear()
+            self._next_nummer = 100001
+
+    # ---- stamps and numbers ---------------------------------------------------------
+
+    def next_stamp(self) -> datetime:
+        """A mutation stamp strictly after every earlier one (ms resolution, UTC)."""
+        with self.lock:
+            now = datetime.now(timezone.utc)
+            now = now.replace(microsecond=(now.microsecond // 1000) * 1000)
+            if now <= self._last_stamp:
+                now = self._last_stamp + timedelta(milliseconds=1)
+            self._last_stamp = now
+            return now
+
+    @property
+    def last_stamp(self) -> datetime:
+        with self.lock:
+            return self._last_stamp
+
+    def next_meldingsnummer(self) -> str:
+        with self.lock:
+            nummer = str(self._next_nummer)
+            self._next_nummer += 1
+            return nummer
+
+    # ---- ROD ------------------------------------------------------------------------
+
+    def add_students(self, students: list[dict[str, Any]]) -> int:
+        """Add ``{"bsn"|"onderwijsnummer": str, "geboortedatum": "YYYY-MM-DD"}`` entries."""
+        parsed = []
+        for entry in students:
+            if not isinstance(entry, dict):
+                raise ValueError("each student must be an object")
+            birth = date.fromisoformat(str(entry["geboortedatum"]))
+            keys = [(k, str(entry[k])) for k in ("bsn", "onderwijsnummer") if entry.get(k)]
+            if not keys:
+                raise ValueError("a student needs bsn or onderwijsnummer")
+            parsed.extend((key, birth) for key in keys)
+        with self.lock:
+            for key, birth in parsed:
+                self.rod[key] = birth
+        return len(students)
+
+    def birth_date(self, bsn: str | None, onderwijsnummer: str | None) -> date | None:
+        with self.lock:
+            if bsn and ("bsn", bsn) in self.rod:
+                return self.rod[("bsn", bsn)]
+            if onderwijsnummer:
+                return self.rod.get(("onderwijsnummer", onderwijsnummer))
+            return None
+
+    # ---- faults ---------------------------------------------------------------------
+
+    def add_fault(self, plan: FaultPlan) -> None:
+        if plan.mode not in FAULT_MODES:
+            raise ValueError("unknown fault mode")
+        with self.lock:
+            self.faults.append(plan)
+
+    def take_fault(self) -> FaultPlan | None:
+        """Consume one call of the first pending fault plan, if any."""
+        with self.lock:
+            while self.faults and self.faults[0].count <= 0:
+                self.faults.pop(0)
+            if not self.faults:
+                return None
+            plan = self.faults[0]
+            plan.count -= 1
+            return FaultPlan(plan.mode, 1, plan.seconds)
+
+    # ---- reports --------------------------------------------------------------------
+
+    def set_status(self, sim: SimMelding, status: Status, *, monotonic_now: float,
+                   reden: str | None = None, toelichting: str | None = None,
+                   behandelaar: Behandelaar | None = None) -> None:
+        """Change a report's status (and feedback), bumping its mutation stamp."""
+        with self.lock:
+            sim.status = status
+            sim.status_since = monotonic_now
+            if reden is not None:
+                sim.reden = reden
+            if toelichting is not None:
+                sim.toelichting = toelichting
+            if behandelaar is not None:
+                sim.behandelaar = behandelaar
+            sim.laatste_mutatie = self.next_stamp()
+
+    def changes(self, brin: str, since: datetime | None, limit: int
+                ) -> tuple[list[SimMelding], datetime, bool]:
+        """Reports of ``brin`` changed strictly after ``since``: (page, next moment, more)."""
+        with self.lock:
+            hits = sorted((s for s in self.meldingen.values()
+                           if s.brin == brin and (since is None or s.laatste_mutatie > since)),
+                          key=lambda s: s.laatste_mutatie)
+            more = len(hits) > limit
+            page = hits[:limit]
+            if more:
+                nxt = page[-1].laatste_mutatie
+            else:
+                # Every stamp issued so far is visible under the lock: later ones are larger.
+                nxt = max(self._last_stamp, since) if since else self._last_stamp
+            return page, nxt, more

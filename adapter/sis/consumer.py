@@ -1,0 +1,353 @@
+"""The inbox consumer: one pika I/O thread, one worker thread, late acks.
+
+Threads and ownership (pika connections are confined to their thread):
+
+- the thread calling :meth:`Consumer.run` owns the consuming
+  ``BlockingConnection`` and the dead-letter publishing connection. It loops
+  on ``process_data_events`` (so heartbeats flow while the handler is slow),
+  queues deliveries for the worker, and performs every ack, nack and
+  dead-letter publish;
+- one worker thread calls ``handle`` for one delivery at a time, in delivery
+  order, and hands the :class:`Disposition` back through a queue plus
+  ``connection.add_callback_threadsafe`` (the only thread-safe pika call).
+
+Dispositions:
+
+- ``ack``: the handler committed the message to the store → ``basic_ack``.
+- ``dead``: publish a copy (body, routing key, ``message_id``, headers, plus
+  ``x-verzuim-reason`` and ``x-verzuim-routing-key``) to the dead exchange on a
+  separate confirmed connection, wait for the confirm, then ack the original.
+  If that publish fails the original is nacked with requeue and the worker
+  pauses.
+- ``requeue``: a system fault (store down). The delivery stays unacked and is
+  handed to ``handle`` again after a growing pause; it is **not** nacked back
+  to the broker, because on a quorum queue every nack-requeue increments
+  ``x-delivery-count`` (verified on RabbitMQ 3.10), so a store outage would
+  push healthy messages past ``x-delivery-limit`` into the dead queue. It goes
+  back to the broker only if the connection drops or the consumer stops.
+- ``handle`` raising: a crash, possibly a poison message. Only that delivery
+  is nacked with requeue (counted: the queue's delivery limit is the poison
+  net) and the worker pauses; prefetched neighbours are untouched.
+
+On connection loss everything unacked is redelivered by the broker; the
+worker drops deliveries and settlements of the old connection (tracked by a
+generation number), so an ack never reaches a channel that did not deliver it.
+Note that RabbitMQ 3.10 also counts those returns (channel close, connection
+loss, stop) in ``x-delivery-count`` for every prefetched unacked message, so
+``delivery_limit`` must leave room for restarts, not only for poison.
+
+A missing or mismatching topology (:class:`ConfigError` from
+:func:`declare_topology`) is logged as ``amqp_topology_invalid`` and retried
+with the same backoff as a lost connection.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import pika
+import pika.exceptions
+import structlog
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from adapter.config import AmqpSettings
+from adapter.errors import ConfigError
+from adapter.sis.connection import backoff_delay, connection_parameters, redact_url
+from adapter.sis.deadletter import DeadLetterPublisher
+from adapter.sis.topology import declare_topology
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["Consumer", "Delivery", "Disposition"]
+
+_RECOVERABLE = (pika.exceptions.AMQPError, ConfigError, OSError)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message from the inbox queue, as the handler sees it."""
+
+    body: bytes
+    routing_key: str
+    message_id: str | None
+    content_type: str | None
+    headers: dict[str, object]
+    redelivered: bool
+    timestamp: int | None
+    delivery_tag: int
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What the handler decided. ``reason`` (for ``dead``) must name rules, never values."""
+
+    action: Literal["ack", "dead", "requeue"]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Settled:
+    generation: int
+    delivery: Delivery
+    disposition: Disposition
+
+
+class _SessionLost(Exception):
+    """The channel was closed or the consumer cancelled by the broker."""
+
+
+class Consumer:
+    """Consumes ``settings.inbox_queue`` and settles each delivery after ``handle`` returns."""
+
+    def __init__(self, settings: AmqpSettings, handle: Callable[[Delivery], Disposition], *,
+                 on_state: Callable[[str], None] | None = None,
+                 pause_base: float = 1.0) -> None:
+        """``pause_base``: first pause (seconds) after a crash or ``requeue``; doubles per
+        consecutive failure, capped at ``reconnect_max_seconds``. Raises ``ConfigError``
+        for an invalid URL or unreadable TLS files."""
+        self._settings = settings
+        self._handle = handle
+        self._on_state = on_state
+        self._pause_base = pause_base
+        self._url = redact_url(settings.url)
+        # Built once: a bad URL or unreadable TLS file raises ConfigError here, not in run().
+        self._params = connection_parameters(settings, name="verzuim-adapter consumer")
+        self._dead_params = connection_parameters(settings, name="verzuim-adapter dead-letters")
+        self._deliveries: queue.Queue[tuple[int, Delivery]] = queue.Queue()
+        self._settled: queue.Queue[_Settled] = queue.Queue()
+        self._lock = threading.Lock()
+        self._generation = 0          # bumped by the I/O thread per connection
+        self._busy = False            # worker is inside one delivery
+        self._draining = False        # stop: the worker takes no new delivery
+        self._exit = threading.Event()
+        self._pause_requested = False
+        self._pause_attempt = 0
+        self._conn: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._dead: DeadLetterPublisher | None = None
+        self._consumer_tag: str | None = None
+        self._cancelled = False
+        self._connected = False
+
+    # -- I/O thread -------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set, reconnecting with backoff; blocks.
+
+        Returns after the in-flight delivery is handled and its ack flushed;
+        deliveries not yet handled are left unacked (the broker redelivers).
+        """
+        self._exit.clear()
+        worker = threading.Thread(target=self._work, name="amqp-consumer-worker", daemon=True)
+        worker.start()
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self._session(stop)
+                except _RECOVERABLE + (_SessionLost,) as exc:
+                    self._log_failure(exc, failures)
+                    failures += 1
+                else:
+                    failures = 0
+                finally:
+                    if self._connected:
+                        self._connected = False
+                        self._notify("disconnected")
+                if not stop.is_set():
+                    stop.wait(backoff_delay(max(failures - 1, 0),
+                                            cap=self._settings.reconnect_max_seconds))
+        finally:
+            self._exit.set()
+            worker.join()
+
+    def _log_failure(self, exc: BaseException, failures: int) -> None:
+        fields = {"role": "consumer", "url": self._url, "error": type(exc).__name__,
+                  "detail": str(exc)[:200]}
+        if isinstance(exc, ConfigError):
+            (log.error if failures == 0 else log.debug)("amqp_topology_invalid", **fields)
+        elif self._connected:
+            log.warning("amqp_connection_lost", **fields)
+        elif failures == 0:
+            log.warning("amqp_connect_failed", **fields)
+        else:
+            log.debug("amqp_connect_failed", attempt=failures + 1, **fields)
+
+    def _session(self, stop: threading.Event) -> None:
+        conn = BlockingConnection(self._params)
+        self._dead = DeadLetterPublisher(self._settings, self._dead_params)
+        try:
+            channel = conn.channel()
+            declare_topology(channel, self._settings)
+            channel.basic_qos(prefetch_count=self._settings.prefetch)
+            channel.add_on_cancel_callback(self._on_broker_cancel)
+            with self._lock:
+                self._generation += 1
+                self._draining = False
+            self._conn, self._channel, self._cancelled = conn, channel, False
+            self._consumer_tag = channel.basic_consume(
+                self._settings.inbox_queue, self._on_message, auto_ack=False)
+            self._connected = True
+            log.info("amqp_connected", role="consumer", url=self._url)
+            self._notify("connected")
+            while not stop.is_set():
+                conn.process_data_events(time_limit=0.2)
+                self._apply_settled()
+                if channel.is_closed or self._cancelled:
+                    raise _SessionLost("channel closed or consumer cancelled by the broker")
+                self._dead.pump()
+            self._drain(conn, channel)
+        finally:
+            with self._lock:
+                self._generation += 1      # the worker drops what this connection delivered
+            self._conn = self._channel = None
+            self._dead.close()
+            _drop_all(self._deliveries)
+            if conn.is_open:
+                try:
+                    conn.close()
+                except pika.exceptions.AMQPError:
+                    pass
+
+    def _drain(self, conn: BlockingConnection, channel: BlockingChannel) -> None:
+        """Stop: cancel, let the worker finish its delivery, flush its settlement."""
+        if self._consumer_tag is not None and channel.is_open:
+            channel.basic_cancel(self._consumer_tag)
+        with self._lock:
+            self._draining = True
+        while True:
+            with self._lock:
+                if not self._busy:
+                    break
+            conn.process_data_events(time_limit=0.05)
+            self._apply_settled()
+        self._apply_settled()
+        log.info("consumer_stopped", url=self._url)
+
+    def _on_broker_cancel(self, _frame: object) -> None:
+        self._cancelled = True
+
+    def _on_message(self, _channel: BlockingChannel, method: pika.spec.Basic.Deliver,
+                    props: pika.BasicProperties, body: bytes) -> None:
+        delivery = Delivery(
+            body=body, routing_key=str(method.routing_key), message_id=props.message_id,
+            content_type=props.content_type, headers=dict(props.headers or {}),
+            redelivered=bool(method.redelivered), timestamp=props.timestamp,
+            delivery_tag=int(method.delivery_tag or 0))
+        self._deliveries.put((self._generation, delivery))
+
+    def _apply_settled(self) -> None:
+        """Perform the worker's settlements on this (the connection's) thread."""
+        while True:
+            try:
+                item = self._settled.get_nowait()
+            except queue.Empty:
+                return
+            if item.generation != self._generation or self._channel is None:
+                continue   # delivered on an older connection: the broker redelivers it
+            self._settle(self._channel, item.delivery, item.disposition)
+
+    def _settle(self, channel: BlockingChannel, delivery: Delivery, disposition: Disposition) -> None:
+        tag = delivery.delivery_tag
+        if disposition.action == "ack":
+            channel.basic_ack(tag)
+        elif disposition.action == "dead":
+            assert self._dead is not None
+            try:
+                self._dead.publish(delivery, disposition.reason)
+            except pika.exceptions.AMQPError as exc:
+                log.warning("dead_letter_failed", message_id=delivery.message_id,
+                            error=type(exc).__name__)
+                channel.basic_nack(tag, requeue=True)
+                self._pause_requested = True
+                return
+            channel.basic_ack(tag)
+            log.info("message_dead_lettered", message_id=delivery.message_id,
+                     routing_key=delivery.routing_key)
+        else:
+            channel.basic_nack(tag, requeue=True)
+
+    def _notify(self, state: str) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception as exc:  # a readiness hook must not kill the consumer
+                log.warning("consumer_on_state_failed", error=type(exc).__name__)
+
+    # -- worker thread ----------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._exit.is_set():
+            try:
+                generation, delivery = self._deliveries.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            with self._lock:
+                if self._draining or generation != self._generation:
+                    continue   # left unacked: the broker redelivers it
+                self._busy = True
+            try:
+                if self._pause_requested:
+                    self._pause_requested = False
+                    self._pause(generation, "dead_letter_failed")
+                self._process(generation, delivery)
+            except Exception as exc:   # a bug here must not silently kill the only worker
+                log.error("consumer_worker_error", error=type(exc).__name__)
+            finally:
+                with self._lock:
+                    self._busy = False
+
+    def _process(self, generation: int, delivery: Delivery) -> None:
+        while True:
+            if len(delivery.body) > self._settings.max_body_bytes:
+                disposition = Disposition("dead", "body exceeds amqp.max_body_bytes")
+            else:
+                try:
+                    disposition = self._handle(delivery)
+                except Exception as exc:
+                    log.error("consumer_handler_crashed", error=type(exc).__name__,
+                              message_id=delivery.message_id)
+                    self._post(_Settled(generation, delivery, Disposition("requeue")))
+                    self._pause(generation, "handler_crashed")
+                    return
+            if disposition.action != "requeue":
+                self._pause_attempt = 0
+                self._post(_Settled(generation, delivery, disposition))
+                return
+            # System fault: keep the delivery (not counted by the broker) and retry it.
+            if not self._pause(generation, "requeue"):
+                return   # stopping or connection lost: left unacked, the broker redelivers
+
+    def _pause(self, generation: int, cause: str) -> bool:
+        """Sleep a growing backoff; False when stopping or the connection changed meanwhile."""
+        delay = backoff_delay(self._pause_attempt, base=self._pause_base,
+                              cap=self._settings.reconnect_max_seconds)
+        self._pause_attempt += 1
+        log.warning("consumer_paused", cause=cause, seconds=round(delay, 2))
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if self._draining or self._exit.is_set() or generation != self._generation:
+                return False
+            time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+        return not (self._draining or generation != self._generation)
+
+    def _post(self, item: _Settled) -> None:
+        self._settled.put(item)
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.add_callback_threadsafe(self._apply_settled)
+            except pika.exceptions.AMQPError:
+                pass   # connection closing: the settlement is dropped, the broker redelivers
+
+
+def _drop_all(q: queue.Queue[tuple[int, Delivery]]) -> None:
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return

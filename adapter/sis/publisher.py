@@ -1,0 +1,301 @@
+"""The outbox relay: events for the SIS, published with windowed confirms.
+
+:class:`OutboxRelay` moves outbox rows to ``settings.adapter_exchange`` with
+publisher confirms, ``mandatory=True`` and persistent delivery, and marks a
+row published only after the broker confirmed it.
+
+Technique: a ``SelectConnection`` (pika's callback adapter) owned by the
+thread that calls :meth:`OutboxRelay.run`. Each cycle fetches up to
+``window`` rows, publishes them back to back, and collects the asynchronous
+``Basic.Ack``/``Basic.Nack`` frames (``confirm_delivery(callback)``, with
+``multiple`` handled) and ``Basic.Return`` frames (``add_on_return_callback``;
+RabbitMQ sends the return before the ack of the same message). When the whole
+window is settled, the acked rows are marked in one ``mark_published`` call
+and the next window follows at once. That is one broker round trip (and one
+fsync batch) per window instead of per message, and keeps the bookkeeping
+trivial: no row is ever in flight twice, so ``fetch`` needs no knowledge of
+what is in flight. ``BlockingConnection.confirm_delivery`` was rejected
+because it waits for every confirm in turn (style-and-reliability.md C.3:
+≈2k msg/s against 13–46k msg/s for a windowed ``SelectConnection``).
+(``publish_export`` and ``declare_event_tap`` live in :mod:`adapter.sis.export`
+and are re-exported here.)
+
+Rows that come back unroutable or nacked, or whose ``render`` raises, are
+left unpublished and skipped for a per-row backoff (1 s doubling, capped at
+``reconnect_max_seconds``), so one bad vendor does not stall the others. A
+connection loss leaves in-flight rows unmarked; they are published again on
+the next connection (at-least-once: the SIS deduplicates on ``message_id``).
+
+``fetch`` and ``mark_published`` run on the relay's I/O thread; they are
+short store transactions, far below the heartbeat interval.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import pika
+import pika.exceptions
+import structlog
+
+from adapter.config import AmqpSettings
+from adapter.domain.model import OutboundEvent
+from adapter.sis.connection import backoff_delay, connection_parameters, redact_url
+from adapter.sis.export import declare_event_tap, publish_export  # re-exported
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["OutboxRelay", "declare_event_tap", "publish_export"]
+
+
+_CLOSE_GRACE = 1.0   # seconds to wait for outstanding confirms when stopping
+_TICK = 0.1
+
+
+class OutboxRelay:
+    """Relays outbox rows to the adapter exchange, with windowed publisher confirms."""
+
+    def __init__(self, settings: AmqpSettings, fetch: Callable[[int], list[tuple[int, OutboundEvent]]],
+                 mark_published: Callable[[list[int]], None],
+                 render: Callable[[OutboundEvent], tuple[bytes, str]], *,
+                 window: int = 100, idle_wait: float = 0.5) -> None:
+        self.settings = settings
+        self.fetch = fetch
+        self.mark_published = mark_published
+        self.render = render
+        self.window = max(1, window)
+        self.idle_wait = idle_wait
+        self.url = redact_url(settings.url)
+        self.params = connection_parameters(settings, name="verzuim-adapter outbox")
+        self.wake_flag = threading.Event()
+        self.deferred: dict[int, tuple[float, int]] = {}   # outbox id -> (not before, failures)
+        self._session: _Session | None = None
+
+    def wake(self) -> None:
+        """New rows are waiting: start a cycle now instead of after ``idle_wait``. Thread-safe."""
+        self.wake_flag.set()
+        session = self._session
+        if session is not None:
+            try:
+                session.conn.ioloop.add_callback_threadsafe(session.on_wake)
+            except Exception:   # loop closing; the flag is seen by the next session
+                pass
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay until ``stop`` is set (checked every 0.1 s), reconnecting with backoff; blocks."""
+        failures = 0
+        while not stop.is_set():
+            session = _Session(self, stop)
+            self._session = session
+            try:
+                session.conn.ioloop.start()
+            except Exception as exc:   # a bug in a callback: drop this connection, go on
+                log.error("outbox_relay_error", error=type(exc).__name__)
+                session.error = session.error or exc
+            finally:
+                self._session = None
+                session.conn.ioloop.close()
+            if stop.is_set():
+                break
+            if session.error is not None:
+                fields = {"role": "relay", "url": self.url, "error": type(session.error).__name__,
+                          "detail": str(session.error)[:200]}
+                if session.connected:
+                    log.warning("amqp_connection_lost", **fields)
+                    failures = 0
+                elif failures == 0:
+                    log.warning("amqp_connect_failed", **fields)
+                else:
+                    log.debug("amqp_connect_failed", attempt=failures + 1, **fields)
+            stop.wait(backoff_delay(failures, cap=self.settings.reconnect_max_seconds))
+            failures += 1
+
+    def defer(self, outbox_id: int) -> None:
+        """Skip ``outbox_id`` for a growing while (it failed to render, route or confirm)."""
+        failures = self.deferred.get(outbox_id, (0.0, 0))[1] + 1
+        delay = backoff_delay(failures - 1, base=1.0, cap=self.settings.reconnect_max_seconds)
+        self.deferred[outbox_id] = (time.monotonic() + delay, failures)
+
+
+class _Session:
+    """One connection's worth of relay state; every method runs on the I/O thread."""
+
+    def __init__(self, relay: OutboxRelay, stop: threading.Event) -> None:
+        self.relay, self.stop = relay, stop
+        self.channel: Any = None
+        self.error: BaseException | None = None
+        self.connected = self.closing = self.more = False
+        self.next_tag = 0
+        self.inflight: dict[int, tuple[int, str, str]] = {}   # tag -> (outbox id, event, message id)
+        self.returned: set[int] = set()
+        self.acked: list[int] = []
+        self.failed: list[tuple[int, str, str]] = []
+        self.timer: object | None = None
+        self.store_failures = 0
+        self.conn = pika.SelectConnection(
+            relay.params,
+            on_open_callback=self.on_open, on_open_error_callback=self.on_open_error,
+            on_close_callback=self.on_closed)
+        self.conn.ioloop.call_later(_TICK, self.tick)
+
+    # -- connection and channel lifecycle --
+    def on_open(self, conn: pika.SelectConnection) -> None:
+        conn.channel(on_open_callback=self.on_channel)
+
+    def on_open_error(self, conn: pika.SelectConnection, error: BaseException | str) -> None:
+        self.error = error if isinstance(error, BaseException) else ConnectionError(error)
+        conn.ioloop.stop()
+
+    def on_closed(self, conn: pika.SelectConnection, reason: BaseException) -> None:
+        if not self.closing:
+            self.error = reason
+        conn.ioloop.stop()
+
+    def on_channel(self, channel: Any) -> None:
+        self.channel = channel
+        channel.add_on_close_callback(self.on_channel_closed)
+        channel.add_on_return_callback(self.on_return)
+        channel.confirm_delivery(self.on_confirm, callback=self.on_confirm_ok)
+
+    def on_channel_closed(self, _channel: Any, reason: BaseException) -> None:
+        if not self.closing:
+            self.error = reason
+            self.closing = True
+        if self.conn.is_open:
+            self.conn.close()
+
+    def on_confirm_ok(self, _frame: Any) -> None:
+        settings = self.relay.settings
+        self.channel.exchange_declare(
+            settings.adapter_exchange, exchange_type="topic", durable=True,
+            passive=not settings.declare_topology, callback=self.on_ready)
+
+    def on_ready(self, _frame: Any) -> None:
+        self.connected = True
+        log.info("amqp_connected", role="relay", url=self.relay.url)
+        self.cycle()
+
+    def tick(self) -> None:
+        if self.stop.is_set() and not self.closing:
+            self.closing = True
+            if not self.connected:
+                self.conn.ioloop.stop()   # still opening: abandon the attempt
+            elif self.inflight:
+                self.conn.ioloop.call_later(_CLOSE_GRACE, self.finish_close)
+            else:
+                self.finish_close()
+        elif not self.closing:
+            self.conn.ioloop.call_later(_TICK, self.tick)
+
+    def finish_close(self) -> None:
+        if self.conn.is_open:
+            self.conn.close()
+
+    def on_wake(self) -> None:
+        if self.connected and not self.closing and not self.inflight:
+            self.cycle()
+
+    def schedule(self, delay: float) -> None:
+        if self.timer is not None:
+            self.conn.ioloop.remove_timeout(self.timer)
+        self.timer = self.conn.ioloop.call_later(delay, self.cycle)
+
+    # -- one window --
+    def cycle(self) -> None:
+        relay = self.relay
+        if self.timer is not None:
+            self.conn.ioloop.remove_timeout(self.timer)
+            self.timer = None
+        if self.closing or self.inflight or not self.channel or not self.channel.is_open:
+            return
+        relay.wake_flag.clear()
+        limit = relay.window + min(len(relay.deferred), 10 * relay.window)
+        try:
+            rows = relay.fetch(limit)
+        except Exception as exc:
+            log.warning("outbox_fetch_failed", error=type(exc).__name__)
+            self.schedule(backoff_delay(self.store_failures, base=1.0,
+                                        cap=relay.settings.reconnect_max_seconds))
+            self.store_failures += 1
+            return
+        self.store_failures = 0
+        now, batch = time.monotonic(), []
+        for outbox_id, event in rows:
+            not_before = relay.deferred.get(outbox_id, (0.0, 0))[0]
+            if not_before <= now and len(batch) < relay.window:
+                batch.append((outbox_id, event))
+        self.more = len(rows) >= limit or len(batch) >= relay.window
+        for outbox_id, event in batch:
+            try:
+                body, content_type = relay.render(event)
+            except Exception as exc:
+                log.warning("outbox_render_failed", outbox_id=outbox_id, event_kind=event.event,
+                            error=type(exc).__name__)
+                relay.defer(outbox_id)
+                continue
+            if not self.publish(outbox_id, event, body, content_type):
+                return
+        if not self.inflight:
+            self.schedule(relay.idle_wait)
+
+    def publish(self, outbox_id: int, event: OutboundEvent, body: bytes, content_type: str) -> bool:
+        stamp = event.created_at.timestamp() if event.created_at is not None else time.time()
+        props = pika.BasicProperties(
+            delivery_mode=2, message_id=event.message_id, content_type=content_type,
+            timestamp=int(stamp), headers={"x-verzuim-event": event.event},
+            app_id="verzuim-adapter")
+        routing_key = f"{event.vendor}.{event.brin}.{event.event}"
+        try:
+            self.channel.basic_publish(self.relay.settings.adapter_exchange, routing_key, body,
+                                       props, mandatory=True)
+        except pika.exceptions.AMQPError:
+            return False   # channel closing: its close callback reconnects
+        self.next_tag += 1
+        self.inflight[self.next_tag] = (outbox_id, event.event, event.message_id)
+        return True
+
+    def on_return(self, _channel: Any, _method: Any, props: pika.BasicProperties, _body: bytes) -> None:
+        for tag, (_, _, message_id) in self.inflight.items():
+            if message_id == props.message_id:
+                self.returned.add(tag)
+
+    def on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        ok = isinstance(method, pika.spec.Basic.Ack)
+        tags = ([t for t in self.inflight if t <= method.delivery_tag] if method.multiple
+                else [method.delivery_tag])
+        for tag in tags:
+            entry = self.inflight.pop(tag, None)
+            if entry is None:
+                continue
+            outbox_id, kind, _ = entry
+            if ok and tag not in self.returned:
+                self.acked.append(outbox_id)
+            else:
+                self.failed.append((outbox_id, kind, "unroutable" if ok else "nacked"))
+            self.returned.discard(tag)
+        if not self.inflight:
+            self.finish_window()
+
+    def finish_window(self) -> None:
+        relay = self.relay
+        acked, failed, self.acked, self.failed = self.acked, self.failed, [], []
+        if acked:
+            try:
+                relay.mark_published(acked)
+            except Exception as exc:   # rows stay unpublished: sent again, same message_id
+                log.warning("outbox_mark_failed", count=len(acked), error=type(exc).__name__)
+            else:
+                for outbox_id in acked:
+                    relay.deferred.pop(outbox_id, None)
+        for outbox_id, kind, why in failed:
+            log.warning(f"outbox_{why}", outbox_id=outbox_id, event_kind=kind)
+            relay.defer(outbox_id)
+        if self.closing:
+            self.finish_close()
+        elif self.more or relay.wake_flag.is_set():
+            self.schedule(0)
+        else:
+            self.schedule(relay.idle_wait)

@@ -1,0 +1,212 @@
+"""``Store.accept``: the inbox side. One AMQP message becomes reports, submissions
+and rejection events in one transaction.
+
+Rules per report, keyed by (vendor, BRIN, source_id); ``modified_at`` is
+ignored when comparing content (see :func:`~adapter.store.common.content_hash`):
+
+===========================================  ============================================  =========
+situation                                    effect                                        counted
+===========================================  ============================================  =========
+new key                                      report ``queued`` + ``aanleveren`` pending    new
+same content                                 nothing                                       unchanged
+older ``modified_at`` than the stored one    history row only (stale version)              unchanged
+newest submission pending and never claimed  replace its payload, keep its document_id;    updated
+                                             deleted → ``intrekken``, or for a never-sent
+                                             ``aanleveren``: cancel it, report ``withdrawn``
+report ``registered``, nothing in flight     new ``wijzigen`` (``intrekken`` if deleted)   updated
+report ``rejected``, nothing in flight       new ``aanleveren`` (fresh id), report         updated
+                                             ``queued`` (the SIS corrected the record)
+a submission in flight (claimed, unknown,    store the payload on the report; when the     updated
+retrying)                                    in-flight one settles, the store queues the
+                                             follow-up (see ``lifecycle.settle_follow_up``)
+anything else (``failed``, ``withdrawn``,    store the payload, history row                unchanged
+deleted after rejection)
+===========================================  ============================================  =========
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from adapter.store import schema as t
+from adapter.store import states as S
+from adapter.store.api import AcceptResult, IncomingRejection, IncomingReport
+from adapter.store.common import (
+    as_utc, content_hash, encode, event_uuid, history, insert_ignore, new_document_id,
+    outbox_event, student_key)
+
+NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+
+
+def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
+           items: Sequence[IncomingReport | IncomingRejection], now: datetime) -> AcceptResult:
+    inbox_id = insert_ignore(conn, t.inbox_messages, dict(
+        message_id=message_id, vendor=vendor, routing_key=routing_key, received_at=now,
+        items=len(items)), ["message_id"])
+    if inbox_id is None:
+        return AcceptResult(duplicate_message=True, new_reports=0, unchanged_reports=0,
+                            rejections=0)
+    _lock_known_reports(conn, items)
+    tally = {NEW: 0, UPDATED: 0, UNCHANGED: 0}
+    rejections = 0
+    for item in items:
+        if isinstance(item, IncomingRejection):
+            _reject(conn, message_id, item, now)
+            rejections += 1
+        else:
+            tally[_accept_report(conn, item, now)] += 1
+    return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
+                        unchanged_reports=tally[UNCHANGED], rejections=rejections,
+                        updated_reports=tally[UPDATED])
+
+
+def _lock_known_reports(conn: Connection, items: Sequence[object]) -> None:
+    """PostgreSQL: lock the message's existing reports in id order up front, so two
+    messages naming the same reports in different orders cannot deadlock.
+    (``FOR NO KEY UPDATE`` lets inserts referencing the rows proceed.)"""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: the write transaction already excludes every other writer
+    keys = sorted({(i.vendor, i.melding.brin, i.melding.source_id)
+                   for i in items if isinstance(i, IncomingReport)})
+    r = t.reports.c
+    for start in range(0, len(keys), 1000):
+        conn.execute(sa.select(r.id).where(
+            sa.tuple_(r.vendor, r.brin, r.source_id).in_(keys[start:start + 1000]))
+            .order_by(r.id).with_for_update(key_share=True)).all()
+
+
+def _reject(conn: Connection, message_id: str, item: IncomingRejection, now: datetime) -> None:
+    errors = [{"code": "VALIDATION", "field": f, "rule": r, "text": r}
+              for f, r in item.violations]
+    outbox_event(conn, message_id=event_uuid(message_id, item.position), vendor=item.vendor,
+                 brin=item.brin, event="rejected", source_id=item.source_id,
+                 data={"errors": errors, "position": item.position, "operation": "aanleveren"},
+                 at=now)
+
+
+def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] | None:
+    return conn.execute(
+        sa.select(t.reports).where(t.reports.c.vendor == vendor, t.reports.c.brin == brin,
+                                   t.reports.c.source_id == source_id)
+        .with_for_update(key_share=True)).first()
+
+
+def _accept_report(conn: Connection, item: IncomingReport, now: datetime) -> str:
+    m = item.melding
+    payload = encode(m)
+    digest = content_hash(payload)
+    report = _find(conn, item.vendor, m.brin, m.source_id)
+    if report is None:
+        report_id = insert_ignore(conn, t.reports, dict(
+            vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=student_key(m),
+            verzuimsoort=m.verzuimsoort.value, payload=payload, content_hash=digest,
+            state=S.QUEUED, duo_status=None, meldingsnummer=None, laatste_mutatie=None,
+            created_at=now,
+            updated_at=now), ["vendor", "brin", "source_id"])
+        if report_id is not None:
+            history(conn, report_id, "received", at=now, to_state=S.QUEUED)
+            add_submission(conn, report_id, student_key(m), "aanleveren", payload, digest, now)
+            return NEW
+        report = _find(conn, item.vendor, m.brin, m.source_id)  # lost a concurrent insert
+        if report is None:  # cannot happen: the conflicting row was committed
+            raise RuntimeError("report vanished after an insert conflict")
+    if report.content_hash == digest:
+        return UNCHANGED
+    if _is_stale(report.payload, m.modified_at):
+        history(conn, report.id, "stale_version_ignored", at=now)
+        return UNCHANGED
+    return _change(conn, report, payload, digest, deleted=m.deleted, now=now)
+
+
+def _is_stale(stored: dict[str, Any], incoming: datetime | None) -> bool:
+    raw = stored.get("modified_at")
+    if incoming is None or not raw:
+        return False
+    return as_utc(incoming) < as_utc(datetime.fromisoformat(raw))
+
+
+def _change(conn: Connection, report: Row[Any], payload: dict[str, Any], digest: str, *,
+            deleted: bool, now: datetime) -> str:
+    sub = latest_submission(conn, report.id)
+    _store_payload(conn, report.id, payload, digest, now)
+    if sub is not None and sub.state == S.PENDING and sub.attempts == 0:
+        return _replace_pending(conn, report, sub, payload, digest, deleted=deleted, now=now)
+    if sub is not None and sub.state not in S.TERMINAL:
+        history(conn, report.id, "content_deferred", at=now, submission_id=sub.id,
+                detail=f"after {sub.operation} submission {sub.id}")
+        return UPDATED
+    if report.state == S.REGISTERED:
+        op = "intrekken" if deleted else "wijzigen"
+        add_submission(conn, report.id, report.student_key, op, payload, digest, now)
+        return UPDATED
+    if report.state == S.REJECTED and not deleted:
+        set_report_state(conn, report.id, report.state, S.QUEUED, now, "resubmitted")
+        add_submission(conn, report.id, report.student_key, "aanleveren", payload, digest, now)
+        return UPDATED
+    history(conn, report.id, "content_stored", at=now, detail=f"report {report.state}")
+    return UNCHANGED
+
+
+def _replace_pending(conn: Connection, report: Row[Any], sub: Row[Any],
+                     payload: dict[str, Any], digest: str, *, deleted: bool,
+                     now: datetime) -> str:
+    if sub.operation == "aanleveren" and deleted:
+        S.check_submission(sub.state, S.CANCELLED, row_id=sub.id)
+        conn.execute(t.submissions.update().where(t.submissions.c.id == sub.id).values(
+            state=S.CANCELLED, last_error="withdrawn by the SIS before sending",
+            updated_at=now))
+        set_report_state(conn, report.id, report.state, S.WITHDRAWN, now, "cancelled",
+                         submission_id=sub.id)
+        return UPDATED
+    operation = sub.operation
+    if sub.operation != "aanleveren":
+        operation = "intrekken" if deleted else "wijzigen"
+    conn.execute(t.submissions.update().where(t.submissions.c.id == sub.id).values(
+        payload=payload, content_hash=digest, operation=operation, updated_at=now))
+    history(conn, report.id, "payload_replaced", at=now, submission_id=sub.id,
+            detail=f"{operation} submission {sub.id}")
+    return UPDATED
+
+
+def _store_payload(conn: Connection, report_id: int, payload: dict[str, Any], digest: str,
+                   now: datetime) -> None:
+    conn.execute(t.reports.update().where(t.reports.c.id == report_id).values(
+        payload=payload, content_hash=digest, verzuimsoort=payload["verzuimsoort"],
+        updated_at=now))
+
+
+def latest_submission(conn: Connection, report_id: int) -> Row[Any] | None:
+    """The report's newest submission, locked for update (PostgreSQL)."""
+    return conn.execute(
+        sa.select(t.submissions).where(t.submissions.c.report_id == report_id)
+        .order_by(t.submissions.c.id.desc()).limit(1).with_for_update(key_share=True)).first()
+
+
+def add_submission(conn: Connection, report_id: int, skey: str, operation: str,
+                   payload: dict[str, Any], digest: str, now: datetime) -> int:
+    """Queue a new logical submission with a fresh document id, due now."""
+    sub_id = conn.execute(t.submissions.insert().values(
+        report_id=report_id, student_key=skey, operation=operation,
+        document_id=new_document_id(), payload=payload, content_hash=digest,
+        state=S.PENDING, attempts=0, next_attempt_at=now, last_error=None, created_at=now,
+        updated_at=now).returning(t.submissions.c.id)).scalar_one()
+    history(conn, report_id, "submission_queued", at=now, submission_id=sub_id,
+            to_state=S.PENDING, detail=f"{operation} submission {sub_id}")
+    return int(sub_id)
+
+
+def set_report_state(conn: Connection, report_id: int, from_state: str, to_state: str,
+                     now: datetime, event: str, *, submission_id: int | None = None,
+                     **values: Any) -> None:
+    """Move a report (checked against :data:`~adapter.store.states.REPORT_TRANSITIONS`)."""
+    S.check_report(from_state, to_state, row_id=report_id)
+    conn.execute(t.reports.update().where(t.reports.c.id == report_id).values(
+        state=to_state, updated_at=now, **values))
+    if from_state != to_state:
+        history(conn, report_id, event, at=now, from_state=from_state, to_state=to_state,
+                submission_id=submission_id)

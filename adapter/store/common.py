@@ -1,0 +1,114 @@
+"""Small helpers shared by the store's modules: keys, hashes, rows, events.
+
+Everything here runs inside a transaction the caller owns (a ``Connection``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from adapter.domain.codec import melding_from_dict, melding_to_dict
+from adapter.domain.model import Verzuimmelding
+from adapter.store import schema as t
+
+#: namespace of the uuid5 message ids of outbox events (stable across versions).
+EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:verzuim-adapter:events")
+MAX_ERROR_CHARS = 2000
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime:
+    """``value`` as an aware UTC datetime (naive means UTC); ``None`` means now."""
+    if value is None:
+        return utcnow()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def event_uuid(*parts: str) -> str:
+    """A stable uuid5 for an outbox event built from ``parts``."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, "\x1f".join(parts)))
+
+
+def student_key(melding: Verzuimmelding) -> str:
+    """sha256 of BRIN and student number: groups a student's reports without storing the id."""
+    st = melding.student
+    if st.bsn:
+        ident = f"bsn:{st.bsn}"
+    elif st.onderwijsnummer:
+        ident = f"onr:{st.onderwijsnummer}"
+    else:  # validation forbids this; fall back to the report so ordering stays per report
+        ident = f"src:{melding.source_id}"
+    return hashlib.sha256(f"{melding.brin}\x1f{ident}".encode()).hexdigest()
+
+
+def encode(melding: Verzuimmelding) -> dict[str, Any]:
+    return melding_to_dict(melding)
+
+
+def decode(payload: Mapping[str, Any]) -> Verzuimmelding:
+    return melding_from_dict(dict(payload))
+
+
+def content_hash(payload: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a payload, ignoring ``modified_at``.
+
+    ``modified_at`` orders versions; a re-export that changes only the stamp is
+    not new content and must not cause a ``wijzigen``.
+    """
+    body = {k: v for k, v in payload.items() if k != "modified_at"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any],
+                  conflict: list[str]) -> Any:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING``; the new primary key, or None on conflict.
+
+    On PostgreSQL a concurrent insert of the same key waits for the other
+    transaction and then reports the conflict, so callers see one winner.
+    """
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    key = next(iter(table.primary_key.columns))
+    return conn.execute(stmt.returning(key)).scalar_one_or_none()
+
+
+def history(conn: Connection, report_id: int, event: str, *, at: datetime,
+            from_state: str | None = None, to_state: str | None = None,
+            submission_id: int | None = None, detail: str | None = None) -> None:
+    """Append a history row. ``detail`` names ids, operations and codes, never personal data."""
+    conn.execute(t.report_history.insert().values(
+        report_id=report_id, submission_id=submission_id, at=at, from_state=from_state,
+        to_state=to_state, event=event, detail=detail))
+
+
+def outbox_event(conn: Connection, *, message_id: str, vendor: str, brin: str, event: str,
+                 source_id: str | None, data: dict[str, Any], at: datetime) -> bool:
+    """Queue an event for the SIS; False when an event with that message_id exists."""
+    new_id = insert_ignore(conn, t.outbox, dict(
+        message_id=message_id, vendor=vendor, brin=brin, event=event, source_id=source_id,
+        data=data, created_at=at, published_at=None), ["message_id"])
+    return new_id is not None
+
+
+def new_document_id() -> str:
+    """A fresh identificatiecodeBedrijfsdocument: created once per logical submission."""
+    return str(uuid.uuid4())

@@ -1,0 +1,189 @@
+"""Connections, transactions and migrations for SQLite and PostgreSQL.
+
+:class:`Database` owns the SQLAlchemy engine and hands out one transaction at a
+time through :meth:`Database.write` and :meth:`Database.read`. Database faults
+(disk full, server down, locked too long) leave it as
+:class:`~adapter.errors.StoreUnavailable`, whose message names the operation
+and the driver's error class, never a value (the engine also hides bound
+parameters from SQLAlchemy's own messages).
+
+SQLite: every connection gets ``journal_mode=WAL``, ``synchronous=FULL`` (with
+``NORMAL`` a committed transaction can be lost on power failure after we acked
+the message), ``foreign_keys=ON`` and a busy timeout. SQLite has one writer, so
+write transactions start with ``BEGIN IMMEDIATE`` (taking the write lock up
+front instead of failing on lock upgrade) and, inside this process, also hold a
+lock so threads queue cheaply instead of spinning in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from adapter.errors import ConfigError, StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+#: pg_advisory_xact_lock key that serialises migrations of concurrent replicas.
+_MIGRATION_LOCK = 0x5645525A  # "VERZ"
+
+T = TypeVar("T")
+#: SQLSTATEs of a transaction PostgreSQL aborted to resolve a conflict: safe to repeat.
+_CONFLICT_CODES = {"40P01", "40001"}   # deadlock_detected, serialization_failure
+_CONFLICT_RETRIES = 3
+
+# Faults of the database itself, as opposed to bugs in our SQL (IntegrityError,
+# ProgrammingError), which propagate unchanged.
+_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.InternalError,
+                sa.exc.TimeoutError, sa.exc.DisconnectionError)
+
+
+def normalise_url(url: str) -> sa.URL:
+    """Parse a store URL; ``postgresql://``/``postgres://`` get the psycopg 3 driver."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError("store.url is not a valid database URL") from exc
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ConfigError("store.url must be sqlite:///PATH or postgresql://…")
+    return parsed
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url`` with this store's connection settings installed."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(
+            parsed, hide_parameters=True, pool_pre_ping=True,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        )
+    database = parsed.database or ""
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    if database in ("", ":memory:"):
+        # One shared connection, or every pooled connection would see its own database.
+        kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+    engine = sa.create_engine(parsed, **kwargs)
+    _install_sqlite_hooks(engine)
+    return engine
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We emit BEGIN ourselves (below); the sqlite3 module's implicit BEGIN
+        # is DEFERRED and skips SELECTs, which breaks serialisable writes.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """The engine plus the transaction discipline every store method uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._write_lock: Any = (
+            threading.RLock() if self.dialect == "sqlite" else nullcontext())
+        # An in-memory SQLite database is one shared connection: readers queue too.
+        memory = self.dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
+        self._read_lock: Any = self._write_lock if memory else nullcontext()
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        return cls(create_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self, operation: str) -> Iterator[Connection]:
+        """One read-write transaction: commits on normal exit, rolls back on error."""
+        try:
+            with self._write_lock, self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except _UNAVAILABLE as exc:
+            raise _unavailable(operation, exc) from exc
+
+    def run(self, operation: str, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in one write transaction, repeated when PostgreSQL aborts it
+        for a deadlock or serialisation conflict (``work`` must be safe to repeat:
+        every store operation is, since nothing of an aborted attempt persists)."""
+        attempt = 1
+        while True:
+            try:
+                with self.write(operation) as conn:
+                    return work(conn)
+            except StoreUnavailable as exc:
+                code = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+                if code not in _CONFLICT_CODES or attempt >= _CONFLICT_RETRIES:
+                    raise
+            log.info("store_conflict_retry", operation=operation, attempt=attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+            attempt += 1
+
+    @contextmanager
+    def read(self, operation: str) -> Iterator[Connection]:
+        """One read-only transaction (a consistent snapshot, no write lock)."""
+        try:
+            with self._read_lock, self.engine.connect() as conn, conn.begin():
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise _unavailable(operation, exc) from exc
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (``alembic upgrade head``); idempotent."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.write("migrate") as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        log.info("store_migrated", dialect=self.dialect)
+
+    def pragma(self, name: str) -> Any:
+        """The value of ``PRAGMA name`` on a pooled connection (SQLite only; for tests/status)."""
+        with self.read("pragma") as conn:
+            return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+
+def _unavailable(operation: str, exc: BaseException) -> StoreUnavailable:
+    orig = getattr(exc, "orig", None) or exc
+    log.warning("store_unavailable", operation=operation, error=type(orig).__name__)
+    return StoreUnavailable(f"store unavailable during {operation}: {type(orig).__name__}")

@@ -1,0 +1,224 @@
+"""The send side: claiming submissions and recording what DUO answered.
+
+Every function runs inside the caller's transaction. State changes are checked
+against :mod:`adapter.store.states`; an illegal one raises
+:class:`~adapter.store.states.IllegalTransition` and the transaction rolls back.
+
+Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (replicas never claim the
+same row) and rely on the single writer (``BEGIN IMMEDIATE``) on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from adapter.domain.model import Operation
+from adapter.errors import RuleViolation
+from adapter.store import schema as t
+from adapter.store import states as S
+from adapter.store.accept import add_submission, latest_submission, set_report_state
+from adapter.store.api import Claim, ExchangeRecord
+from adapter.store.common import clip, decode, history, outbox_event
+
+_sub, _rep = t.submissions, t.reports
+_JOINED = sa.select(
+    _sub, _rep.c.vendor, _rep.c.brin, _rep.c.source_id, _rep.c.meldingsnummer,
+    _rep.c.laatste_mutatie, _rep.c.state.label("report_state"),
+).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
+
+
+class UnknownSubmission(LookupError):
+    """No submission has this id."""
+
+
+def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
+    """Oldest due pending submissions, at most one per student, the student's oldest."""
+    older = _sub.alias("older")
+    blocked = sa.exists().where(older.c.student_key == _sub.c.student_key,
+                                older.c.id < _sub.c.id, older.c.state.in_(S.ACTIVE))
+    ids = conn.execute(
+        sa.select(_sub.c.id)
+        .where(_sub.c.state == S.PENDING, _sub.c.next_attempt_at <= now, ~blocked)
+        .order_by(_sub.c.id).limit(limit)
+        .with_for_update(skip_locked=True, of=_sub, key_share=True)).scalars().all()
+    return _claim(conn, list(ids), now, count_attempt=True)
+
+
+def claim_unknown(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
+    """Unknown submissions, for reconciliation; the attempt count does not change."""
+    ids = conn.execute(
+        sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN).order_by(_sub.c.id)
+        .limit(limit).with_for_update(skip_locked=True, of=_sub, key_share=True)).scalars().all()
+    return _claim(conn, list(ids), now, count_attempt=False)
+
+
+def _claim(conn: Connection, ids: list[int], now: datetime, *,
+           count_attempt: bool) -> list[Claim]:
+    if not ids:
+        return []
+    rows = conn.execute(_JOINED.where(_sub.c.id.in_(ids)).order_by(_sub.c.id)).all()
+    claims = []
+    for row in rows:
+        S.check_submission(row.state, S.SUBMITTING, row_id=row.id)
+        attempt = row.attempts + 1 if count_attempt else row.attempts
+        conn.execute(_sub.update().where(_sub.c.id == row.id).values(
+            state=S.SUBMITTING, attempts=attempt, updated_at=now))
+        history(conn, row.report_id, "claimed", at=now, from_state=row.state,
+                to_state=S.SUBMITTING, submission_id=row.id,
+                detail=f"{row.operation} attempt {attempt}")
+        try:
+            melding = decode(row.payload)
+        except RuleViolation as exc:
+            # A stored payload that no longer decodes (e.g. after a codec change) would
+            # be claimed forever; fail it visibly instead. The message names fields only.
+            mark_failed(conn, row.id, reason=f"stored payload unreadable: {exc}", now=now)
+            continue
+        claims.append(Claim(
+            submission_id=row.id, report_id=row.report_id, vendor=row.vendor,
+            operation=Operation(row.operation), document_id=row.document_id, attempt=attempt,
+            melding=melding, meldingsnummer=row.meldingsnummer,
+            laatste_mutatie=row.laatste_mutatie))
+    return claims
+
+
+def recover_interrupted(conn: Connection, *, now: datetime) -> int:
+    """Every ``submitting`` row becomes ``unknown``: we cannot know whether it left."""
+    ids = conn.execute(sa.select(_sub.c.id).where(_sub.c.state == S.SUBMITTING)
+                       .order_by(_sub.c.id)).scalars().all()
+    count = 0
+    for submission_id in ids:
+        if _transition(conn, submission_id, S.UNKNOWN, now, "interrupted",
+                       only_from=frozenset({S.SUBMITTING}), skip_other=True) is not None:
+            count += 1
+    return count
+
+
+def _transition(conn: Connection, submission_id: int, to_state: str, now: datetime,
+                event: str, *, only_from: frozenset[str] | None = None,
+                skip_other: bool = False, **values: Any) -> Row[Any] | None:
+    """Move one submission, locking its report first and then the submission (the
+    same order as ``accept``, so the two cannot deadlock on PostgreSQL)."""
+    report_id = conn.execute(sa.select(_sub.c.report_id)
+                             .where(_sub.c.id == submission_id)).scalar_one_or_none()
+    if report_id is None:
+        raise UnknownSubmission(f"no submission {submission_id}")
+    conn.execute(sa.select(_rep.c.id).where(_rep.c.id == report_id)
+                 .with_for_update(key_share=True)).all()
+    row = conn.execute(_JOINED.where(_sub.c.id == submission_id)
+                       .with_for_update(of=_sub, key_share=True)).one()
+    if only_from is not None and row.state not in only_from:
+        if skip_other:
+            return None
+        raise S.IllegalTransition("submission", row.state, to_state, row_id=submission_id)
+    S.check_submission(row.state, to_state, row_id=submission_id)
+    conn.execute(_sub.update().where(_sub.c.id == submission_id).values(
+        state=to_state, updated_at=now, **values))
+    history(conn, row.report_id, event, at=now, from_state=row.state, to_state=to_state,
+            submission_id=submission_id, detail=f"{row.operation} attempt {row.attempts}")
+    return row
+
+
+def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, event: str,
+          *, only_from: frozenset[str] | None = None, **values: Any) -> Row[Any]:
+    row = _transition(conn, submission_id, to_state, now, event, only_from=only_from, **values)
+    if row is None:  # only when skip_other, which _move never passes
+        raise UnknownSubmission(f"no submission {submission_id}")
+    return row
+
+
+def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str, status: str,
+                    laatste_mutatie: datetime, now: datetime) -> None:
+    row = _move(conn, submission_id, S.DONE, now, "registered", last_error=None)
+    if row.operation == "intrekken":
+        target = S.WITHDRAWN
+    elif row.operation == "aanleveren":
+        target = S.REGISTERED
+    else:  # a wijzigen leaves the report where it is (registered, or withdrawn by feedback)
+        target = row.report_state
+    set_report_state(conn, row.report_id, row.report_state, target, now, "report_" + target,
+                     submission_id=submission_id, meldingsnummer=meldingsnummer,
+                     duo_status=status, laatste_mutatie=laatste_mutatie)
+    outbox_event(conn, message_id=f"registered:{row.document_id}", vendor=row.vendor,
+                 brin=row.brin, event="registered", source_id=row.source_id, at=now, data={
+                     "meldingsnummer": meldingsnummer, "status": status,
+                     "business_document_id": row.document_id, "operation": row.operation})
+    follow_up(conn, row, now)
+
+
+def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[str, str]],
+                  now: datetime) -> None:
+    codes = ",".join(code for code, _ in errors)[:200]
+    row = _move(conn, submission_id, S.REJECTED, now, "rejected",
+                      last_error=clip(f"rejected: {codes}"))
+    if row.operation == "aanleveren":
+        set_report_state(conn, row.report_id, row.report_state, S.REJECTED, now,
+                         "report_rejected", submission_id=submission_id)
+    outbox_event(conn, message_id=f"rejected:{row.document_id}", vendor=row.vendor,
+                 brin=row.brin, event="rejected", source_id=row.source_id, at=now, data={
+                     "errors": [{"code": c, "text": x} for c, x in errors],
+                     "operation": row.operation})
+    follow_up(conn, row, now)
+
+
+def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datetime) -> None:
+    row = _move(conn, submission_id, S.FAILED, now, "failed", last_error=clip(reason))
+    if row.operation == "aanleveren":
+        set_report_state(conn, row.report_id, row.report_state, S.FAILED, now,
+                         "report_failed", submission_id=submission_id)
+    outbox_event(conn, message_id=f"failed:{row.document_id}", vendor=row.vendor,
+                 brin=row.brin, event="failed", source_id=row.source_id, at=now, data={
+                     "reason": reason, "attempts": row.attempts, "operation": row.operation})
+
+
+def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: str,
+                now: datetime) -> None:
+    _move(conn, submission_id, S.PENDING, now, "retry_scheduled", next_attempt_at=at,
+                last_error=clip(error))
+
+
+def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime) -> None:
+    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", last_error=clip(error))
+
+
+def release(conn: Connection, submission_id: int, *, now: datetime) -> None:
+    """Give a claimed, unsent submission back (shutdown); its attempt is not counted."""
+    row = _move(conn, submission_id, S.PENDING, now, "released",
+                      only_from=frozenset({S.SUBMITTING}))
+    conn.execute(_sub.update().where(_sub.c.id == submission_id).values(
+        attempts=max(row.attempts - 1, 0)))
+
+
+def follow_up(conn: Connection, settled: Row[Any], now: datetime) -> None:
+    """Queue what the SIS sent while ``settled`` was in flight, now that it has settled.
+
+    Only when ``settled`` is still the report's newest submission and the
+    report's content differs from what it carried: a registered report gets a
+    ``wijzigen`` (``intrekken`` if the new version is deleted), a rejected one a
+    fresh ``aanleveren``.
+    """
+    newest = latest_submission(conn, settled.report_id)
+    report = conn.execute(sa.select(_rep).where(_rep.c.id == settled.report_id)).one()
+    if newest is None or newest.id != settled.id or report.content_hash == settled.content_hash:
+        return
+    deleted = bool(report.payload.get("deleted"))
+    if report.state == S.REGISTERED:
+        add_submission(conn, report.id, report.student_key,
+                       "intrekken" if deleted else "wijzigen", report.payload,
+                       report.content_hash, now)
+    elif report.state == S.REJECTED and not deleted:
+        set_report_state(conn, report.id, report.state, S.QUEUED, now, "resubmitted")
+        add_submission(conn, report.id, report.student_key, "aanleveren", report.payload,
+                       report.content_hash, now)
+
+
+def record_exchange(conn: Connection, exchange: ExchangeRecord) -> None:
+    conn.execute(t.exchanges.insert().values(
+        submission_id=exchange.submission_id, operation=exchange.operation,
+        document_id=exchange.document_id, message_id=exchange.message_id,
+        request_xml=exchange.request_xml, response_xml=exchange.response_xml,
+        http_status=exchange.http_status, outcome=exchange.outcome,
+        started_at=exchange.started_at, duration_ms=exchange.duration_ms))

@@ -1,0 +1,157 @@
+"""Table definitions (SQLAlchemy Core) shared by the store's queries.
+
+The DDL itself lives in the Alembic migrations under ``migrations/versions``;
+this module must describe the same schema (``tests/store`` compares them).
+Every timestamp column is :class:`UTCDateTime`: timezone-aware UTC in Python on
+both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC.
+
+    Naive values given to the store are taken to be UTC already. SQLite keeps
+    the UTC wall time as text (so ``<=`` on it orders correctly); PostgreSQL
+    keeps ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
+    return sa.Column(name, UTCDateTime(), nullable=nullable)
+
+
+inbox_messages = sa.Table(
+    "inbox_messages", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("routing_key", sa.String(255), nullable=False),
+    _ts("received_at"),
+    sa.Column("items", sa.Integer, nullable=False),
+)
+
+reports = sa.Table(
+    "reports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("brin", sa.String(16), nullable=False),
+    sa.Column("source_id", sa.String(255), nullable=False),
+    sa.Column("student_key", sa.String(64), nullable=False, index=True),
+    sa.Column("verzuimsoort", sa.String(8), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("duo_status", sa.String(2)),
+    sa.Column("meldingsnummer", sa.String(64), index=True),
+    _ts("laatste_mutatie", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_reports_business_key"),
+)
+
+submissions = sa.Table(
+    "submissions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), nullable=False, index=True),
+    sa.Column("student_key", sa.String(64), nullable=False, index=True),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("document_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    _ts("next_attempt_at"),
+    sa.Column("last_error", sa.Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.Index("ix_submissions_state_due", "state", "next_attempt_at"),
+)
+
+report_history = sa.Table(
+    "report_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), nullable=False, index=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id")),
+    _ts("at"),
+    sa.Column("from_state", sa.String(16)),
+    sa.Column("to_state", sa.String(16)),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("detail", sa.String(500)),
+)
+
+exchanges = sa.Table(
+    "exchanges", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id"), index=True),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("document_id", sa.String(36)),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("request_xml", sa.LargeBinary, nullable=False),
+    sa.Column("response_xml", sa.LargeBinary),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("outcome", sa.String(64), nullable=False),
+    _ts("started_at"),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("brin", sa.String(16), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("source_id", sa.String(255)),
+    sa.Column("data", sa.JSON, nullable=False),
+    _ts("created_at"),
+    _ts("published_at", nullable=True),
+    sa.Index("ix_outbox_unpublished", "published_at", "id"),
+)
+
+terugmeldingen = sa.Table(
+    "terugmeldingen", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), nullable=False, index=True),
+    sa.Column("meldingsnummer", sa.String(64), nullable=False),
+    _ts("laatste_mutatie"),
+    sa.Column("status", sa.String(2), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    _ts("received_at"),
+    sa.UniqueConstraint("meldingsnummer", "laatste_mutatie", name="uq_terugmeldingen_mutation"),
+)
+
+watermarks = sa.Table(
+    "watermarks", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    _ts("value"),
+)

@@ -1,0 +1,174 @@
+"""The store: the system of record (see :mod:`adapter.store.api` for the contract).
+
+:class:`Store` is a thin facade: each public method opens exactly one
+transaction (:class:`~adapter.store.engine.Database`) and calls a function of
+the role module that does the work (``accept``, ``lifecycle``, ``feedback``,
+``queries``). All methods are thread-safe. Database faults raise
+:class:`~adapter.errors.StoreUnavailable`; illegal state changes raise
+:class:`~adapter.store.states.IllegalTransition`; an unknown submission id
+raises :class:`~adapter.store.lifecycle.UnknownSubmission`. Every datetime
+returned is timezone-aware UTC; naive datetimes passed in are taken as UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from adapter.domain.model import OutboundEvent, Terugmelding
+from adapter.store import accept as _accept
+from adapter.store import feedback as _feedback
+from adapter.store import lifecycle as _life
+from adapter.store import queries as _queries
+from adapter.store.api import (
+    AcceptResult, Claim, ExchangeRecord, IncomingRejection, IncomingReport, ReportSummary)
+from adapter.store.common import as_utc, utcnow
+from adapter.store.engine import Database
+
+log = structlog.get_logger(__name__)
+
+
+class Store:
+    """Reports, submissions, exchanges, feedback and the outbox, in one database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate to head."""
+        db = Database.open(url)
+        try:
+            if migrate:
+                db.migrate()
+        except BaseException:
+            db.close()
+            raise
+        return cls(db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def database(self) -> Database:
+        """The underlying :class:`Database` (for status checks and tests)."""
+        return self._db
+
+    # -- inbox --------------------------------------------------------------------------
+
+    def accept(self, *, message_id: str, vendor: str, routing_key: str,
+               items: Sequence[IncomingReport | IncomingRejection],
+               now: datetime | None = None) -> AcceptResult:
+        """Store one AMQP message's reports and rejections; idempotent on ``message_id``.
+
+        See :mod:`adapter.store.accept` for the rules per report.
+        """
+        at = as_utc(now)
+        result = self._db.run("accept", lambda conn: _accept.accept(
+            conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
+            now=at))
+        log.debug("message_stored", message_id=message_id, vendor=vendor,
+                  duplicate=result.duplicate_message, new=result.new_reports,
+                  updated=result.updated_reports, rejections=result.rejections)
+        return result
+
+    # -- submissions --------------------------------------------------------------------
+
+    def claim_due(self, *, limit: int, now: datetime | None = None) -> list[Claim]:
+        """Claim due pending submissions (``submitting``, attempt + 1), per-student ordered."""
+        at = as_utc(now)
+        return self._db.run("claim_due", lambda conn: _life.claim_due(conn, limit=limit, now=at))
+
+    def claim_unknown(self, *, limit: int) -> list[Claim]:
+        """Claim ``unknown`` submissions for reconciliation; attempts unchanged."""
+        return self._db.run("claim_unknown", lambda conn: _life.claim_unknown(
+            conn, limit=limit, now=utcnow()))
+
+    def recover_interrupted(self) -> int:
+        """At start-up: every ``submitting`` submission becomes ``unknown``; returns the count.
+
+        Call it only when no other process is submitting against this database
+        (with PostgreSQL replicas it would also catch their in-flight claims).
+        """
+        count = self._db.run("recover_interrupted", lambda conn: _life.recover_interrupted(
+            conn, now=utcnow()))
+        if count:
+            log.warning("submissions_interrupted", count=count)
+        return count
+
+    def record_exchange(self, exchange: ExchangeRecord) -> None:
+        self._db.run("record_exchange", lambda conn: _life.record_exchange(conn, exchange))
+
+    def mark_registered(self, submission_id: int, *, meldingsnummer: str, status: str,
+                        laatste_mutatie: datetime) -> None:
+        mutation = as_utc(laatste_mutatie)
+        self._db.run("mark_registered", lambda conn: _life.mark_registered(
+            conn, submission_id, meldingsnummer=meldingsnummer, status=status,
+            laatste_mutatie=mutation, now=utcnow()))
+
+    def mark_rejected(self, submission_id: int, *, errors: Sequence[tuple[str, str]]) -> None:
+        errs = list(errors)
+        self._db.run("mark_rejected", lambda conn: _life.mark_rejected(
+            conn, submission_id, errors=errs, now=utcnow()))
+
+    def retry_later(self, submission_id: int, *, at: datetime, error: str) -> None:
+        due = as_utc(at)
+        self._db.run("retry_later", lambda conn: _life.retry_later(
+            conn, submission_id, at=due, error=error, now=utcnow()))
+
+    def mark_unknown(self, submission_id: int, *, error: str) -> None:
+        self._db.run("mark_unknown", lambda conn: _life.mark_unknown(
+            conn, submission_id, error=error, now=utcnow()))
+
+    def release(self, submission_id: int) -> None:
+        self._db.run("release", lambda conn: _life.release(conn, submission_id, now=utcnow()))
+
+    def mark_failed(self, submission_id: int, *, reason: str) -> None:
+        self._db.run("mark_failed", lambda conn: _life.mark_failed(
+            conn, submission_id, reason=reason, now=utcnow()))
+
+    # -- feedback and outbox ------------------------------------------------------------
+
+    def get_watermark(self, name: str) -> datetime | None:
+        with self._db.read("get_watermark") as conn:
+            return _feedback.get_watermark(conn, name)
+
+    def apply_feedback(self, items: Sequence[Terugmelding], *, watermark: datetime,
+                       name: str) -> int:
+        return self._db.run("apply_feedback", lambda conn: _feedback.apply_feedback(
+            conn, items, watermark=watermark, name=name, now=utcnow()))
+
+    def pending_events(self, limit: int) -> list[tuple[int, OutboundEvent]]:
+        """Unpublished outbox rows, oldest first (``limit`` may be given by position)."""
+        with self._db.read("pending_events") as conn:
+            return _feedback.pending_events(conn, limit=limit)
+
+    def mark_published(self, outbox_ids: Sequence[int]) -> None:
+        ids = list(outbox_ids)
+        self._db.run("mark_published", lambda conn: _feedback.mark_published(
+            conn, ids, now=utcnow()))
+
+    # -- views --------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        with self._db.read("counts") as conn:
+            return _queries.counts(conn)
+
+    def oldest_pending(self) -> datetime | None:
+        with self._db.read("oldest_pending") as conn:
+            return _queries.oldest_pending(conn)
+
+    def list_reports(self, *, limit: int = 100, state: str | None = None) -> list[ReportSummary]:
+        with self._db.read("list_reports") as conn:
+            return _queries.list_reports(conn, limit=limit, state=state)
+
+    def report_detail(self, report_id: int) -> dict[str, Any] | None:
+        with self._db.read("report_detail") as conn:
+            return _queries.report_detail(conn, report_id)
+
+    def exchanges_for(self, report_id: int) -> list[ExchangeRecord]:
+        with self._db.read("exchanges_for") as conn:
+            return _queries.exchanges_for(conn, report_id)

@@ -1,0 +1,143 @@
+"""Fixtures for the simulator tests: a test PKI, a running simulator, a raw SOAP client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+import pytest
+import requests
+from lxml import etree
+
+from adapter.duo import contract as c
+from adapter.pki.testpki import init_test_pki
+from adapter.simulator.server import SimulatorServer
+
+SCHOOL_OIN = "00000099000000000001"
+DUO_OIN = "00000001800866472000"
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("sim-pki")
+    init_test_pki(directory, school_oin=SCHOOL_OIN)
+    return directory
+
+
+@pytest.fixture()
+def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
+    with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
+                         delay_afgesloten=None) as sim:
+        yield sim
+
+
+def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = Request(f"{sim.control_url}/{path}", data=data,
+                  method="GET" if body is None else "POST",
+                  headers={"Content-Type": "application/json"})
+    with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
+        return json.loads(resp.read())
+
+
+def aanlevering_body(*, bsn: str = "123456782", doc_id: str | None = None) -> str:
+    """A valid aanleverenVerzuimmelding_Request body (as text)."""
+    today = date.today()
+    doc_id = doc_id or str(uuid.uuid4())
+    return f"""<vz:aanleverenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
+  <vz:identificatiecodeBedrijfsdocument>{doc_id}</vz:identificatiecodeBedrijfsdocument>
+  <vz:verzendendeInstantie>00AA</vz:verzendendeInstantie>
+  <vz:ontvangendeInstantie>DUO</vz:ontvangendeInstantie>
+  <vz:datumTijdBedrijfsdocument>2025-03-10T09:15:00.000Z</vz:datumTijdBedrijfsdocument>
+  <vz:onderwijsdeelnemer>
+    <vz:burgerservicenummer>{bsn}</vz:burgerservicenummer>
+  </vz:onderwijsdeelnemer>
+  <vz:brin>00AA</vz:brin>
+  <vz:verzuimsoort>O</vz:verzuimsoort>
+  <vz:begindatum>{today - timedelta(days=5)}</vz:begindatum>
+  <vz:vermoedelijkeReden>Spijbelen</vz:vermoedelijkeReden>
+  <vz:melder>
+    <vz:naam>M. Melder</vz:naam><vz:emailadres>m@school.example.org</vz:emailadres>
+  </vz:melder>
+</vz:aanleverenVerzuimmelding_Request>"""
+
+
+@dataclass
+class Raw:
+    """Knobs for a hand-built request; ``None`` leaves a header out."""
+
+    operation: str = c.AANLEVEREN
+    body: str = field(default_factory=aanlevering_body)
+    to: str | None = c.anonymous_address(DUO_OIN)
+    action: str | None = None                 # default: SOAPAction of ``operation``
+    message_id: str | None = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
+    from_address: str | None = c.anonymous_address(SCHOOL_OIN)
+    extra_headers: str = ""
+    soap_action: str | None = None            # HTTP header; default: = action
+    content_type: str = "text/xml; charset=utf-8"
+    envelope_ns: str = c.SOAP11_NS
+    prolog: str = "<?xml version='1.0' encoding='UTF-8'?>"
+
+    def xml(self) -> bytes:
+        action = self.action if self.action is not None else c.soap_action(self.operation)
+        parts = []
+        if self.to is not None:
+            parts.append(f"<wsa:To>{self.to}</wsa:To>")
+        if action:
+            parts.append(f"<wsa:Action>{action}</wsa:Action>")
+        if self.message_id is not None:
+            parts.append(f"<wsa:MessageID>{self.message_id}</wsa:MessageID>")
+        if self.from_address is not None:
+            parts.append(f"<wsa:From><wsa:Address>{self.from_address}</wsa:Address></wsa:From>")
+        return (f"{self.prolog}<soapenv:Envelope xmlns:soapenv=\"{self.envelope_ns}\" "
+                f"xmlns:wsa=\"{c.WSA_NS}\"><soapenv:Header>{''.join(parts)}"
+                f"{self.extra_headers}</soapenv:Header><soapenv:Body>{self.body}"
+                f"</soapenv:Body></soapenv:Envelope>").encode("utf-8")
+
+
+@dataclass
+class Answer:
+    status: int
+    doc: etree._Element | None
+    text: bytes
+
+    @property
+    def faultcode(self) -> str | None:
+        return self.doc.findtext(".//faultcode") if self.doc is not None else None
+
+    def header(self, name: str) -> str | None:
+        if self.doc is None:
+            return None
+        el = self.doc.find(f"{{{c.SOAP11_NS}}}Header/{{{c.WSA_NS}}}{name}")
+        if el is not None and name == "From":
+            return el.findtext(f"{{{c.WSA_NS}}}Address")
+        return el.text if el is not None else None
+
+
+def post(sim: SimulatorServer, pki_dir: Path, raw: Raw, *, data: bytes | None = None,
+         cert: tuple[Path, Path] | None = None) -> Answer:
+    """POST a hand-built request over two-way TLS (the school's certificate by default)."""
+    session = requests.Session()
+    session.trust_env = False
+    cert = cert or (pki_dir / "school.pem", pki_dir / "school-key.pem")
+    action = raw.action if raw.action is not None else c.soap_action(raw.operation)
+    soap_action = raw.soap_action if raw.soap_action is not None else action
+    try:
+        resp = session.post(sim.soap_url, data=data if data is not None else raw.xml(),
+                            headers={"Content-Type": raw.content_type,
+                                     "SOAPAction": f'"{soap_action}"'},
+                            verify=str(pki_dir / "trust-bundle.pem"),
+                            cert=(str(cert[0]), str(cert[1])), timeout=(5, 10))
+    finally:
+        session.close()
+    try:
+        doc = etree.fromstring(resp.content)
+    except etree.XMLSyntaxError:
+        doc = None
+    return Answer(resp.status_code, doc, resp.content)

@@ -1,0 +1,141 @@
+"""The outbox relay against the real broker.
+
+The outbox table is a small in-memory stand-in (the store is not under test
+here); the broker, confirms and returns are real.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from structlog.testing import capture_logs
+
+from adapter.domain.model import OutboundEvent
+from adapter.sis import OutboxRelay, declare_event_tap
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
+
+
+class Outbox:
+    """Rows ``id -> event``; ``fetch`` returns the oldest unpublished, like the store."""
+
+    def __init__(self, events: list[OutboundEvent]) -> None:
+        self.rows = dict(enumerate(events, start=1))
+        self.published: set[int] = set()
+        self.mark_calls = 0
+        self.lock = threading.Lock()
+
+    def fetch(self, limit: int) -> list[tuple[int, OutboundEvent]]:
+        with self.lock:
+            return [(i, e) for i, e in sorted(self.rows.items()) if i not in self.published][:limit]
+
+    def mark(self, ids: list[int]) -> None:
+        with self.lock:
+            assert not self.published & set(ids), "a row was marked twice"
+            self.published.update(ids)
+            self.mark_calls += 1
+
+    def add(self, event: OutboundEvent) -> int:
+        with self.lock:
+            new_id = max(self.rows, default=0) + 1
+            self.rows[new_id] = event
+            return new_id
+
+
+def event(n: int, vendor: str = "eduarte", kind: str = "registered") -> OutboundEvent:
+    return OutboundEvent(message_id=f"evt-{vendor}-{n}", vendor=vendor, brin="00AA", event=kind,
+                         source_id=f"src-{n}", data={"n": n},
+                         created_at=datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
+
+
+def render(e: OutboundEvent) -> tuple[bytes, str]:
+    return json.dumps(e.data).encode(), "application/json"
+
+
+def queue_count(broker, name: str) -> int:
+    return broker.channel().queue_declare(name, passive=True).method.message_count
+
+
+def test_relays_500_events_with_confirms(broker, start, wait_for) -> None:
+    tap = declare_event_tap(broker.channel(), broker.settings, "tap")
+    outbox = Outbox([event(n) for n in range(500)])
+    relay = OutboxRelay(broker.settings, outbox.fetch, outbox.mark, render, window=100)
+    runner = start(relay.run)
+    wait_for(lambda: len(outbox.published) == 500, timeout=20)
+    assert runner.stop() < 2
+    assert outbox.mark_calls <= 10, "confirms are collected per window, not per message"
+    assert queue_count(broker, tap) == 500
+    method, props, body = broker.channel().basic_get(tap, auto_ack=True)
+    assert method.routing_key == "eduarte.00AA.registered"
+    assert props.message_id == "evt-eduarte-0" and props.delivery_mode == 2
+    assert props.content_type == "application/json" and json.loads(body) == {"n": 0}
+    assert props.headers["x-verzuim-event"] == "registered"
+    assert props.timestamp == int(datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc).timestamp())
+
+
+def test_unroutable_stays_unpublished_until_a_queue_is_bound(broker, start, wait_for) -> None:
+    settings = broker.settings.model_copy(update={"reconnect_max_seconds": 1.0})
+    declare_event_tap(broker.channel(), settings, "eduarte-only", routing_key="eduarte.#")
+    outbox = Outbox([event(1, vendor="magister"), event(2), event(3, kind="crash")])
+
+    def fragile_render(e: OutboundEvent) -> tuple[bytes, str]:
+        if e.event == "crash":
+            raise ValueError("cannot render")
+        return render(e)
+
+    relay = OutboxRelay(settings, outbox.fetch, outbox.mark, fragile_render, idle_wait=0.1)
+    with capture_logs() as logs:
+        runner = start(relay.run)
+        wait_for(lambda: 2 in outbox.published)
+        wait_for(lambda: any(e["event"] == "outbox_unroutable" for e in logs))
+        assert 1 not in outbox.published and 3 not in outbox.published
+        declare_event_tap(broker.channel(), settings, "magister", routing_key="magister.#")
+        wait_for(lambda: 1 in outbox.published, timeout=10)
+        runner.stop()
+    unroutable = [e for e in logs if e["event"] == "outbox_unroutable"]
+    assert {e.get("outbox_id") for e in unroutable} == {1}
+    assert any(e["event"] == "outbox_render_failed" and e["outbox_id"] == 3
+               and e["event_kind"] == "crash" for e in logs)
+    assert 3 not in outbox.published
+    assert queue_count(broker, "magister") == 1 and queue_count(broker, "eduarte-only") == 1
+
+
+def test_wake_publishes_without_waiting_for_idle(broker, start, wait_for) -> None:
+    tap = declare_event_tap(broker.channel(), broker.settings, "tap")
+    outbox = Outbox([])
+    relay = OutboxRelay(broker.settings, outbox.fetch, outbox.mark, render, idle_wait=30)
+    runner = start(relay.run)
+    wait_for(lambda: relay._session is not None and relay._session.connected)
+    new_id = outbox.add(event(7))
+    relay.wake()
+    wait_for(lambda: new_id in outbox.published, timeout=3)
+    assert runner.stop() < 1.0
+    assert queue_count(broker, tap) == 1
+
+
+def test_relay_reconnects_after_connection_loss(broker, start, wait_for) -> None:
+    settings = broker.settings.model_copy(update={"reconnect_max_seconds": 1.0})
+    tap = declare_event_tap(broker.channel(), settings, "tap")
+    outbox = Outbox([event(n) for n in range(200)])
+    gate = threading.Event()
+    first_batch = threading.Event()
+
+    def slow_mark(ids: list[int]) -> None:
+        first_batch.set()
+        assert gate.wait(10)
+        outbox.mark(ids)
+
+    relay = OutboxRelay(settings, outbox.fetch, slow_mark, render, window=50)
+    with capture_logs() as logs:
+        runner = start(relay.run)
+        assert first_batch.wait(10)
+        broker.close_connections()
+        gate.set()
+        wait_for(lambda: len(outbox.published) == 200, timeout=15)
+        runner.stop()
+    assert [e["role"] for e in logs if e["event"] == "amqp_connection_lost"] == ["relay"]
+    assert [e["event"] for e in logs if e["event"] == "amqp_connected"] == ["amqp_connected"] * 2
+    assert queue_count(broker, tap) >= 200     # duplicates allowed (same message_id), no loss

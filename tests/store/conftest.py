@@ -1,0 +1,80 @@
+"""Fixtures: every store test runs on SQLite (a file per test) and PostgreSQL.
+
+PostgreSQL gets a fresh database per test module (``verzuim_t_<random>`` on the
+server of ``VERZUIM_TEST_PG``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``),
+emptied before each test and dropped afterwards. When the server does not
+answer, the PostgreSQL variants are skipped locally and FAIL when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from adapter.store import Store
+
+PG_ADMIN_URL = os.environ.get(
+    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TABLES = ("inbox_messages", "reports", "report_history", "submissions", "exchanges",
+          "outbox", "terugmeldingen", "watermarks")
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                            connect_args={"connect_timeout": 3})
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this module; dropped afterwards."""
+    admin = _admin_engine()
+    name = f"verzuim_t_{secrets.token_hex(6)}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but does not answer: {exc.orig}")
+        pytest.skip("PostgreSQL does not answer on " + PG_ADMIN_URL)
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _empty(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            exists = conn.execute(sa.text("SELECT to_regclass('reports')")).scalar()
+            if exists:
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A store URL with an empty store behind it (not yet opened)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store/verzuim.db"
+    url: str = request.getfixturevalue("pg_database")
+    _empty(url)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
+    try:
+        yield s
+    finally:
+        s.close()

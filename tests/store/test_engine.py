@@ -1,0 +1,96 @@
+"""Migrations, connection settings and fault wrapping."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.autogenerate import compare_metadata
+
+from adapter.errors import ConfigError, StoreUnavailable
+from adapter.store import Store
+from adapter.store.engine import normalise_url
+from adapter.store.schema import metadata
+
+from .factories import accept, report
+
+
+def test_migrations_twice_are_a_no_op(store_url: str) -> None:
+    first = Store.open(store_url)
+    accept(first, "m-1", report("r1"))
+    first.close()
+    second = Store.open(store_url)
+    try:
+        engine = second.database.engine
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert set(sa.inspect(conn).get_table_names()) >= set(metadata.tables)
+        assert len(second.list_reports()) == 1
+    finally:
+        second.close()
+
+
+def test_schema_matches_table_definitions(store: Store) -> None:
+    """The migrations build exactly what ``schema.py`` describes (columns, types, indexes)."""
+    with store.database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_sqlite_pragmas_in_effect(tmp_path: object) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/deep/er/v.db")
+    try:
+        db = store.database
+        assert db.pragma("journal_mode") == "wal"
+        assert db.pragma("synchronous") == 2          # FULL
+        assert db.pragma("foreign_keys") == 1
+        assert db.pragma("busy_timeout") >= 1000
+    finally:
+        store.close()
+
+
+def test_url_normalisation() -> None:
+    assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("sqlite:///x.db").drivername == "sqlite"
+    with pytest.raises(ConfigError):
+        normalise_url("mysql://u@h/db")
+    with pytest.raises(ConfigError):
+        normalise_url("not a url")
+
+
+def test_database_down_is_store_unavailable() -> None:
+    with pytest.raises(StoreUnavailable) as info:
+        Store.open("postgresql://postgres@127.0.0.1:1/nothing")
+    assert "migrate" in str(info.value)
+
+
+def test_disk_full_is_store_unavailable(store: Store, store_url: str) -> None:
+    engine = store.database.engine
+    if engine.dialect.name == "sqlite":
+        # Cap the file at its current size on every new connection (SQLITE_FULL).
+        @sa.event.listens_for(engine, "connect")
+        def _cap(dbapi_connection: object, _record: object) -> None:
+            cur = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            pages = cur.execute("PRAGMA page_count").fetchone()[0]
+            cur.execute(f"PRAGMA max_page_count={pages}")
+            cur.close()
+        engine.dispose()
+    else:
+        with engine.begin() as conn:   # SQLSTATE 53100 disk_full, as PostgreSQL raises it
+            conn.exec_driver_sql(
+                "CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$BEGIN RAISE EXCEPTION 'no space' USING ERRCODE = '53100'; END$$")
+            conn.exec_driver_sql("CREATE TRIGGER disk_full_trg BEFORE INSERT ON inbox_messages "
+                                 "FOR EACH ROW EXECUTE FUNCTION full_disk()")
+    big = [report(f"r{i}", bsn=f"{i:09d}", toelichting="x" * 2000) for i in range(60)]
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            accept(store, "m-1", *big)
+        assert "123456782" not in str(info.value) and "x" * 20 not in str(info.value)
+    finally:
+        if engine.dialect.name != "sqlite":
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP TRIGGER disk_full_trg ON inbox_messages")
+                conn.exec_driver_sql("DROP FUNCTION full_disk()")
+    assert store.counts()["reports"] == {}        # nothing half-written

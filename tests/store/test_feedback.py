@@ -1,0 +1,94 @@
+"""Feedback dedupe and watermark, the outbox relay's view, and the status views."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from adapter.domain.model import Behandelaar, Status, Terugmelding
+from adapter.store import Store
+from adapter.store.common import EVENT_NAMESPACE
+
+from .factories import T0, accept, report
+
+LATER = T0 + timedelta(days=1)
+
+
+def _registered(store: Store, nr: str = "MN-1") -> None:
+    accept(store, "m-1", report("r1"))
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_registered(claim.submission_id, meldingsnummer=nr, status="R",
+                          laatste_mutatie=T0)
+    store.mark_published([i for i, _ in store.pending_events(limit=10)])
+
+
+def _tm(nr: str, status: Status, hours: int) -> Terugmelding:
+    return Terugmelding(
+        meldingsnummer=nr, status=status, laatste_mutatie=T0 + timedelta(hours=hours),
+        reden="gesprek gevoerd", toelichting="zie dossier",
+        behandelaar=Behandelaar(naam="L. Plicht", telefoonnummer="0101234567",
+                                emailadres="lp@gemeente.nl", organisatie="Gemeente X"))
+
+
+def test_feedback_dedupe_and_watermark(store: Store) -> None:
+    _registered(store)
+    assert store.get_watermark("feedback") is None
+    items = [_tm("MN-1", Status.B, 1), _tm("UNKNOWN-9", Status.B, 1)]
+    assert store.apply_feedback(items, watermark=T0 + timedelta(hours=2), name="feedback") == 1
+    assert store.get_watermark("feedback") == T0 + timedelta(hours=2)
+    # the same poll again (e.g. after a crash before the watermark was used): no new events
+    assert store.apply_feedback(items, watermark=T0 + timedelta(hours=3), name="feedback") == 0
+    assert store.get_watermark("feedback") == T0 + timedelta(hours=3)
+    [(_, event)] = store.pending_events(limit=10)
+    mutation = (T0 + timedelta(hours=1)).isoformat()
+    assert event.event == "terugmelding"
+    assert event.message_id == str(uuid.uuid5(EVENT_NAMESPACE, f"MN-1\x1f{mutation}"))
+    assert event.data == {
+        "meldingsnummer": "MN-1", "status": "B", "reden": "gesprek gevoerd",
+        "toelichting": "zie dossier",
+        "behandelaar": {"naam": "L. Plicht", "telefoonnummer": "0101234567",
+                        "emailadres": "lp@gemeente.nl", "organisatie": "Gemeente X"},
+        "laatste_mutatie": mutation}
+    assert store.list_reports()[0].duo_status == "B"
+
+
+def test_newest_mutation_decides_status_and_I_withdraws(store: Store) -> None:
+    _registered(store)
+    assert store.apply_feedback([_tm("MN-1", Status.I, 5)], watermark=T0, name="fb") == 1
+    assert store.apply_feedback([_tm("MN-1", Status.B, 2)], watermark=T0, name="fb") == 1
+    [summary] = store.list_reports()
+    assert (summary.state, summary.duo_status) == ("withdrawn", "I")
+    assert len(store.pending_events(limit=10)) == 2   # both mutations reach the SIS
+
+
+def test_outbox_pending_and_published(store: Store) -> None:
+    _registered(store)
+    store.apply_feedback([_tm("MN-1", Status.B, 1), _tm("MN-1", Status.G, 2)],
+                         watermark=T0, name="fb")
+    pending = store.pending_events(limit=10)
+    assert [e.data["status"] for _, e in pending] == ["B", "G"]      # oldest first
+    assert [e for _, e in store.pending_events(limit=1)] == [pending[0][1]]
+    store.mark_published([pending[0][0]])
+    assert [i for i, _ in store.pending_events(limit=10)] == [pending[1][0]]
+    assert store.counts()["outbox"] == {"pending": 1, "published": 2}
+    store.mark_published([pending[1][0], pending[1][0]])
+    assert store.pending_events(limit=10) == []
+    assert all(e.created_at is not None and e.created_at.tzinfo for _, e in pending)
+
+
+def test_views(store: Store) -> None:
+    accept(store, "m-1", report("r1", bsn="1"), report("r2", bsn="2"))
+    [c1, _] = store.claim_due(limit=5, now=LATER)
+    store.mark_registered(c1.submission_id, meldingsnummer="N1", status="R",
+                          laatste_mutatie=T0)
+    assert store.counts() == {"reports": {"registered": 1, "queued": 1},
+                              "submissions": {"done": 1, "submitting": 1},
+                              "outbox": {"pending": 1, "published": 0}}
+    assert [r.source_id for r in store.list_reports()] == ["r2", "r1"]
+    assert [r.source_id for r in store.list_reports(state="registered")] == ["r1"]
+    assert len(store.list_reports(limit=1)) == 1
+    detail = store.report_detail(c1.report_id)
+    assert detail is not None
+    events = [h["event"] for h in detail["history"]]
+    assert events == ["received", "submission_queued", "claimed", "registered",
+                      "report_registered"]
