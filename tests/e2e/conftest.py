@@ -130,7 +130,8 @@ def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
-def dead_letters(settings: Settings) -> list[tuple[bytes, dict[str, Any]]]:
+def dead_letters(settings: Settings) -> list[tuple[str | None, dict[str, Any]]]:
+    """(message_id, headers) of every message in the dead-letter queue, left in place."""
     from adapter.sis import connection_parameters
     conn = pika.BlockingConnection(connection_parameters(settings.amqp))
     try:
@@ -140,7 +141,7 @@ def dead_letters(settings: Settings) -> list[tuple[bytes, dict[str, Any]]]:
             method, props, body = ch.basic_get(settings.amqp.dead_queue, auto_ack=False)
             if method is None:
                 return out
-            out.append((body, dict(props.headers or {})))
+            out.append((props.message_id, dict(props.headers or {})))
     finally:
         conn.close()
 
