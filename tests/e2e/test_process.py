@@ -6,6 +6,7 @@ import json
 import random
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,44 @@ def test_demo_runs_and_logs_no_personal_data(settings: Settings, tmp_path: Path)
     assert len(secrets) >= 10
     leaked = sorted(v for v in secrets if v in everything)
     assert not leaked, f"{len(leaked)} personal values leaked into logs or output"
+
+
+@pytest.mark.timeout(60)
+def test_simulator_command_starts_from_a_pki_directory_alone(tmp_path: Path) -> None:
+    """The supplier's proeftuin in two commands: `pki init-test DIR`, `simulator --pki DIR`."""
+    import socket
+    pki = tmp_path / "pki"
+    init = subprocess.run([sys.executable, "-m", "adapter", "pki", "init-test", str(pki)],
+                          capture_output=True, text=True, timeout=60, env=subprocess_env())
+    assert init.returncode == 0, init.stderr
+    assert (pki / "school-key.pem").stat().st_mode & 0o777 == 0o600
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "adapter", "simulator", "--pki", str(pki),
+                             "--port", str(ports[0]), "--control-port", str(ports[1])],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=subprocess_env())
+    try:
+        ready = ""
+        while "simulator: soap=" not in ready:
+            line = proc.stdout.readline()
+            assert line, "simulator exited before it was ready"
+            ready = line
+        assert f"https://127.0.0.1:{ports[0]}/verzuim/v1" in ready
+        from urllib.request import urlopen
+        with urlopen(f"http://127.0.0.1:{ports[1]}/control/meldingen", timeout=5) as resp:  # noqa: S310
+            assert json.loads(resp.read()) == []
+        # Without a client certificate the SOAP port refuses the handshake.
+        ctx = ssl.create_default_context(cafile=str(pki / "trust-bundle.pem"))
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"POST /verzuim/v1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if not tls.recv(1024):
+                        raise ConnectionResetError("closed without an answer")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
