@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapter.domain.model import OutboundEvent, Operation, Terugmelding, Verzuimmelding
+from adapter.domain.model import Operation, Verzuimmelding
 
 
 @dataclass(frozen=True)

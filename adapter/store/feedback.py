@@ -43,14 +43,30 @@ def _data(item: Terugmelding, mutation: datetime) -> dict[str, object]:
     }
 
 
+def _report_for(conn: Connection, item: Terugmelding) -> sa.Row | None:
+    """Our report for a feedback item: by meldingsnummer, else by the aanlevering's document id.
+
+    The fallback matters when DUO registered a report whose answer we never got
+    (outcome unknown): its feedback can arrive before reconciliation stores the
+    meldingsnummer, and must not be skipped while the watermark moves on.
+    """
+    report = conn.execute(sa.select(t.reports).where(
+        t.reports.c.meldingsnummer == item.meldingsnummer)
+        .order_by(t.reports.c.id).limit(1).with_for_update(key_share=True)).first()
+    if report is not None or not item.identificatiecode_bedrijfsdocument:
+        return report
+    return conn.execute(sa.select(t.reports).join(
+        t.submissions, t.submissions.c.report_id == t.reports.c.id).where(
+        t.submissions.c.document_id == item.identificatiecode_bedrijfsdocument)
+        .limit(1).with_for_update(of=t.reports, key_share=True)).first()
+
+
 def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark: datetime,
                    name: str, now: datetime) -> int:
     """Record new feedback for reports we know; save the watermark; count new events."""
     new_events = 0
     for item in items:
-        report = conn.execute(sa.select(t.reports).where(
-            t.reports.c.meldingsnummer == item.meldingsnummer)
-            .order_by(t.reports.c.id).limit(1).with_for_update(key_share=True)).first()
+        report = _report_for(conn, item)
         if report is None:
             continue  # not ours (e.g. typed into DUO's web counter)
         mutation = as_utc(item.laatste_mutatie)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import threading
@@ -10,28 +9,20 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.request import Request, urlopen
 
 import pytest
 
 from adapter.config import DuoSettings, SchoolSettings
 from adapter.domain.model import Melder, Student, Verzuimdag, Verzuimmelding, Verzuimsoort
 from adapter.duo.client import DuoClient
-from adapter.pki.testpki import init_test_pki
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-SCHOOL_OIN = "00000099000000000001"
+from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
+
 BRIN = "00AA"
 BSN = "123456782"          # passes the 11-proef; fictional
 OLD_BSN = "111222333"      # passes the 11-proef; 30 years old in the simulator's ROD
-
-
-@pytest.fixture(scope="session")
-def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("duo-pki")
-    init_test_pki(directory, school_oin=SCHOOL_OIN)
-    return directory
 
 
 @pytest.fixture()
@@ -79,13 +70,6 @@ def client(make_client: Callable[..., DuoClient]) -> DuoClient:
     return make_client()
 
 
-def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = Request(f"{sim.control_url}/{path}", data=data,
-                  method="GET" if body is None else "POST",
-                  headers={"Content-Type": "application/json"})
-    with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
-        return json.loads(resp.read())
 
 
 def melding(*, bsn: str = BSN, soort: Verzuimsoort = Verzuimsoort.V3, **changes: Any

@@ -10,29 +10,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.request import Request, urlopen
 
 import pika
 import pytest
 
 from adapter.config import Settings, load_settings
-from adapter.pki.testpki import init_test_pki
 from adapter.simulator.server import SimulatorServer
 
-SCHOOL_OIN = "00000099000000000001"
+from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "config" / "samples" / "canonical"
 
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="session")
-def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("pki")
-    init_test_pki(directory, school_oin=SCHOOL_OIN)
-    return directory
 
 
 @pytest.fixture()
@@ -72,14 +64,6 @@ def settings(pki_dir: Path, vhost: str, simulator: SimulatorServer, tmp_path: Pa
     return make_settings(pki_dir, vhost, simulator.soap_url, tmp_path / "store.db")
 
 
-def control(sim: SimulatorServer, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the simulator's control API (plain HTTP on loopback)."""
-    data = None if body is None else json.dumps(body).encode()
-    req = Request(f"{sim.control_url.rstrip('/')}/{path.lstrip('/')}", data=data,
-                  method="GET" if body is None else "POST",
-                  headers={"Content-Type": "application/json"})
-    with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
-        return json.loads(resp.read() or b"null")
 
 
 class Tap:

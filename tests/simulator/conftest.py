@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.request import Request, urlopen
 
 import pytest
 import requests
 from lxml import etree
 
 from adapter.duo import contract as c
-from adapter.pki.testpki import init_test_pki
 from adapter.simulator.server import SimulatorServer
 
-SCHOOL_OIN = "00000099000000000001"
+from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
+
 DUO_OIN = "00000001800866472000"
-
-
-@pytest.fixture(scope="session")
-def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("sim-pki")
-    init_test_pki(directory, school_oin=SCHOOL_OIN)
-    return directory
 
 
 @pytest.fixture()
@@ -37,13 +27,6 @@ def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
         yield sim
 
 
-def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = Request(f"{sim.control_url}/{path}", data=data,
-                  method="GET" if body is None else "POST",
-                  headers={"Content-Type": "application/json"})
-    with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
-        return json.loads(resp.read())
 
 
 def aanlevering_body(*, bsn: str = "123456782", doc_id: str | None = None) -> str:

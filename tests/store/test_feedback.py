@@ -92,3 +92,22 @@ def test_views(store: Store) -> None:
     events = [h["event"] for h in detail["history"]]
     assert events == ["received", "submission_queued", "claimed", "registered",
                       "report_registered"]
+
+
+def test_feedback_before_reconciliation_is_matched_by_document_id(store: Store) -> None:
+    """DUO registered it but our answer was lost: its feedback must not be skipped."""
+    from dataclasses import replace
+    accept(store, "m-1", report("r1"))
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_unknown(claim.submission_id, error="ReadTimeout")
+    item = replace(_tm("MN-7", Status.B, 1), identificatiecode_bedrijfsdocument=claim.document_id)
+    stranger = replace(_tm("MN-8", Status.B, 1), identificatiecode_bedrijfsdocument=str(uuid.uuid4()))
+    assert store.apply_feedback([item, stranger], watermark=LATER, name="fb") == 1
+    [(_, event)] = store.pending_events(limit=10)
+    assert (event.event, event.source_id, event.data["meldingsnummer"]) == (
+        "terugmelding", "r1", "MN-7")
+    # reconciliation later stores the meldingsnummer; the same feedback stays deduplicated
+    [again] = store.claim_unknown(limit=5)
+    store.mark_registered(again.submission_id, meldingsnummer="MN-7", status="B",
+                          laatste_mutatie=T0 + timedelta(hours=1))
+    assert store.apply_feedback([item], watermark=LATER, name="fb") == 0

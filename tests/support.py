@@ -1,0 +1,21 @@
+"""Helpers shared by the test packages (importable as ``support``: tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.request import Request, urlopen
+
+from adapter.simulator.server import SimulatorServer
+
+SCHOOL_OIN = "00000099000000000001"
+
+
+def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:
+    """Call the simulator's control API (plain HTTP on loopback): GET, or POST with JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    req = Request(f"{sim.control_url}/{path.lstrip('/')}", data=data,
+                  method="GET" if body is None else "POST",
+                  headers={"Content-Type": "application/json"})
+    with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
+        return json.loads(resp.read() or b"null")
