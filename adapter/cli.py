@@ -6,6 +6,7 @@ never a traceback. Configuration is read once here and passed down.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 from collections.abc import Callable
@@ -254,6 +255,9 @@ def demo(ctx: click.Context, timeout: float, control_port: int) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # A crash inside a C extension (TLS, XML, database driver) must leave a
+    # Python traceback on stderr rather than a bare exit code.
+    faulthandler.enable()
     from adapter.logging import configure_logging
     # Until a command configures logging from its settings, only warnings reach
     # stderr, so plugin loading cannot clutter a command's own output.

@@ -11,9 +11,14 @@ Contract:
 - every POST carries an explicit ``(connect_timeout, read_timeout)``; the adapter
   fills that pair in for any request that arrives without a timeout.
 
-Never ``verify=False``. requests 2.32.0–2.32.3 mishandled adapters with a custom
-SSLContext (peers §2.3): we load the CA bundle into the context ourselves *and*
-set ``session.verify`` to the same file, so either code path ends with our trust.
+Never ``verify=False``. The context is configured completely, once, before any
+thread uses it; requests and urllib3 must not touch it afterwards. Left to
+themselves they do, per new connection: ``session.cert`` makes urllib3 call
+``load_cert_chain`` and a ``verify`` path makes it call ``load_verify_locations``
+on the shared context, with the GIL released, while other threads handshake on
+it; that crashed the daemon (SIGSEGV in ``ssl_wrap_socket``) under concurrent
+submissions. So the session carries no cert and no CA path, and
+:meth:`TlsAdapter.cert_verify` keeps requests from pointing urllib3 at certifi.
 """
 
 from __future__ import annotations
@@ -66,6 +71,21 @@ class TlsAdapter(HTTPAdapter):
         kwargs["ssl_context"] = self._context
         return super().proxy_manager_for(proxy, **kwargs)
 
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Trust and client certificate come from our context only, never per connection."""
+        if verify is False:
+            raise ConfigError("certificate verification cannot be switched off for DUO")
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+        conn.cert_file = None
+        conn.key_file = None
+
+    def build_connection_pool_key_attributes(self, request: requests.PreparedRequest,
+                                             verify: Any, cert: Any = None) -> Any:
+        # The pool key must not carry a CA path or client cert either (see cert_verify).
+        return super().build_connection_pool_key_attributes(request, True, None)
+
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
              ) -> requests.Response:
         if kwargs.get("timeout") is None:
@@ -78,8 +98,8 @@ def build_session(duo: DuoSettings) -> requests.Session:
     context = build_ssl_context(duo)
     session = requests.Session()
     session.trust_env = False
-    session.verify = str(duo.ca_bundle)
-    session.cert = (str(duo.client_cert), str(duo.client_key))
+    session.verify = True   # means "verify"; *what* is trusted is in the context alone
+    session.cert = None     # the client certificate is in the context already
     session.headers["User-Agent"] = "verzuim-adapter"
     adapter = TlsAdapter(context, (duo.connect_timeout, duo.read_timeout))
     session.mount("https://", adapter)

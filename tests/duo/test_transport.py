@@ -175,3 +175,37 @@ def test_reads_turn_unknown_outcomes_into_transient(
 def test_body_logging_is_off() -> None:
     for name in ("zeep.transports", "urllib3"):
         assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+
+
+def test_concurrent_handshakes_leave_the_shared_context_alone(
+        make_client: Callable[..., DuoClient]) -> None:
+    """Regression: requests/urllib3 reloaded cert and CA into the shared SSLContext per
+    connection (GIL released) while other threads handshook on it, and the daemon
+    died with SIGSEGV. Now nothing per connection touches the context."""
+    import threading
+
+    from adapter.duo.transport import TlsAdapter
+
+    client = make_client()
+    adapter = client._session.adapters["https://"]  # noqa: SLF001 - white-box check
+    assert isinstance(adapter, TlsAdapter)
+    context = adapter._context  # noqa: SLF001
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(3):
+                assert client.opvragen(brin=BRIN, meldingsnummer="999999") is None
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:3]
+    pool_kw = adapter.poolmanager.connection_pool_kw
+    assert pool_kw.get("ssl_context") is context
+    for pool in adapter.poolmanager.pools._container.values():  # noqa: SLF001
+        assert (pool.ca_certs, pool.cert_file, pool.key_file) == (None, None, None)
