@@ -56,6 +56,7 @@ class Submitter:
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo")
         self._inflight: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._claim_lock = threading.Lock()
         self._wake = threading.Event()
         self._next_reconcile = 0.0
         self.paused_until: datetime | None = None
@@ -102,15 +103,19 @@ class Submitter:
             free = self._settings.max_concurrency - len(self._inflight)
         if free <= 0:
             return 0
-        claims: list[Claim] = []
-        if time.monotonic() >= self._next_reconcile:
-            # At most one reconciliation sweep a second, so a DUO that keeps
-            # timing out on look-ups is not hammered in a tight loop.
-            self._next_reconcile = time.monotonic() + 1.0
-            claims = self._store.claim_unknown(limit=free)
-        work: list[tuple[Claim, Callable[[Claim], None]]] = [(c, self._reconcile) for c in claims]
-        if len(work) < free:
-            work += [(c, self._send) for c in self._store.claim_due(limit=free - len(work))]
+        with self._claim_lock:  # a pause taken meanwhile is seen before claiming
+            if self.paused_until is not None:
+                return 0
+            claims: list[Claim] = []
+            if time.monotonic() >= self._next_reconcile:
+                # At most one reconciliation sweep a second, so a DUO that keeps
+                # timing out on look-ups is not hammered in a tight loop.
+                self._next_reconcile = time.monotonic() + 1.0
+                claims = self._store.claim_unknown(limit=free)
+            work: list[tuple[Claim, Callable[[Claim], None]]] = [
+                (c, self._reconcile) for c in claims]
+            if len(work) < free:
+                work += [(c, self._send) for c in self._store.claim_due(limit=free - len(work))]
         for claim, fn in work:
             self._start(claim, fn)
         return len(work)
@@ -134,13 +139,25 @@ class Submitter:
         try:
             fn(claim)
         except SystemFault as exc:
-            self._store.release(claim.submission_id)
-            self._pause(exc)
+            with self._claim_lock:
+                self._pause(exc)
+                self._set_aside(claim, reconciling=fn == self._reconcile, error=exc)
         except Exception as exc:  # a bug must not kill the loop; the row is retried
             log.error("submission_crashed", error=type(exc).__name__)
             self._retry(claim, type(exc).__name__)
         finally:
             self._on_result()
+
+    def _set_aside(self, claim: Claim, *, reconciling: bool, error: SystemFault) -> None:
+        """Put a claim back after a system fault, without counting it against the record."""
+        if reconciling:
+            # It may be registered at DUO: keep it for reconciliation, never resend.
+            self._store.mark_unknown(claim.submission_id, error=type(error).__name__)
+        else:
+            # Our set-up failed, not the report. Should the request have arrived
+            # after all, the stable document id makes DUO answer "duplicate" on
+            # the next try, which reconciles instead of registering twice.
+            self._store.release(claim.submission_id)
 
     def _send(self, claim: Claim) -> None:
         melding = claim.melding
