@@ -24,7 +24,7 @@ services:
 	@scripts/services.sh
 
 run: venv services
-	@$(PY) -m adapter demo --config config/demo.toml; status=$$?; scripts/stop-services.sh; exit $$status
+	@$(PY) -m adapter --config config/demo.toml demo; status=$$?; scripts/stop-services.sh; exit $$status
 
 test: venv services
 	$(PY) -m pytest
