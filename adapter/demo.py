@@ -101,8 +101,12 @@ def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMP
         while time.monotonic() < deadline:
             method, props, body = channel.basic_get(TAP_QUEUE, auto_ack=True)
             if method is None:
-                dead = channel.queue_declare(settings.amqp.dead_queue,
-                                             passive=True).method.message_count - dead_before
+                now_dead = channel.queue_declare(settings.amqp.dead_queue,
+                                                 passive=True).method.message_count - dead_before
+                if now_dead > dead:
+                    say(f"demo: {'dead-letter':<12} {now_dead - dead} message(s) moved to "
+                        f"{settings.amqp.dead_queue} (reason in header x-verzuim-reason)")
+                dead = now_dead
                 open_reports = [n for n, s in final_status.items() if s not in ("G", "K", "I")]
                 if counts["registered"] and not open_reports and dead and _store_settled(daemon):
                     break
@@ -115,7 +119,7 @@ def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMP
                          info.get("detail", "")))
             if event in ("registered", "terugmelding") and info.get("meldingsnummer"):
                 final_status[info["meldingsnummer"]] = info.get("status", "?")
-            say(f"demo: {event:<12} source={info.get('source_id', '-'):<18} "
+            say(f"demo: {event:<12} source={info.get('source_id', '-'):<24} "
                 f"meldingsnummer={info.get('meldingsnummer', '-'):<8} {info.get('detail', '')}")
         else:
             say(f"demo: timed out after {timeout:.0f}s; showing what arrived")
@@ -126,9 +130,9 @@ def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMP
         log_file.close()
 
     say("")
-    say(f"{'event':<13} {'source id':<20} {'meldingsnummer':<15} detail")
+    say(f"{'event':<13} {'source id':<24} {'meldingsnummer':<15} detail")
     for event, source, nummer, detail in rows:
-        say(f"{event:<13} {source:<20} {nummer:<15} {detail}")
+        say(f"{event:<13} {source:<24} {nummer:<15} {detail}")
     say("")
     say(f"demo: registered={counts['registered']} rejected={counts['rejected']} "
         f"terugmeldingen={counts['terugmelding']} dead={dead}")
@@ -152,6 +156,8 @@ def _describe(event: str, body: bytes) -> dict[str, str]:
                  for e in data.get("errors", []) if isinstance(e, dict)]
         info["detail"] = "reasons: " + ", ".join(codes)
     elif event == "terugmelding":
-        officer = "officer contact received" if data.get("behandelaar") else ""
+        officer_data = data.get("behandelaar")
+        officer = ("officer contact received" if isinstance(officer_data, dict)
+                   and any(officer_data.values()) else "")
         info["detail"] = f"status {data.get('status', '?')} {officer}".strip()
     return info
