@@ -37,7 +37,19 @@ class DuoSettings(_Section):
     oin: str = Field(DUO_OIN, pattern=OIN_PATTERN)
     ca_bundle: Path = Path("pki/trust-bundle.pem")
     client_cert: Path = Path("pki/school.pem")
-    client_key: Path = Path("pki/school-key.pem")
+    client_key: Path | None = Path("pki/school-key.pem")
+    key_passphrase_env: str | None = None
+    key_passphrase_file: Path | None = None
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    sign_requests: bool = True
+    verify_responses: bool = True
+    signature_cert: Path = Path("pki/duo.pem")
+    clock_skew_seconds: float = Field(300.0, ge=0)
+    timestamp_ttl_seconds: float = Field(300.0, gt=0)
+    sender_oin: str | None = Field(None, pattern=OIN_PATTERN)
+    certificate_check_interval: float = Field(3600.0, gt=0)
+    expiry_warning_days: tuple[int, ...] = (60, 30, 14, 7)
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
     max_concurrency: int = Field(4, ge=1, le=64)
@@ -107,12 +119,27 @@ class Settings(BaseSettings):
     )
 
     school: SchoolSettings = SchoolSettings()
+    schools: tuple[SchoolSettings, ...] = ()
     duo: DuoSettings = DuoSettings()
     amqp: AmqpSettings = AmqpSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
     plugins: PluginSettings = PluginSettings()
+
+    @property
+    def all_schools(self) -> tuple[SchoolSettings, ...]:
+        """Every school this adapter sends for: ``schools`` (SaaS) or just ``school``."""
+        return self.schools or (self.school,)
+
+    def school_for(self, brin: str) -> SchoolSettings | None:
+        """The configured school with this BRIN, or None when we do not serve it."""
+        return next((s for s in self.all_schools if s.brin == brin), None)
+
+    @property
+    def certificate_oin(self) -> str:
+        """The OIN our certificate must carry: the sender's (SaaS) or the school's."""
+        return self.duo.sender_oin or self.school.oin
 
     @classmethod
     def settings_customise_sources(
