@@ -109,6 +109,7 @@ class HealthSettings(_Section):
 
 class PluginSettings(_Section):
     enabled: tuple[str, ...] = ()
+    config: dict[str, dict[str, Any]] = {}
 
 
 class Settings(BaseSettings):

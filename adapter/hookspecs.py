@@ -21,8 +21,8 @@ fail (``PluginManager.check_pending``). The reference with examples is
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -38,13 +38,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def adapter_register_vendors(register: Callable[[str, Vendor], None]) -> None:
+def adapter_register_vendors(register: Callable[[str, Vendor], None],
+                             config: Mapping[str, Mapping[str, Any]]) -> None:
     """Register the vendor mappings this plugin provides.
 
     :param register: call ``register(name, vendor)`` once per vendor. ``name``
         is the vendor name used in routing keys (``<vendor>.<kind>`` in,
         ``<vendor>.<brin>.<event>`` out): lower case ``[a-z][a-z0-9_-]*``, equal
         to ``vendor.name``. ``vendor`` implements :class:`adapter.plugins.Vendor`.
+    :param config: read-only settings per vendor name, from the adapter's
+        configuration file (``[plugins.config.<vendor>]``), e.g. the school's
+        lesson schedule and holidays; ``config.get(name, {})`` for yours.
+        Validate it here and raise ``adapter.errors.ConfigError`` naming the key
+        when it is wrong. An implementation may leave this argument out.
     :return: nothing; the return value is ignored.
 
     When called: once per process at start-up, by

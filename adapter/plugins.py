@@ -11,17 +11,19 @@ hook implementation matches a spec, and collects the vendors into a
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import importlib.metadata
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import click
 import pluggy
 import structlog
 
 from adapter import hookspecs
-from adapter.domain.model import MappedRecord, OutboundEvent, RowRejection
+from adapter.domain.model import MappedRecord, MappedRegistratie, OutboundEvent, RowRejection
 from adapter.errors import ConfigError, UnknownVendor
 
 log = structlog.get_logger(__name__)
@@ -53,11 +55,14 @@ class Vendor(Protocol):
         """
         ...
 
-    def to_duo(self, records: Sequence[object]) -> Iterable[MappedRecord | RowRejection]:
-        """Map native records (from :meth:`parse`) to canonical reports.
+    def to_duo(self, records: Sequence[object]
+               ) -> Iterable[MappedRecord | MappedRegistratie | RowRejection]:
+        """Map native records (from :meth:`parse`) to the canonical model.
 
-        Yields a :class:`MappedRecord` (position + Verzuimmelding) per report or
-        a :class:`RowRejection` naming the (field, rule) pairs that prevent
+        Yields a :class:`MappedRecord` (position + Verzuimmelding) per report, a
+        :class:`MappedRegistratie` per absence registration and school day (the
+        adapter fills reports' verzuimdagspecificatie from them), or a
+        :class:`RowRejection` naming the (field, rule) pairs that prevent
         mapping. The adapter applies DUO's rules afterwards; a plugin need not.
         """
         ...
@@ -145,7 +150,8 @@ def _local_name(pm: pluggy.PluginManager, plugin: object) -> str:
 
 
 def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
-                 plugins: Sequence[object] = ()) -> VendorRegistry:
+                 plugins: Sequence[object] = (),
+                 config: Mapping[str, Mapping[str, Any]] | None = None) -> VendorRegistry:
     """Build the vendor registry of this process.
 
     :param enabled: when non-empty, an allow-list of vendor names; only these
@@ -153,6 +159,8 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
     :param entry_points: load installed plugins from the ``verzuim_adapter``
         entry-point group (tests pass False for a deterministic set).
     :param plugins: extra plugin objects or modules to register (tests, embedding).
+    :param config: per-vendor settings from ``[plugins.config.<vendor>]``, handed to
+        ``adapter_register_vendors(config=...)``.
     :raises ConfigError: a hook implementation matches no spec, two plugins
         register the same vendor name, a vendor is malformed, or an enabled
         vendor is missing.
@@ -182,7 +190,8 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
         others = [p for p in ordered if p is not plugin]
         caller = pm.subset_hook_caller("adapter_register_vendors", remove_plugins=others)
         dist = dists.get(plugin, LOCAL_DISTRIBUTION)
-        caller(register=_registrar(vendors, owners, plugin_name, dist))
+        caller(register=_registrar(vendors, owners, plugin_name, dist),
+               config=_frozen(config or {}))
 
     if enabled:
         missing = sorted(set(enabled) - set(vendors))
@@ -194,6 +203,11 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
         log.debug("vendor_registered", vendor=name, version=str(vendor.version),
                  distribution=dist, plugin=owners[name])
     return VendorRegistry(pm, vendors)
+
+
+def _frozen(config: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    """Read-only view for plugins: they must not change each other's settings."""
+    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in config.items()})
 
 
 def _registrar(vendors: dict[str, tuple[Vendor, str]], owners: dict[str, str],

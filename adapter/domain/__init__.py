@@ -4,8 +4,9 @@ Pure logic, no I/O. Import from here (``from adapter.domain import Verzuimmeldin
 check_melding``) rather than from the submodules.
 """
 
-from adapter.domain.model import (EVENT_KINDS, Behandelaar, MappedRecord, Melder, Operation,
-                                  OutboundEvent, RowRejection, Status, Student, Terugmelding,
+from adapter.domain.model import (EVENT_KINDS, Behandelaar, Bijlage, MappedRecord,
+                                  MappedRegistratie, Melder, Operation, OutboundEvent,
+                                  Registratie, RowRejection, Status, Student, Terugmelding,
                                   Verzuimdag, Verzuimmelding, Verzuimsoort)
 from adapter.domain.codec import melding_from_dict, melding_to_dict
 from adapter.domain.identifiers import (is_valid_brin, is_valid_bsn, is_valid_oin,
@@ -15,8 +16,8 @@ from adapter.domain.rules import (MAX_LENGTHS, RULES, Violation, age_on, allowed
                                   check_melding, check_status_sendable, raise_for_violations)
 
 __all__ = [
-    "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "MappedRecord", "Melder", "Operation",
-    "OutboundEvent", "RowRejection", "Status", "Student", "Terugmelding", "Verzuimdag",
+    "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "Bijlage", "MappedRecord",
+    "MappedRegistratie", "Melder", "Operation", "OutboundEvent", "Registratie", "RowRejection", "Status", "Student", "Terugmelding", "Verzuimdag",
     "Verzuimmelding", "Verzuimsoort", "Violation", "age_on", "allowed_soorten",
     "check_melding", "check_status_sendable", "is_valid_brin", "is_valid_bsn", "is_valid_oin",
     "is_valid_onderwijsnummer", "is_valid_postcode", "is_valid_uuid", "melding_from_dict",

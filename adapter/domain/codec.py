@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from adapter.domain.model import Melder, Student, Verzuimdag, Verzuimmelding, Verzuimsoort
+from adapter.domain.model import (Bijlage, Melder, Student, Verzuimdag, Verzuimmelding,
+                                  Verzuimsoort)
 from adapter.errors import RuleViolation
 
 
@@ -35,7 +36,7 @@ def _encode(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, (Student, Melder, Verzuimdag)):
+    if isinstance(value, (Student, Melder, Verzuimdag, Bijlage)):
         return {k: _encode(v) for k, v in vars(value).items() if _encode(v) is not None}
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
@@ -147,6 +148,21 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
             hele_dag=bool(r.get(raw, "hele_dag", dp, "bool")),
             lesuren=tuple(lesuren),
         ))
+    bijlagen: list[Bijlage] = []
+    raw_bijlagen = data.get("bijlagen") or []
+    if not isinstance(raw_bijlagen, list):
+        r.violations.append((f"{path}bijlagen", "must be a list"))
+        raw_bijlagen = []
+    for i, raw in enumerate(raw_bijlagen):
+        bp = f"{path}bijlagen[{i}]."
+        if not isinstance(raw, dict):
+            r.violations.append((bp.rstrip("."), "must be an object"))
+            continue
+        bijlagen.append(Bijlage(
+            bestandsnaam=r.get(raw, "bestandsnaam", bp, "str", required=True) or "",
+            mime_type=r.get(raw, "mime_type", bp, "str", required=True) or "",
+            referentie=r.get(raw, "referentie", bp, "str", required=True) or "",
+        ))
     known = {f for f in Verzuimmelding.__dataclass_fields__}
     for key in data:
         if key not in known:
@@ -168,6 +184,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
         alle_lessen_gemist=r.get(data, "alle_lessen_gemist", path, "bool"),
         verzuimdagen=tuple(dagen),
         vervolg_op=r.get(data, "vervolg_op", path, "str"),
+        bijlagen=tuple(bijlagen),
         modified_at=r.get(data, "modified_at", path, "datetime"),
         deleted=bool(r.get(data, "deleted", path, "bool")),
     )

@@ -80,6 +80,15 @@ class Verzuimdag:
 
 
 @dataclass(frozen=True)
+class Bijlage:
+    """An attachment reference on a report (the content stays in the SIS until sent)."""
+
+    bestandsnaam: str
+    mime_type: str
+    referentie: str
+
+
+@dataclass(frozen=True)
 class Verzuimmelding:
     """A report the school decided to send, as the SIS knows it.
 
@@ -104,6 +113,37 @@ class Verzuimmelding:
     alle_lessen_gemist: bool | None = None
     verzuimdagen: tuple[Verzuimdag, ...] = ()
     vervolg_op: str | None = None
+    bijlagen: tuple[Bijlage, ...] = ()
+    modified_at: datetime | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Registratie:
+    """One absence registration of the SIS, mapped by the plugin onto ONE school day.
+
+    Registrations fill the verzuimdagspecificatie of the report for the same
+    student (``brin`` + BSN/onderwijsnummer) whose period covers ``datum``; the
+    core merges them (overlaps counted once) and amends a registered report when
+    a registration arrives later. A registration spanning several days is split
+    by the plugin into one per school day (weekends, holidays and cancelled
+    lessons left out), each with its own stable ``source_id`` (e.g.
+    ``AM-0087731@2025-10-06``). ``geoorloofd=True`` (authorised) is never
+    reported. ``lessons_in_day`` is the number of lessons scheduled that day per
+    the school's lesson schedule: when the merged lesuren cover all of them the
+    day is reported as a whole day.
+    """
+
+    source_id: str
+    brin: str
+    student: Student
+    datum: date
+    lesuren: tuple[int, ...] = ()
+    hele_dag: bool = False
+    lessons_in_day: int | None = None
+    minuten: int | None = None
+    geoorloofd: bool | None = None
+    luxe: bool = False
     modified_at: datetime | None = None
     deleted: bool = False
 
@@ -178,3 +218,11 @@ class MappedRecord:
 
     position: str
     melding: Verzuimmelding
+
+
+@dataclass(frozen=True)
+class MappedRegistratie:
+    """A registration a plugin mapped from an export, with the position it came from."""
+
+    position: str
+    registratie: Registratie

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapter.canonical import VENDOR, parse_all
-from adapter.domain import (MappedRecord, Melder, OutboundEvent, RowRejection, Student,
+from adapter.domain import (Bijlage, MappedRecord, Melder, OutboundEvent, RowRejection, Student,
                             Verzuimdag, Verzuimmelding, Verzuimsoort, check_melding,
                             melding_from_dict, melding_to_dict)
 from adapter.errors import DecodeError
@@ -161,6 +161,7 @@ def test_every_canonical_field_is_documented() -> None:
     expected |= {f"student.{f}" for f in Student.__dataclass_fields__}
     expected |= {f"melder.{f}" for f in Melder.__dataclass_fields__}
     expected |= {f"verzuimdagen[].{f}" for f in Verzuimdag.__dataclass_fields__}
+    expected |= {f"bijlagen[].{f}" for f in Bijlage.__dataclass_fields__}
     assert expected - documented == set()
     assert documented - expected == set()
 
