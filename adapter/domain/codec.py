@@ -112,6 +112,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
     student = Student(
         bsn=r.get(student_raw, "bsn", sp, "str"),
         onderwijsnummer=r.get(student_raw, "onderwijsnummer", sp, "str"),
+        leerlingnummer=r.get(student_raw, "leerlingnummer", sp, "str"),
         geboortedatum=r.get(student_raw, "geboortedatum", sp, "date"),
         achternaam=r.get(student_raw, "achternaam", sp, "str"),
         voorvoegsel=r.get(student_raw, "voorvoegsel", sp, "str"),

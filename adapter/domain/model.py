@@ -50,10 +50,15 @@ class Operation(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Student:
-    """The student: BSN or onderwijsnummer (exactly one), birth date when the SIS knows it."""
+    """The student: BSN or onderwijsnummer (exactly one), birth date when the SIS knows it.
+
+    ``leerlingnummer`` is the SIS's own student number (Eduarte's deelnemernummer,
+    Magister's stamnummer): never sent to DUO, echoed in events to the SIS.
+    """
 
     bsn: str | None = None
     onderwijsnummer: str | None = None
+    leerlingnummer: str | None = None
     geboortedatum: date | None = None
     achternaam: str | None = None
     voorvoegsel: str | None = None
