@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.config import Settings
-from adapter.pki.certs import load_pem_chain
+from adapter.errors import AdapterError
+from adapter.pki.identity import load_credentials
 from adapter.store import ReportSummary, Store
 
 
-def collect_status(settings: Settings) -> dict[str, Any]:
+def collect_status(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Backlog per state, oldest pending, last feedback watermark, certificate expiry."""
     store = Store.open(settings.store.url)
     try:
@@ -21,9 +22,9 @@ def collect_status(settings: Settings) -> dict[str, Any]:
         store.close()
     info: dict[str, Any] = {"store": counts, "oldest_pending": oldest, "last_poll_watermark": watermark}
     try:
-        leaf = load_pem_chain(settings.duo.client_cert)[0]
+        leaf = load_credentials(settings.duo, environ=environ or {}).tls.certificate
         info["certificate_days_left"] = (leaf.not_valid_after_utc - datetime.now(UTC)).days
-    except (OSError, ValueError):
+    except (AdapterError, OSError, ValueError):
         info["certificate_days_left"] = None
     info["duo_url"] = settings.duo.url
     return info

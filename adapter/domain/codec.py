@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from adapter.domain.model import (Bijlage, Melder, Student, Verzuimdag, Verzuimmelding,
-                                  Verzuimsoort)
+from adapter.domain.model import (Bijlage, Melder, Registratie, Student, Verzuimdag,
+                                  Verzuimmelding, Verzuimsoort)
 from adapter.errors import RuleViolation
 
 
@@ -192,3 +192,28 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
     if r.violations:
         raise RuleViolation(r.violations, position=path.rstrip("."))
     return melding
+
+
+def registratie_to_dict(reg: Registratie) -> dict[str, Any]:
+    """Encode a registration for the store (None fields omitted)."""
+    out: dict[str, Any] = {}
+    for name, value in vars(reg).items():
+        encoded = _encode(value)
+        if encoded is not None:
+            out[name] = encoded
+    return out
+
+
+def registratie_from_dict(data: dict[str, Any]) -> Registratie:
+    """Decode what :func:`registratie_to_dict` wrote (trusted: the store's own data)."""
+    student = Student(**{k: (date.fromisoformat(v) if k == "geboortedatum" else v)
+                         for k, v in data.get("student", {}).items()})
+    modified = data.get("modified_at")
+    return Registratie(
+        source_id=data["source_id"], brin=data["brin"], student=student,
+        datum=date.fromisoformat(data["datum"]), lesuren=tuple(data.get("lesuren", ())),
+        hele_dag=bool(data.get("hele_dag")), lessons_in_day=data.get("lessons_in_day"),
+        minuten=data.get("minuten"), geoorloofd=data.get("geoorloofd"),
+        luxe=bool(data.get("luxe")),
+        modified_at=datetime.fromisoformat(modified) if modified else None,
+        deleted=bool(data.get("deleted")))

@@ -22,6 +22,15 @@ retrying)                                    in-flight one settles, the store qu
 anything else (``failed``, ``withdrawn``,    store the payload, history row                unchanged
 deleted after rejection)
 ===========================================  ============================================  =========
+
+Registrations (one per student and school day) are stored first, keyed by
+(vendor, BRIN, source_id); a newer ``modified_at`` replaces an older version.
+A report's content is its record as received (``reports.record``) with the
+verzuimdagspecificatie merged from its student's counting registrations
+(:func:`adapter.domain.dagspec.merge_days`); when a registration changes, every
+report of that student whose period covers the date is re-evaluated through
+the same rules as a new version of the record (so a registered report is
+amended with ``wijzigen``, a queued one has its payload replaced).
 """
 
 from __future__ import annotations
@@ -35,16 +44,19 @@ from sqlalchemy.engine import Connection, Row
 
 from adapter.store import schema as t
 from adapter.store import states as S
-from adapter.store.api import AcceptResult, IncomingRejection, IncomingReport
+from adapter.store.api import (AcceptResult, IncomingRegistratie, IncomingRejection,
+                               IncomingReport)
 from adapter.store.common import (
     as_utc, content_hash, encode, event_uuid, history, insert_ignore, new_document_id,
     outbox_event, student_key)
+from adapter.store.registraties import effective, refresh_reports, upsert_registratie
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 
 
 def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
-           items: Sequence[IncomingReport | IncomingRejection], now: datetime) -> AcceptResult:
+           items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
+           now: datetime) -> AcceptResult:
     inbox_id = insert_ignore(conn, t.inbox_messages, dict(
         message_id=message_id, vendor=vendor, routing_key=routing_key, received_at=now,
         items=len(items)), ["message_id"])
@@ -53,16 +65,32 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
                             rejections=0)
     _lock_known_reports(conn, items)
     tally = {NEW: 0, UPDATED: 0, UNCHANGED: 0}
-    rejections = 0
+    rejections = registraties = 0
+    touched: set[tuple[str, str, str]] = set()
+    for item in items:  # registrations first: reports in this message see them
+        if isinstance(item, IncomingRegistratie):
+            registraties += 1
+            touched |= upsert_registratie(conn, item, now)
+    in_message: set[tuple[str, str, str]] = set()
     for item in items:
         if isinstance(item, IncomingRejection):
             _reject(conn, message_id, item, now)
             rejections += 1
-        else:
+        elif isinstance(item, IncomingReport):
             tally[_accept_report(conn, item, now)] += 1
+            in_message.add((item.vendor, item.melding.brin, item.melding.source_id))
+    for vendor_, brin, skey in sorted(touched):
+        for report, melding in refresh_reports(conn, vendor_, brin, skey, skip=in_message):
+            payload = encode(melding)
+            digest = content_hash(payload)
+            if digest == report.content_hash:
+                continue
+            history(conn, report.id, "days_from_registrations", at=now)
+            if _change(conn, report, payload, digest, deleted=melding.deleted, now=now) == UPDATED:
+                tally[UPDATED] += 1
     return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
                         unchanged_reports=tally[UNCHANGED], rejections=rejections,
-                        updated_reports=tally[UPDATED])
+                        updated_reports=tally[UPDATED], registraties=registraties)
 
 
 def _lock_known_reports(conn: Connection, items: Sequence[object]) -> None:
@@ -97,14 +125,19 @@ def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] 
 
 
 def _accept_report(conn: Connection, item: IncomingReport, now: datetime) -> str:
-    m = item.melding
+    record = item.melding
+    m = effective(conn, item.vendor, record)
     payload = encode(m)
     digest = content_hash(payload)
     report = _find(conn, item.vendor, m.brin, m.source_id)
+    if report is not None and not _is_stale(report.payload, m.modified_at):
+        conn.execute(t.reports.update().where(t.reports.c.id == report.id).values(
+            record=encode(record)))
     if report is None:
         report_id = insert_ignore(conn, t.reports, dict(
             vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=student_key(m),
-            verzuimsoort=m.verzuimsoort.value, payload=payload, content_hash=digest,
+            verzuimsoort=m.verzuimsoort.value, payload=payload, record=encode(record),
+            content_hash=digest,
             state=S.QUEUED, duo_status=None, meldingsnummer=None, laatste_mutatie=None,
             created_at=now,
             updated_at=now), ["vendor", "brin", "source_id"])

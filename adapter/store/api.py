@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapter.domain.model import Operation, Verzuimmelding
+from adapter.domain.model import Operation, Registratie, Verzuimmelding
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,14 @@ class IncomingReport:
 
     vendor: str
     melding: Verzuimmelding
+
+
+@dataclass(frozen=True)
+class IncomingRegistratie:
+    """An absence registration for one school day; fills reports' verzuimdagspecificatie."""
+
+    vendor: str
+    registratie: Registratie
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class AcceptResult:
     unchanged_reports: int
     rejections: int
     updated_reports: int = 0
+    registraties: int = 0
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from adapter.domain.codec import melding_from_dict, melding_to_dict
-from adapter.domain.model import Verzuimmelding
+from adapter.domain.model import Student, Verzuimmelding
 from adapter.store import schema as t
 
 #: namespace of the uuid5 message ids of outbox events (stable across versions).
@@ -45,14 +45,18 @@ def event_uuid(*parts: str) -> str:
 
 def student_key(melding: Verzuimmelding) -> str:
     """sha256 of BRIN and student number: groups a student's reports without storing the id."""
-    st = melding.student
-    if st.bsn:
-        ident = f"bsn:{st.bsn}"
-    elif st.onderwijsnummer:
-        ident = f"onr:{st.onderwijsnummer}"
-    else:  # validation forbids this; fall back to the report so ordering stays per report
-        ident = f"src:{melding.source_id}"
-    return hashlib.sha256(f"{melding.brin}\x1f{ident}".encode()).hexdigest()
+    return student_key_of(melding.brin, melding.student, fallback=melding.source_id)
+
+
+def student_key_of(brin: str, student: Student, *, fallback: str) -> str:
+    """The student key for any record of ``student`` at ``brin`` (reports, registrations)."""
+    if student.bsn:
+        ident = f"bsn:{student.bsn}"
+    elif student.onderwijsnummer:
+        ident = f"onr:{student.onderwijsnummer}"
+    else:  # validation forbids this; fall back to the record so ordering stays per record
+        ident = f"src:{fallback}"
+    return hashlib.sha256(f"{brin}\x1f{ident}".encode()).hexdigest()
 
 
 def encode(melding: Verzuimmelding) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from adapter.domain.model import OutboundEvent, Status, Terugmelding
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import set_report_state
+from adapter.store.registraties import report_context
 from adapter.store.common import as_utc, event_uuid, history, insert_ignore, outbox_event
 
 
@@ -88,7 +89,8 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
                              duo_status=status, laatste_mutatie=mutation)
         outbox_event(conn, message_id=event_uuid(item.meldingsnummer, mutation.isoformat()),
                      vendor=report.vendor, brin=report.brin, event="terugmelding",
-                     source_id=report.source_id, data=data, at=now)
+                     source_id=report.source_id, data={**report_context(conn, report.id), **data},
+                     at=now)
     set_watermark(conn, name, as_utc(watermark))
     return new_events
 

@@ -20,6 +20,7 @@ from adapter.domain.model import Operation
 from adapter.errors import RuleViolation
 from adapter.store import schema as t
 from adapter.store import states as S
+from adapter.store.registraties import report_context
 from adapter.store.accept import add_submission, latest_submission, set_report_state
 from adapter.store.api import Claim, ExchangeRecord
 from adapter.store.common import clip, decode, history, outbox_event
@@ -144,7 +145,7 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
                      duo_status=status, laatste_mutatie=laatste_mutatie)
     outbox_event(conn, message_id=f"registered:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="registered", source_id=row.source_id, at=now, data={
-                     "meldingsnummer": meldingsnummer, "status": status,
+                     **report_context(conn, row.report_id), "meldingsnummer": meldingsnummer, "status": status,
                      "business_document_id": row.document_id, "operation": row.operation})
     follow_up(conn, row, now)
 
@@ -159,7 +160,7 @@ def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[st
                          "report_rejected", submission_id=submission_id)
     outbox_event(conn, message_id=f"rejected:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="rejected", source_id=row.source_id, at=now, data={
-                     "errors": [{"code": c, "text": x} for c, x in errors],
+                     **report_context(conn, row.report_id), "errors": [{"code": c, "text": x} for c, x in errors],
                      "operation": row.operation})
     follow_up(conn, row, now)
 
@@ -171,7 +172,7 @@ def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datet
                          "report_failed", submission_id=submission_id)
     outbox_event(conn, message_id=f"failed:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="failed", source_id=row.source_id, at=now, data={
-                     "reason": reason, "attempts": row.attempts, "operation": row.operation})
+                     **report_context(conn, row.report_id), "reason": reason, "attempts": row.attempts, "operation": row.operation})
 
 
 def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: str,

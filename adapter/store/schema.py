@@ -69,6 +69,7 @@ reports = sa.Table(
     sa.Column("student_key", sa.String(64), nullable=False, index=True),
     sa.Column("verzuimsoort", sa.String(8), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("record", sa.JSON),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False, index=True),
     sa.Column("duo_status", sa.String(2)),
@@ -77,6 +78,23 @@ reports = sa.Table(
     _ts("created_at"),
     _ts("updated_at"),
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_reports_business_key"),
+)
+
+registraties = sa.Table(
+    "registraties", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("brin", sa.String(16), nullable=False),
+    sa.Column("source_id", sa.String(255), nullable=False),
+    sa.Column("student_key", sa.String(64), nullable=False),
+    sa.Column("datum", sa.Date, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    _ts("modified_at", nullable=True),
+    _ts("received_at"),
+    _ts("updated_at"),
+    sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_registraties_business_key"),
+    sa.Index("ix_registraties_student_day", "vendor", "brin", "student_key", "datum"),
 )
 
 submissions = sa.Table(

@@ -11,6 +11,9 @@ from adapter.store import IncomingReport, Store
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 
+#: The report context every report event carries for the SIS (see registraties.report_context).
+CONTEXT = {"verzuimsoort": "V3", "begindatum": "2025-02-03"}
+
 
 def melding(source_id: str = "r1", *, bsn: str = "123456782", brin: str = "00AA",
             **changes: Any) -> Verzuimmelding:

@@ -9,7 +9,7 @@ from adapter.domain.model import Behandelaar, Status, Terugmelding
 from adapter.store import Store
 from adapter.store.common import EVENT_NAMESPACE
 
-from .factories import T0, accept, report
+from .factories import CONTEXT, T0, accept, report
 
 LATER = T0 + timedelta(days=1)
 
@@ -44,7 +44,7 @@ def test_feedback_dedupe_and_watermark(store: Store) -> None:
     assert event.event == "terugmelding"
     assert event.message_id == str(uuid.uuid5(EVENT_NAMESPACE, f"MN-1\x1f{mutation}"))
     assert event.data == {
-        "meldingsnummer": "MN-1", "status": "B", "reden": "gesprek gevoerd",
+        **CONTEXT, "meldingsnummer": "MN-1", "status": "B", "reden": "gesprek gevoerd",
         "toelichting": "zie dossier",
         "behandelaar": {"naam": "L. Plicht", "telefoonnummer": "0101234567",
                         "emailadres": "lp@gemeente.nl", "organisatie": "Gemeente X"},

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from adapter.store import ExchangeRecord, IllegalTransition, Store, UnknownSubmission
 from adapter.store import schema as t
 
-from .factories import T0, accept, report
+from .factories import CONTEXT, T0, accept, report
 
 LATER = T0 + timedelta(days=1)
 
@@ -95,10 +95,10 @@ def test_rejected_and_failed_events(store: Store) -> None:
     events = {e.event: e for _, e in store.pending_events(limit=10)}
     assert events["rejected"].message_id == f"rejected:{c1.document_id}"
     assert events["rejected"].data == {
-        "errors": [{"code": "F001", "text": "BSN onbekend"}, {"code": "F002", "text": "x"}],
+        **CONTEXT, "errors": [{"code": "F001", "text": "BSN onbekend"}, {"code": "F002", "text": "x"}],
         "operation": "aanleveren"}
     assert events["failed"].message_id == f"failed:{c2.document_id}"
-    assert events["failed"].data == {"reason": "gave up after 8 attempts", "attempts": 1,
+    assert events["failed"].data == {**CONTEXT, "reason": "gave up after 8 attempts", "attempts": 1,
                                      "operation": "aanleveren"}
     assert store.counts()["reports"] == {"rejected": 1, "failed": 1}
 
@@ -111,7 +111,7 @@ def test_registered_event(store: Store) -> None:
     [(_, event)] = store.pending_events(limit=10)
     assert (event.message_id, event.vendor, event.brin, event.source_id) == (
         f"registered:{claim.document_id}", "acme", "00AA", "r1")
-    assert event.data == {"meldingsnummer": "N1", "status": "R",
+    assert event.data == {**CONTEXT, "meldingsnummer": "N1", "status": "R",
                           "business_document_id": claim.document_id, "operation": "aanleveren"}
 
 
