@@ -7,23 +7,28 @@ the consumer acks only after :meth:`Intake.handle` returns ``ack``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from adapter.config import Settings
-from adapter.domain.model import MappedRecord, RowRejection
+from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
 from adapter.domain.rules import check_melding
 from adapter.errors import RecordError, StoreUnavailable, UnknownVendor
 from adapter.logging import redact_text
-from adapter.plugins import VendorRegistry
+from adapter.plugins import Vendor, VendorRegistry
 from adapter.sis import Delivery, Disposition
-from adapter.store import IncomingRejection, IncomingReport, Store
+from adapter.store import IncomingRegistratie, IncomingRejection, IncomingReport, Store
 
 log = structlog.get_logger(__name__)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+#: Records per store transaction for large exports (memory stays flat).
+CHUNK = 1000
+#: Bodies above this size are read through once before anything is committed.
+STREAM_CHECK_BYTES = 1024 * 1024
+Item = IncomingReport | IncomingRegistratie | IncomingRejection
 
 
 def today_in_nl() -> date:
@@ -63,55 +68,91 @@ class Intake:
             return self._dead("no vendor plugin registered for this message")
         structlog.contextvars.bind_contextvars(vendor=vendor.name)
         try:
-            items = self._map(vendor, delivery)
+            if len(delivery.body) > STREAM_CHECK_BYTES:
+                # A large export is committed in chunks (flat memory); read it through
+                # once first, so a body that breaks halfway is dead-lettered whole.
+                for _ in vendor.parse(delivery.body, content_type=delivery.content_type):
+                    pass
+            totals: dict[str, int] = {}
+            for n, items in enumerate(self._batches(vendor, delivery)):
+                part_id = delivery.message_id if n == 0 else f"{delivery.message_id}#{n}"
+                result = self._store.accept(message_id=part_id, vendor=vendor.name,
+                                            routing_key=delivery.routing_key, items=items)
+                for key, value in vars(result).items():
+                    totals[key] = totals.get(key, 0) + int(value)
+        except StoreUnavailable as exc:
+            log.error("store_unavailable", error=str(exc))
+            return Disposition("requeue", "store unavailable")
         except RecordError as exc:
             return self._dead(f"{type(exc).__name__}: {redact_text(str(exc))}")
         except Exception as exc:  # a plugin bug must not stop the daemon
             log.error("plugin_crashed", error=type(exc).__name__)
             return self._dead(f"vendor plugin failed: {type(exc).__name__}")
-        try:
-            result = self._store.accept(message_id=delivery.message_id, vendor=vendor.name,
-                                        routing_key=delivery.routing_key, items=items)
-        except StoreUnavailable as exc:
-            log.error("store_unavailable", error=str(exc))
-            return Disposition("requeue", "store unavailable")
-        log.info("message_accepted", duplicate=result.duplicate_message,
-                 new_reports=result.new_reports, unchanged_reports=result.unchanged_reports,
-                 rejections=result.rejections)
+        log.info("message_accepted", duplicate=bool(totals.get("duplicate_message")),
+                 new_reports=totals.get("new_reports", 0),
+                 updated_reports=totals.get("updated_reports", 0),
+                 unchanged_reports=totals.get("unchanged_reports", 0),
+                 registraties=totals.get("registraties", 0),
+                 rejections=totals.get("rejections", 0))
         self._on_committed()
         return Disposition("ack")
 
-    def _map(self, vendor: object, delivery: Delivery) -> list[IncomingReport | IncomingRejection]:
-        records: list[object] = []
-        rejected: list[RowRejection] = []
-        for native in vendor.parse(delivery.body, content_type=delivery.content_type):  # type: ignore[attr-defined]
-            (rejected if isinstance(native, RowRejection) else records).append(native)
-        mapped = list(vendor.to_duo(records)) if records else []  # type: ignore[attr-defined]
-        name = vendor.name  # type: ignore[attr-defined]
-        items: list[IncomingReport | IncomingRejection] = []
-        today = self._today()
-        for entry in [*rejected, *mapped]:
-            if isinstance(entry, RowRejection):
-                items.append(self._rejection(name, entry.position, entry.violations,
-                                             entry.source_id, entry.brin))
-                continue
-            assert isinstance(entry, MappedRecord)
-            violations = check_melding(entry.melding, today=today)
-            if violations:
-                items.append(self._rejection(
-                    name, entry.position, tuple((v.field, v.rule) for v in violations),
-                    entry.melding.source_id, entry.melding.brin))
+    def _batches(self, vendor: Vendor, delivery: Delivery) -> Iterator[list[Item]]:
+        """Store items in chunks of at most :data:`CHUNK` (always at least one, maybe empty)."""
+        natives: list[object] = []
+        items: list[Item] = []
+        produced = False
+        for native in vendor.parse(delivery.body, content_type=delivery.content_type):
+            if isinstance(native, RowRejection):
+                items.append(self._rejection(vendor.name, native.position, native.violations,
+                                             native.source_id, native.brin))
             else:
-                items.append(IncomingReport(vendor=name, melding=entry.melding))
-        for item in items:
-            if isinstance(item, IncomingRejection):
-                log.warning("record_rejected", position=item.position,
-                            fields=[f for f, _ in item.violations],
-                            rules=[r for _, r in item.violations])
+                natives.append(native)
+            if len(natives) >= CHUNK:
+                items += self._items(vendor, natives)
+                natives = []
+            if len(items) >= CHUNK:
+                produced = True
+                yield items
+                items = []
+        if natives:
+            items += self._items(vendor, natives)
+        if items or not produced:
+            yield items
+
+    def _items(self, vendor: Vendor, natives: list[object]) -> list[Item]:
+        """Map one chunk of native records and apply DUO's rules."""
+        items: list[Item] = []
+        today = self._today()
+        for entry in vendor.to_duo(natives):
+            if isinstance(entry, RowRejection):
+                items.append(self._rejection(vendor.name, entry.position, entry.violations,
+                                             entry.source_id, entry.brin))
+            elif isinstance(entry, MappedRegistratie):
+                reg = entry.registratie
+                if self._settings.school_for(reg.brin) is None:
+                    items.append(self._rejection(vendor.name, entry.position, (
+                        ("brin", "not a school this adapter sends for"),), reg.source_id,
+                        reg.brin))
+                else:
+                    items.append(IncomingRegistratie(vendor=vendor.name, registratie=reg))
+            else:
+                items.append(self._report(vendor.name, entry, today))
         return items
+
+    def _report(self, vendor: str, entry: MappedRecord, today: date) -> Item:
+        violations = [(v.field, v.rule) for v in check_melding(entry.melding, today=today)]
+        if self._settings.school_for(entry.melding.brin) is None:
+            violations.append(("brin", "not a school this adapter sends for"))
+        if violations:
+            return self._rejection(vendor, entry.position, tuple(violations),
+                                   entry.melding.source_id, entry.melding.brin)
+        return IncomingReport(vendor=vendor, melding=entry.melding)
 
     def _rejection(self, vendor: str, position: str, violations: tuple[tuple[str, str], ...],
                    source_id: str | None, brin: str | None) -> IncomingRejection:
+        log.warning("record_rejected", position=position, fields=[f for f, _ in violations],
+                    rules=[r for _, r in violations])
         return IncomingRejection(vendor=vendor, brin=brin or self._settings.school.brin,
                                  source_id=source_id, position=position, violations=violations)
 

@@ -8,6 +8,7 @@ from adapter.store.api import (
     AcceptResult,
     Claim,
     ExchangeRecord,
+    IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
     ReportSummary,
@@ -17,6 +18,7 @@ from adapter.store.states import IllegalTransition
 from adapter.store.store import Store
 
 __all__ = [
-    "AcceptResult", "Claim", "ExchangeRecord", "IllegalTransition", "IncomingRejection",
+    "AcceptResult", "Claim", "ExchangeRecord", "IllegalTransition", "IncomingRegistratie",
+    "IncomingRejection",
     "IncomingReport", "ReportSummary", "Store", "UnknownSubmission",
 ]

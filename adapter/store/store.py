@@ -24,7 +24,8 @@ from adapter.store import feedback as _feedback
 from adapter.store import lifecycle as _life
 from adapter.store import queries as _queries
 from adapter.store.api import (
-    AcceptResult, Claim, ExchangeRecord, IncomingRejection, IncomingReport, ReportSummary)
+    AcceptResult, Claim, ExchangeRecord, IncomingRegistratie, IncomingRejection, IncomingReport,
+    ReportSummary)
 from adapter.store.common import as_utc, utcnow
 from adapter.store.engine import Database
 
@@ -60,7 +61,7 @@ class Store:
     # -- inbox --------------------------------------------------------------------------
 
     def accept(self, *, message_id: str, vendor: str, routing_key: str,
-               items: Sequence[IncomingReport | IncomingRejection],
+               items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
                now: datetime | None = None) -> AcceptResult:
         """Store one AMQP message's reports and rejections; idempotent on ``message_id``.
 

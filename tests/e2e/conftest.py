@@ -51,6 +51,7 @@ def make_settings(pki_dir: Path, vhost: str, soap_url: str, db: Path, **duo: Any
         "duo": {"url": soap_url, "ca_bundle": str(pki_dir / "trust-bundle.pem"),
                 "client_cert": str(pki_dir / "school.pem"),
                 "client_key": str(pki_dir / "school-key.pem"),
+                "signature_cert": str(pki_dir / "duo.pem"),
                 "read_timeout": 3.0, "poll_interval": 0.5, "retry_base_seconds": 0.2,
                 "retry_max_seconds": 1.0, **duo},
         "amqp": {"url": f"amqp://guest:guest@127.0.0.1:5672/{vhost}", "heartbeat": 5},

@@ -28,6 +28,7 @@ def write_config(path: Path, settings: Settings, **logging: str) -> Path:
         "[school]", f'brin = "{settings.school.brin}"', f'oin = "{settings.school.oin}"',
         "[duo]", f'url = "{duo.url}"', f'ca_bundle = "{duo.ca_bundle}"',
         f'client_cert = "{duo.client_cert}"', f'client_key = "{duo.client_key}"',
+        f'signature_cert = "{duo.signature_cert}"',
         f"read_timeout = {duo.read_timeout}", f"poll_interval = {duo.poll_interval}",
         f"retry_base_seconds = {duo.retry_base_seconds}", f"retry_max_seconds = {duo.retry_max_seconds}",
         "[amqp]", f'url = "{settings.amqp.url}"', f"heartbeat = {settings.amqp.heartbeat}",
@@ -107,7 +108,8 @@ def test_demo_runs_and_logs_no_personal_data(settings: Settings, tmp_path: Path)
     pki = tmp_path / "demo" / "pki"
     demo_settings = settings.model_copy(update={"duo": settings.duo.model_copy(update={
         "url": f"https://127.0.0.1:{port}/verzuim/v1", "ca_bundle": pki / "trust-bundle.pem",
-        "client_cert": pki / "school.pem", "client_key": pki / "school-key.pem"}),
+        "client_cert": pki / "school.pem", "client_key": pki / "school-key.pem",
+        "signature_cert": pki / "duo.pem"}),
         "store": settings.store.model_copy(update={"url": f"sqlite:///{tmp_path / 'demo' / 'v.db'}"})})
     config = write_config(tmp_path / "demo.toml", demo_settings)
     proc = subprocess.run([sys.executable, "-m", "adapter", "--config", str(config), "demo",
