@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from adapter.store import schema
+
 from adapter.store import Store
 
 PG_ADMIN_URL = os.environ.get(
     "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = ("inbox_messages", "reports", "report_history", "submissions", "exchanges",
-          "outbox", "terugmeldingen", "watermarks")
+# Every table of the schema, so a new one cannot leak rows between tests.
+TABLES = tuple(table.name for table in schema.metadata.sorted_tables)
 
 
 def _admin_engine() -> sa.Engine:
