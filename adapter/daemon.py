@@ -6,6 +6,11 @@ Threads (each a loop that ends when its stop event is set):
 - ``submitter``: claims due rows and calls DUO on a bounded pool
 - ``poller``: DUO feedback since the watermark into the outbox
 - ``relay``: outbox rows to ``verzuim.adapter`` with publisher confirms
+- ``certificates``: expiry checks; an unusable certificate holds submissions
+
+SIGHUP reloads the certificates (:class:`~adapter.certificates.CertificateGuard`):
+when the files are usable, a new DUO client replaces the old one and held
+submissions resume.
 
 Shutdown (SIGTERM/SIGINT) runs in that order: stop consuming (in-flight delivery
 finished, acks flushed), let DUO calls in flight finish, stop polling, publish
@@ -16,17 +21,18 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
+from adapter.certificates import CertificateGuard
 from adapter.config import Settings
 from adapter.duo import DuoClient
 from adapter.feedback import FeedbackPoller
 from adapter.health import HealthServer
 from adapter.intake import Intake
-from adapter.pki.certs import check_key_permissions
+from adapter.pki.identity import Credentials
 from adapter.plugins import VendorRegistry, load_vendors
 from adapter.sis import Consumer, OutboxRelay
 from adapter.store import Store
@@ -38,27 +44,55 @@ log = structlog.get_logger(__name__)
 class Daemon:
     """All parts of the running adapter, started and stopped together."""
 
-    def __init__(self, settings: Settings, *, vendors: VendorRegistry | None = None,
-                 store: Store | None = None) -> None:
+    def __init__(self, settings: Settings, *, environ: Mapping[str, str] | None = None,
+                 vendors: VendorRegistry | None = None, store: Store | None = None) -> None:
+        """Build every part; raises ConfigError when the certificate is unusable.
+
+        ``environ`` is the process environment, read at the edge (key passphrases).
+        """
         self.settings = settings
-        self.vendors = vendors or load_vendors(enabled=settings.plugins.enabled)
-        check_key_permissions(settings.duo.client_key)
+        self.certificates = CertificateGuard(settings, environ or {},
+                                             on_unusable=self._hold, on_reloaded=self._reloaded)
+        credentials = self.certificates.load_checked()
+        self.vendors = vendors or load_vendors(enabled=settings.plugins.enabled,
+                                              config=settings.plugins.config)
         self.store = store or Store.open(settings.store.url)
-        self.client = DuoClient(settings.duo, settings.school,
-                                exchange_sink=self.store.record_exchange)
+        self.client = self._new_client(credentials)
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
                                  self.store.mark_published, self._render)
         self.submitter = Submitter(settings.duo, self.store, self.client,
                                    on_result=self.relay.wake)
-        self.poller = FeedbackPoller(self.store, self.client, [settings.school.brin],
+        self.poller = FeedbackPoller(self.store, self.client,
+                                     [school.brin for school in settings.all_schools],
                                      interval=settings.duo.poll_interval,
-                                     on_events=self.relay.wake)
+                                     on_events=self.relay.wake,
+                                     paused=lambda: self.submitter.held is not None)
         self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed)
         self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
         self.amqp_connected = False
         self.health: HealthServer | None = None
         self._stops: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
+
+    def _new_client(self, credentials: Credentials) -> DuoClient:
+        return DuoClient(self.settings.duo, self.settings.school,
+                         schools=self.settings.all_schools, credentials=credentials,
+                         exchange_sink=self.store.record_exchange)
+
+    def _hold(self, reason: str) -> None:
+        self.submitter.hold(reason)
+
+    def _reloaded(self, credentials: Credentials) -> None:
+        old, self.client = self.client, self._new_client(credentials)
+        self.poller.set_client(self.client)
+        self.submitter.resume(self.client)
+        # Calls in flight keep their reference to the old client; its session is
+        # left to the garbage collector rather than closed under them.
+        del old
+
+    def reload(self) -> bool:
+        """SIGHUP: reload the certificates; True when the new ones are in use."""
+        return self.certificates.reload()
 
     def _render(self, event: Any) -> tuple[bytes, str]:
         return self.vendors.get(event.vendor).from_duo(event)
@@ -81,27 +115,45 @@ class Daemon:
         log.info("daemon_starting", vendors=self.vendors.names(), brin=self.settings.school.brin)
         if self.settings.health.port:
             self.health = HealthServer(self.settings.health.host, self.settings.health.port,
-                                       self.readiness)
+                                       self.readiness, self.gauges)
             self.health.start()
         self._spawn("relay", self.relay.run)
         self._spawn("submitter", self.submitter.run)
         self._spawn("poller", self.poller.run)
         self._spawn("consumer", self.consumer.run)
-        log.info("daemon_started")
+        self._spawn("certificates", self.certificates.run)
+        log.info("daemon_started", certificate_days_left=dict(self.certificates.days_left))
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         """Ready when the broker is connected and submissions are not paused."""
         details: dict[str, object] = {"amqp_connected": self.amqp_connected,
                                       "submissions_paused": not self.submitter.healthy,
-                                      "last_poll_ok": self.poller.last_poll_ok}
-        if self.submitter.pause_reason:
-            details["pause_reason"] = self.submitter.pause_reason
+                                      "last_poll_ok": self.poller.last_poll_ok,
+                                      "certificate_days_left": dict(self.certificates.days_left)}
+        if self.submitter.pause_reason or self.submitter.held:
+            details["pause_reason"] = self.submitter.held or self.submitter.pause_reason
         return self.amqp_connected and self.submitter.healthy, details
+
+    def gauges(self) -> dict[str, tuple[str, list[tuple[dict[str, str], float]]]]:
+        """Metrics for ``/metrics``, read at scrape time."""
+        counts = self.store.counts()
+        return {
+            "verzuim_ready": ("1 when the adapter can work (see /readyz)",
+                              [({}, float(self.readiness()[0]))]),
+            "verzuim_certificate_days_left": (
+                "Days until the DUO certificate expires",
+                [({"use": use}, float(days)) for use, days in self.certificates.days_left.items()]),
+            "verzuim_submissions": (
+                "Submissions per state",
+                [({"state": state}, float(n)) for state, n in counts["submissions"].items()]),
+            "verzuim_outbox_pending": ("Events not yet confirmed by the broker",
+                                       [({}, float(counts["outbox"].get("pending", 0)))]),
+        }
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop in dependency order; each part gets ``timeout`` seconds."""
         log.info("daemon_stopping")
-        for name in ("consumer", "submitter", "poller", "relay"):
+        for name in ("consumer", "certificates", "submitter", "poller", "relay"):
             if name == "relay":
                 self.relay.wake()
             stop = self._stops.get(name)
@@ -110,6 +162,8 @@ class Daemon:
             stop.set()
             if name == "poller":
                 self.poller.wake()
+            if name == "certificates":
+                self.certificates.wake()
             self._threads[name].join(timeout)
             if self._threads[name].is_alive():
                 log.error("daemon_part_did_not_stop", part=name)
@@ -120,22 +174,30 @@ class Daemon:
         log.info("daemon_stopped")
 
     def run_forever(self) -> int:
-        """Start, wait for SIGTERM/SIGINT, stop; returns the process exit code."""
-        done = threading.Event()
+        """Start, serve SIGHUP (reload), stop on SIGTERM/SIGINT; returns the exit code."""
+        stop_wanted = threading.Event()
+        reload_wanted = threading.Event()
+        wake = threading.Event()
 
         def on_signal(signum: int, _frame: object) -> None:
             log.info("signal_received", signal=signal.Signals(signum).name)
-            done.set()
+            (reload_wanted if signum == signal.SIGHUP else stop_wanted).set()
+            wake.set()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, on_signal)
         self.start()
         failed = False
-        while not done.wait(1.0):
+        while not stop_wanted.is_set():
+            wake.wait(1.0)
+            wake.clear()
+            if reload_wanted.is_set() and not stop_wanted.is_set():
+                reload_wanted.clear()
+                self.reload()
             for name, thread in self._threads.items():
                 if not thread.is_alive() and not self._stops[name].is_set():
                     log.error("daemon_part_died", part=name)
                     failed = True
-                    done.set()
+                    stop_wanted.set()
         self.stop()
         return 1 if failed else 0

@@ -13,6 +13,7 @@ Progress goes to stdout without personal data; the daemon's JSON log goes to
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -83,7 +84,7 @@ def run_demo(settings: Settings, *, timeout: float = 150.0, samples: Path = SAMP
     channel.queue_purge(TAP_QUEUE)
     dead_before = channel.queue_declare(settings.amqp.dead_queue, passive=True).method.message_count
 
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, environ=os.environ)
     daemon.start()
     say(f"demo: daemon started (store {db}, log {log_path})")
     files = sample_files(samples)

@@ -23,13 +23,15 @@ class FeedbackPoller:
     """Polls ``opvragenGewijzigdeVerzuimmeldingen`` for each configured BRIN."""
 
     def __init__(self, store: Store, client: DuoClient, brins: list[str], *, interval: float,
-                 on_events: Callable[[], None] = lambda: None, max_pages: int = 50) -> None:
+                 on_events: Callable[[], None] = lambda: None, max_pages: int = 50,
+                 paused: Callable[[], bool] = lambda: False) -> None:
         self._store = store
         self._client = client
         self._brins = brins
         self._interval = interval
         self._on_events = on_events
         self._max_pages = max_pages
+        self._paused = paused
         self._wake = threading.Event()
         self.last_poll_ok: bool | None = None
 
@@ -37,10 +39,14 @@ class FeedbackPoller:
         """Poll now instead of at the next interval."""
         self._wake.set()
 
+    def set_client(self, client: DuoClient) -> None:
+        """Use a new DUO client from the next poll on (certificate reload)."""
+        self._client = client
+
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             for brin in self._brins:
-                if stop.is_set():
+                if stop.is_set() or self._paused():
                     break
                 self.poll_once(brin)
             self._wake.wait(self._interval)

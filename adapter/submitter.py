@@ -61,10 +61,33 @@ class Submitter:
         self._next_reconcile = 0.0
         self.paused_until: datetime | None = None
         self.pause_reason: str | None = None
+        self.held: str | None = None
 
     @property
     def healthy(self) -> bool:
-        return self.paused_until is None
+        return self.paused_until is None and self.held is None
+
+    def hold(self, reason: str) -> None:
+        """Stop claiming until :meth:`resume` (e.g. the certificate expired).
+
+        Calls in flight finish; nothing is released, rejected or counted.
+        """
+        if self.held != reason:
+            log.error("submissions_held", reason=reason)
+        self.held = reason
+
+    def resume(self, client: DuoClient | None = None) -> None:
+        """End a hold and any pause; optionally switch to a new DUO client (reload)."""
+        with self._claim_lock:
+            if client is not None:
+                self._client = client
+            was = self.held or self.pause_reason
+            self.held = None
+            self.paused_until = None
+            self.pause_reason = None
+        if was:
+            log.info("submissions_resumed", after=was)
+        self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,6 +111,8 @@ class Submitter:
         self._pool.shutdown(wait=True)
 
     def _paused(self) -> bool:
+        if self.held is not None:
+            return True
         if self.paused_until is None:
             return False
         if datetime.now(UTC) < self.paused_until:
@@ -104,7 +129,7 @@ class Submitter:
         if free <= 0:
             return 0
         with self._claim_lock:  # a pause taken meanwhile is seen before claiming
-            if self.paused_until is not None:
+            if self.paused_until is not None or self.held is not None:
                 return 0
             claims: list[Claim] = []
             if time.monotonic() >= self._next_reconcile:

@@ -6,8 +6,10 @@ Contract:
   ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` and proxy variables are ignored) and
   the SSLContext is built empty and loads the bundle explicitly (so
   ``SSL_CERT_FILE``/the OS store never add roots);
-- TLS 1.2 is the minimum; the client certificate and key are loaded into the
-  context up front, so a bad key file fails at start-up, not at the first call;
+- TLS 1.2 is the minimum; the client certificate and key (an
+  :class:`~adapter.pki.identity.Identity`, PEM or PKCS#12, possibly with a
+  passphrase) are loaded into the context up front, so a bad key file fails at
+  start-up, not at the first call;
 - every POST carries an explicit ``(connect_timeout, read_timeout)``; the adapter
   fills that pair in for any request that arrives without a timeout.
 
@@ -32,12 +34,17 @@ from zeep.transports import Transport
 
 from adapter.config import DuoSettings
 from adapter.errors import ConfigError
+from adapter.pki.identity import Identity, load_identity
 
 Timeout = tuple[float, float]
 
 
-def build_ssl_context(duo: DuoSettings) -> ssl.SSLContext:
-    """A client context: TLS ≥ 1.2, hostname check, our CA bundle only, our client cert."""
+def build_ssl_context(duo: DuoSettings, identity: Identity | None = None) -> ssl.SSLContext:
+    """A client context: TLS ≥ 1.2, hostname check, our CA bundle only, our client cert.
+
+    ``identity`` is the TLS identity (:func:`adapter.pki.identity.load_credentials`);
+    when None it is read from ``duo`` without a passphrase (unencrypted keys only).
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # no default CAs loaded
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.check_hostname = True
@@ -46,11 +53,9 @@ def build_ssl_context(duo: DuoSettings) -> ssl.SSLContext:
         ctx.load_verify_locations(cafile=str(duo.ca_bundle))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"duo.ca_bundle cannot be loaded ({type(exc).__name__})") from exc
-    try:
-        ctx.load_cert_chain(certfile=str(duo.client_cert), keyfile=str(duo.client_key))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"duo.client_cert/duo.client_key cannot be loaded ({type(exc).__name__})") from exc
+    if identity is None:   # no passphrase here: fine for unencrypted keys (tests, demo)
+        identity = load_identity(duo.client_cert, duo.client_key, None)
+    identity.load_into(ctx)
     return ctx
 
 
@@ -93,9 +98,9 @@ class TlsAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def build_session(duo: DuoSettings) -> requests.Session:
-    """The session used for every call to ``duo.url``."""
-    context = build_ssl_context(duo)
+def build_session(duo: DuoSettings, identity: Identity | None = None) -> requests.Session:
+    """The session used for every call to ``duo.url`` (``identity``: see build_ssl_context)."""
+    context = build_ssl_context(duo, identity)
     session = requests.Session()
     session.trust_env = False
     session.verify = True   # means "verify"; *what* is trusted is in the context alone

@@ -1,0 +1,123 @@
+"""Certificate guard: the DUO credentials are valid at start, stay valid, and reload.
+
+- :meth:`CertificateGuard.load_checked` refuses to start with an expired or not yet
+  valid certificate, or one whose OIN is not ``settings.certificate_oin``.
+- :meth:`CertificateGuard.run` re-reads the certificate files every
+  ``duo.certificate_check_interval`` seconds: warnings at ``duo.expiry_warning_days``
+  (once a day, by :class:`~adapter.pki.expiry.ExpiryMonitor`), and when the
+  certificate in use or the one on disk has expired, submissions are held
+  (``on_unusable``), never rejected or dead-lettered.
+- :meth:`CertificateGuard.reload` (SIGHUP) loads and checks the files again and,
+  when they are usable, hands the new credentials to ``on_reloaded``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import structlog
+
+from adapter.config import Settings
+from adapter.errors import AdapterError, ConfigError
+from adapter.pki.expiry import ExpiryMonitor
+from adapter.pki.identity import Credentials, Identity, load_credentials
+
+log = structlog.get_logger(__name__)
+
+
+def problem_with(identity: Identity, expected_oin: str, now: datetime) -> str | None:
+    """Why ``identity`` cannot be used to talk to DUO now, or None."""
+    cert = identity.certificate
+    if now > cert.not_valid_after_utc:
+        return f"certificate {identity.source} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+    if now < cert.not_valid_before_utc:
+        return f"certificate {identity.source} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}"
+    if identity.oin != expected_oin:
+        return (f"certificate {identity.source} carries OIN {identity.oin or '(none)'}, "
+                f"configured {expected_oin}")
+    return None
+
+
+class CertificateGuard:
+    """Start-up check, periodic expiry check and reload of the DUO credentials."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str], *,
+                 on_unusable: Callable[[str], None] = lambda reason: None,
+                 on_reloaded: Callable[[Credentials], None] = lambda creds: None) -> None:
+        self._settings = settings
+        self._environ = dict(environ)
+        self._on_unusable = on_unusable
+        self._on_reloaded = on_reloaded
+        self._monitor = ExpiryMonitor(settings.duo.expiry_warning_days)
+        self.credentials: Credentials | None = None
+        self.days_left: dict[str, int] = {}
+        self._wake = threading.Event()
+
+    def _identities(self, creds: Credentials) -> dict[str, Identity]:
+        return {"tls": creds.tls, "signing": creds.signing}
+
+    def load_checked(self, now: datetime | None = None) -> Credentials:
+        """Load the configured credentials; ConfigError (one line) when unusable."""
+        now = now or datetime.now(UTC)
+        creds = load_credentials(self._settings.duo, environ=self._environ)
+        for identity in self._identities(creds).values():
+            problem = problem_with(identity, self._settings.certificate_oin, now)
+            if problem:
+                raise ConfigError(problem)
+        self.credentials = creds
+        self._record(creds, now)
+        return creds
+
+    def _record(self, creds: Credentials, now: datetime) -> bool:
+        """Update days-left and log warnings; True when a certificate in use has expired."""
+        expired = False
+        for use, identity in self._identities(creds).items():
+            state = self._monitor.check(identity.certificate, now=now)
+            self.days_left[use] = state.days_left
+            expired = expired or state.expired or state.not_yet_valid
+        return expired
+
+    def check(self, now: datetime | None = None) -> str | None:
+        """One periodic check; returns the reason submissions must be held, or None."""
+        now = now or datetime.now(UTC)
+        reason = None
+        if self.credentials is not None and self._record(self.credentials, now):
+            reason = "certificate_expired"
+        try:
+            on_disk = load_credentials(self._settings.duo, environ=self._environ)
+        except AdapterError as exc:
+            log.error("certificate_unreadable", error=str(exc))
+            reason = reason or "certificate_unreadable"
+        else:
+            for identity in self._identities(on_disk).values():
+                problem = problem_with(identity, self._settings.certificate_oin, now)
+                if problem:
+                    log.error("certificate_on_disk_unusable", problem=problem)
+                    reason = reason or "certificate_on_disk_unusable"
+        if reason:
+            self._on_unusable(reason)
+        return reason
+
+    def reload(self) -> bool:
+        """Load the files again (SIGHUP); on success hand them over and return True."""
+        try:
+            creds = self.load_checked()
+        except AdapterError as exc:
+            log.error("certificate_reload_failed", error=str(exc))
+            return False
+        log.info("certificate_reloaded", days_left=dict(self.days_left))
+        self._on_reloaded(creds)
+        return True
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        interval = self._settings.duo.certificate_check_interval
+        while not stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if not stop.is_set():
+                self.check()
