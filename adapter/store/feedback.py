@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -95,13 +96,21 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
     return new_events
 
 
+def _event(row: sa.Row[Any]) -> OutboundEvent:
+    return OutboundEvent(message_id=row.message_id, vendor=row.vendor, brin=row.brin,
+                         event=row.event, source_id=row.source_id, data=dict(row.data),
+                         created_at=row.created_at)
+
+
 def pending_events(conn: Connection, *, limit: int) -> list[tuple[int, OutboundEvent]]:
     rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.published_at.is_(None))
                         .order_by(t.outbox.c.id).limit(limit)).all()
-    return [(row.id, OutboundEvent(
-        message_id=row.message_id, vendor=row.vendor, brin=row.brin, event=row.event,
-        source_id=row.source_id, data=dict(row.data), created_at=row.created_at))
-        for row in rows]
+    return [(row.id, _event(row)) for row in rows]
+
+
+def event_by_message_id(conn: Connection, message_id: str) -> OutboundEvent | None:
+    row = conn.execute(sa.select(t.outbox).where(t.outbox.c.message_id == message_id)).first()
+    return _event(row) if row is not None else None
 
 
 def mark_published(conn: Connection, outbox_ids: Sequence[int], *, now: datetime) -> None:

@@ -147,6 +147,11 @@ class Store:
         with self._db.read("pending_events") as conn:
             return _feedback.pending_events(conn, limit=limit)
 
+    def event(self, message_id: str) -> OutboundEvent | None:
+        """The outbox event with this AMQP ``message_id`` (published or not)."""
+        with self._db.read("event") as conn:
+            return _feedback.event_by_message_id(conn, message_id)
+
     def mark_published(self, outbox_ids: Sequence[int]) -> None:
         ids = list(outbox_ids)
         self._db.run("mark_published", lambda conn: _feedback.mark_published(
