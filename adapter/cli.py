@@ -90,9 +90,17 @@ def run(ctx: click.Context) -> None:
               help="Further seconds before the municipality closes it (G).")
 @click.option("--rod", "rod_file", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON student registry: {\"students\": [{\"bsn\", \"geboortedatum\"}]}.")
+@click.option("--mandate", "mandate_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON {\"mandates\": {\"<cert OIN>\": [\"<school OIN>\", ...]}}: who may "
+                   "send for whom (SaaS).")
+@click.option("--clock-skew", default=300.0, show_default=True,
+              help="Seconds of tolerance on the request's wsu:Timestamp.")
+@click.option("--unsigned", is_flag=True,
+              help="Accept requests without WS-Security (the unsigned Digikoppeling profile).")
 @one_line_errors
 def simulator(pki_dir: Path, host: str, port: int, control_port: int, delay_behandeling: float,
-              delay_afgesloten: float, rod_file: Path | None) -> None:
+              delay_afgesloten: float, rod_file: Path | None, mandate_file: Path | None,
+              clock_skew: float, unsigned: bool) -> None:
     """Run the DUO simulator (two-way TLS SOAP, municipality engine, control API)."""
     from adapter.logging import configure_logging
     from adapter.simulator.server import serve
@@ -100,7 +108,9 @@ def simulator(pki_dir: Path, host: str, port: int, control_port: int, delay_beha
     if not (pki_dir / "duo.pem").exists():
         raise ConfigError(f"{pki_dir} holds no test PKI; run `verzuim-adapter pki init-test {pki_dir}`")
     serve(pki_dir, host=host, port=port, control_port=control_port,
-          delay_behandeling=delay_behandeling, delay_afgesloten=delay_afgesloten, rod_file=rod_file)
+          delay_behandeling=delay_behandeling, delay_afgesloten=delay_afgesloten,
+          rod_file=rod_file, mandate_file=mandate_file, clock_skew=clock_skew,
+          require_signature=not unsigned)
 
 
 @cli.group()

@@ -3,30 +3,26 @@
 zeep adds ``wsa:Action``, ``wsa:MessageID`` and ``wsa:To`` automatically because
 our WSDL declares ``wsaw:Action`` (adding zeep's ``WsAddressingPlugin`` as well
 would duplicate them). zeep sets ``wsa:To`` to the endpoint URL and never adds
-``wsa:From``; :class:`EdukoppelingAddressing` rewrites ``To`` to
-``…/anonymous?oin=<DUO OIN>``, adds ``From/Address`` = ``…/anonymous?oin=<school
-OIN>``, and checks that each header occurs exactly once.
+``wsa:From``; :func:`address_request` rewrites ``To`` to ``…/anonymous?oin=<DUO
+OIN>``, adds ``From/Address`` = ``…/anonymous?oin=<sender OIN>`` and checks that
+each header occurs exactly once.
 
-The WS-Security signer comes later: :class:`EdukoppelingAddressing` is followed
-by the ``signers`` hook of :class:`~adapter.duo.client.DuoClient` (egress plugins
-run after auto-WSA and before zeep's ``wsse``), so a signer sees the final headers.
+It is a plain function called per request by :class:`~adapter.duo.client.DuoClient`
+(not a zeep plugin): plugins are shared by every thread using the client, and the
+``From`` OIN differs per call in the SaaS set-up (the OIN of the school that sends).
+The WS-Security signature (:mod:`adapter.duo.wsse`) is applied after this, as the
+last step before the bytes are written.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 from lxml import etree
-from zeep.plugins import Plugin
 
 from adapter.duo.contract import MESSAGE_ID_RE, SOAP11_NS, WSA_NS, anonymous_address
 from adapter.errors import SystemFault
 
 _HEADER = f"{{{SOAP11_NS}}}Header"
 REQUIRED_HEADERS = ("To", "Action", "MessageID", "From")
-
-#: A signer gets the complete envelope (headers in place) and returns it signed.
-EnvelopeSigner = Callable[[etree._Element], etree._Element]
 
 
 def wsa_headers(envelope: etree._Element) -> dict[str, list[etree._Element]]:
@@ -47,33 +43,25 @@ def message_id_of(envelope: etree._Element) -> str | None:
     return ids[0].text if ids else None
 
 
-class EdukoppelingAddressing(Plugin):
-    """Egress plugin: OIN addressing on ``To``/``From`` and exactly-once headers."""
+def address_request(envelope: etree._Element, http_headers: dict[str, str], *,
+                    duo_oin: str, from_oin: str) -> None:
+    """Set ``To``/``From`` (OIN addresses) on zeep's envelope, in place, and check it.
 
-    def __init__(self, *, duo_oin: str, school_oin: str,
-                 signers: tuple[EnvelopeSigner, ...] = ()) -> None:
-        self.to_address = anonymous_address(duo_oin)
-        self.from_address = anonymous_address(school_oin)
-        self.signers = signers
-
-    def egress(self, envelope: etree._Element, http_headers: dict[str, str],
-               operation: Any, binding_options: Any
-               ) -> tuple[etree._Element, dict[str, str]]:
-        header = envelope.find(_HEADER)
-        if header is None:
-            raise SystemFault("wsa_headers_missing")   # zeep did not add WSA: WSDL broken
-        found = wsa_headers(envelope)
-        to = found.get("To") or []
-        if len(to) != 1:
-            raise SystemFault("wsa_to_not_once")
-        to[0].text = self.to_address
-        if "From" not in found:
-            from_el = etree.SubElement(header, f"{{{WSA_NS}}}From")
-            etree.SubElement(from_el, f"{{{WSA_NS}}}Address").text = self.from_address
-        check_request_headers(envelope, http_headers.get("SOAPAction", ""))
-        for sign in self.signers:
-            envelope = sign(envelope)
-        return envelope, http_headers
+    Raises :class:`SystemFault` when zeep did not add the WSA headers (WSDL broken)
+    or a header is not there exactly once (see :func:`check_request_headers`).
+    """
+    header = envelope.find(_HEADER)
+    if header is None:
+        raise SystemFault("wsa_headers_missing")
+    found = wsa_headers(envelope)
+    to = found.get("To") or []
+    if len(to) != 1:
+        raise SystemFault("wsa_to_not_once")
+    to[0].text = anonymous_address(duo_oin)
+    if "From" not in found:
+        from_el = etree.SubElement(header, f"{{{WSA_NS}}}From")
+        etree.SubElement(from_el, f"{{{WSA_NS}}}Address").text = anonymous_address(from_oin)
+    check_request_headers(envelope, http_headers.get("SOAPAction", ""))
 
 
 def check_request_headers(envelope: etree._Element, soap_action: str) -> None:

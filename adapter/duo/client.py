@@ -5,15 +5,22 @@ Contract of :class:`DuoClient`:
 - one zeep ``Client`` per instance, WSDL/XSD from the package (no network), the
   endpoint overridden to ``duo.url``; safe to share between worker threads;
 - every POST has an explicit ``(connect_timeout, read_timeout)``;
-- WS-Addressing per Edukoppeling (see :mod:`adapter.duo.addressing`); the
+- WS-Addressing per Edukoppeling (see :mod:`adapter.duo.addressing`): ``wsa:From``
+  carries the OIN of the school whose BRIN sends the call (SaaS: ``schools``;
+  falling back to ``school.oin``), chosen per call, no shared mutable state; the
   response must carry ``wsa:RelatesTo`` = our ``wsa:MessageID``;
+- WS-Security (:mod:`adapter.duo.wsse`): with ``duo.sign_requests`` every request
+  is signed with the signing identity as the last step, and exactly the signed
+  bytes are sent; with ``duo.verify_responses`` every non-fault response must be
+  signed by ``duo.signature_cert`` over Body, Timestamp, token and its WSA headers
+  incl. RelatesTo, else :class:`SystemFault` ``response_signature_invalid`` (the
+  answer is not believed: nothing counts as registered). SOAP faults are
+  classified on their code whether signed or not (a fault never makes us believe
+  something was registered);
 - every exchange that produced a request is handed to ``exchange_sink`` (request
   and response bytes, outcome) before the method returns or raises; an exception
   from the sink propagates (the evidence could not be kept);
 - outcomes are raised as :mod:`adapter.errors` (table in :mod:`adapter.duo.classify`).
-
-Later steps: ``signers`` (egress, after the WSA headers are final) sign the
-envelope; ``verifiers`` (ingress) check DUO's response signature.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import requests
@@ -30,16 +38,19 @@ import structlog
 import zeep
 import zeep.exceptions
 from lxml import etree
-from zeep.wsdl.utils import etree_to_string
 
 from adapter.config import DuoSettings, SchoolSettings
 from adapter.domain.model import Status, Terugmelding, Verzuimmelding
 from adapter.duo import classify, contract, mapping
-from adapter.duo.addressing import EdukoppelingAddressing, EnvelopeSigner, message_id_of
+from adapter.duo.addressing import address_request, message_id_of
 from adapter.duo.transport import DuoTransport, build_session
+from adapter.duo.wsse import RESPONSE_PARTS, EnvelopeSigner
+from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
 from adapter.errors import (
     AdapterError, DuoRejected, OutcomeUnknown, SystemFault, TransientError,
 )
+from adapter.pki.certs import load_pem_chain
+from adapter.pki.identity import Credentials, load_credentials
 from adapter.store.api import ExchangeRecord
 
 # zeep.transports and urllib3 log whole bodies/headers at DEBUG: personal data. Never.
@@ -48,7 +59,6 @@ for _name in ("zeep.transports", "zeep.wsdl.bindings.soap", "urllib3"):
 
 log = structlog.get_logger(__name__)
 
-EnvelopeVerifier = Callable[[etree._Element], None]
 _BINDING = f"{{{contract.CONTRACT_NS}}}Verzuim_V1_Binding"
 _PARSERS = threading.local()
 
@@ -85,21 +95,36 @@ class DuoClient:
     """Calls DUO's (or the simulator's) Verzuim_V1 service for one school."""
 
     def __init__(self, duo: DuoSettings, school: SchoolSettings, *,
-                 exchange_sink: Callable[[ExchangeRecord], None] | None = None,
-                 signers: tuple[EnvelopeSigner, ...] = (),
-                 verifiers: tuple[EnvelopeVerifier, ...] = ()) -> None:
+                 schools: Sequence[SchoolSettings] = (),
+                 credentials: Credentials | None = None,
+                 exchange_sink: Callable[[ExchangeRecord], None] | None = None) -> None:
+        """``school`` is the default sender; ``schools`` (SaaS) map each sending BRIN
+        to its OIN for ``wsa:From``. ``credentials`` (TLS and signing identity) come
+        from :func:`adapter.pki.identity.load_credentials`; None reads them from
+        ``duo`` without a passphrase (unencrypted keys: tests, demo). Raises
+        ConfigError when a certificate, key or ``duo.signature_cert`` is unusable."""
         self._duo = duo
         self._school = school
+        self._oins = {s.brin: s.oin for s in (school, *schools)}
         self._sink = exchange_sink
-        self._verifiers = verifiers
-        self._session = build_session(duo)
+        if credentials is None:
+            credentials = load_credentials(duo, environ={})
+        self._signer = (EnvelopeSigner(credentials.signing.private_key,
+                                       credentials.signing.certificate,
+                                       ttl_seconds=duo.timestamp_ttl_seconds)
+                        if duo.sign_requests else None)
+        self._duo_cert = load_pem_chain(duo.signature_cert)[0] if duo.verify_responses else None
+        self._session = build_session(duo, credentials.tls)
         transport = DuoTransport(self._session, (duo.connect_timeout, duo.read_timeout))
         settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True, xml_huge_tree=False)
-        plugin = EdukoppelingAddressing(duo_oin=duo.oin, school_oin=school.oin, signers=signers)
         self._zeep = zeep.Client(str(contract.WSDL_PATH), transport=transport,
-                                 settings=settings, plugins=[plugin])
+                                 settings=settings)
         self._service = self._zeep.create_service(_BINDING, duo.url)
+
+    def from_oin(self, sender_brin: str) -> str:
+        """The OIN in ``wsa:From`` for a call sent by ``sender_brin``."""
+        return self._oins.get(sender_brin, self._school.oin)
 
     # ---- public operations ---------------------------------------------------------
 
@@ -194,7 +219,12 @@ class DuoClient:
             # Our model produced something the contract cannot carry: a bug or a bad record.
             raise DuoRejected([("LOCAL", f"request cannot be serialised ({type(exc).__name__})")]
                               ) from None
-        message = etree_to_string(envelope)
+        address_request(envelope, http_headers, duo_oin=self._duo.oin,
+                        from_oin=self.from_oin(sender))
+        if self._signer is not None:
+            # Last step: sign the final tree, then send exactly its one serialisation.
+            envelope = self._signer.sign(envelope)
+        message = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         http_headers["Content-Type"] = "text/xml; charset=utf-8"
         message_id = message_id_of(envelope)
         own_id = header["identificatiecodeBedrijfsdocument"]
@@ -202,6 +232,7 @@ class DuoClient:
         t0 = time.monotonic()
         response: requests.Response | None = None
         outcome = "unknown"
+        reason: str | None = None
         try:
             try:
                 response = self._zeep.transport.post(self._duo.url, message, http_headers)
@@ -214,12 +245,14 @@ class DuoClient:
             return result
         except AdapterError as exc:
             outcome = _outcome_of(exc)
+            reason = str(exc)[:200]     # codes and check names only, never request data
             raise
         finally:
             duration = int((time.monotonic() - t0) * 1000)
             log.info("duo_exchange", operation=operation, document_id=own_id,
                      message_id=message_id, outcome=outcome, duration_ms=duration,
-                     http_status=response.status_code if response is not None else None)
+                     http_status=response.status_code if response is not None else None,
+                     reason=reason)
             if self._sink is not None:
                 self._sink(ExchangeRecord(
                     operation=operation, document_id=own_id, message_id=message_id,
@@ -245,8 +278,14 @@ class DuoClient:
             if status == 500:
                 raise classify.http_status_error(status, mutating=mutating)
             raise _unreadable(mutating)
-        for verify in self._verifiers:
-            verify(doc)
+        is_fault = doc.find(f"{{{contract.SOAP11_NS}}}Body/{{{contract.SOAP11_NS}}}Fault")
+        if self._duo_cert is not None and is_fault is None:
+            try:
+                verify_envelope(doc, trusted_cert=self._duo_cert, required_parts=RESPONSE_PARTS,
+                                clock_skew=self._duo.clock_skew_seconds)
+            except SignatureInvalid as exc:
+                # Not provably DUO's answer: believe nothing in it (not even success).
+                raise SystemFault(f"response_signature_invalid {exc}") from None
         operation_obj = self._service._binding.get(operation)
         try:
             result = self._service._binding.process_reply(self._zeep, operation_obj, response)

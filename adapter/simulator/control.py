@@ -10,7 +10,10 @@ Routes (JSON in and out)::
     POST /control/reset                      forget reports, ledger, faults
     POST /control/rod                        {"students": [{bsn|onderwijsnummer, geboortedatum}]}
     POST /control/faults                     {"mode": http_503|server_fault|delay|
-                                              commit_then_hang, "count": n, "seconds": s}
+                                              commit_then_hang|bad_signature|unsigned,
+                                              "count": n, "seconds": s}
+    POST /control/mandates                   {"mandates": {"<cert OIN>": ["<school OIN>", …]}}
+                                             replaces the SaaS mandate table
 
 The responses contain personal data (that is their purpose): this API binds to
 loopback only and is never part of a production deployment.
@@ -28,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from adapter.domain.codec import melding_to_dict
 from adapter.domain.model import Behandelaar, Status
-from adapter.simulator.state import FaultPlan, SimMelding, SimState
+from adapter.simulator.state import FAULT_MODES, FaultPlan, SimMelding, SimState
 
 MAX_BODY_BYTES = 1024 * 1024
 _BEHANDELAAR_KEYS = ("naam", "telefoonnummer", "emailadres", "organisatie")
@@ -59,6 +62,7 @@ class ControlApp:
             Rule("/control/reset", methods=["POST"], endpoint="reset"),
             Rule("/control/rod", methods=["POST"], endpoint="rod"),
             Rule("/control/faults", methods=["POST"], endpoint="faults"),
+            Rule("/control/mandates", methods=["POST"], endpoint="mandates"),
         ])
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -130,6 +134,17 @@ class ControlApp:
                              seconds=float(data.get("seconds", 0.0)))
             self.state.add_fault(plan)
         except (TypeError, ValueError):
-            raise BadRequest("mode must be http_503, server_fault, delay or commit_then_hang; "
+            raise BadRequest(f"mode must be one of {', '.join(FAULT_MODES)}; "
                              "count an integer; seconds a number") from None
         return {"ok": True}
+
+    def _mandates(self, request: Request) -> dict[str, Any]:
+        mandates = self._json(request).get("mandates")
+        if not isinstance(mandates, dict):
+            raise BadRequest("mandates must be an object")
+        try:
+            self.state.set_mandates(mandates)
+        except ValueError:
+            raise BadRequest("mandates must map a certificate OIN to a list of school OINs"
+                             ) from None
+        return {"mandates": len(mandates)}

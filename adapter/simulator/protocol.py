@@ -1,16 +1,33 @@
-"""What DUO enforces before it reads a message: encoding, envelope, SOAPAction, WSA, OIN, XSD.
+"""What DUO enforces before it reads a message, in DUO's order, with DUO's fault codes.
 
-:func:`check_request` runs the checks in DUO's order and raises :class:`SoapFault`
-with the Edukoppeling code of the first failure (RIO PvE §6.5; a more specific
-code wins). Fault details name elements and error kinds, never values.
-:func:`envelope` and :func:`fault_envelope` build the answers, with
+:func:`check_request` raises :class:`SoapFault` with the Edukoppeling code of the
+first failure (RIO PvE §6.2/§6.5; a more specific code wins). Order:
+
+1. framing: ``text/xml;charset=UTF-8`` and UTF-8 bytes (DK0009), no DTD/entities
+   and well-formed (DK0004), a SOAP 1.1 Envelope with one Body element (DK0001);
+2. identification: the OIN in the TLS client certificate (EK0030; the chain itself
+   was checked in the TLS handshake), SOAPAction (DK0003), only WSA/WS-Security
+   headers (DK0010), each WSA header present once and valid (DK0005–DK0007,
+   EK0020–EK0023, DK0011), ``wsa:Action`` = SOAPAction (DK0003);
+3. authentication: the WS-Security signature (EK0031; see
+   :mod:`adapter.duo.wsse_verify`): Body, Timestamp, token, To, Action, MessageID
+   and From signed, token chained to the trust bundle and carrying the TLS
+   certificate's OIN, timestamp within its window ± clock skew;
+4. authorisation: the certificate OIN may send for the ``wsa:From`` OIN (its own,
+   or mandated: DK0002);
+5. the Body against the XSD (DK0004).
+
+Fault details name elements, checks and error kinds, never values.
+:func:`envelope` and :func:`fault_envelope` build the (unsigned) answers, with
 ``wsa:RelatesTo`` = the request's MessageID and DUO's OIN in ``wsa:From``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -18,6 +35,8 @@ from lxml import etree
 
 from adapter.duo import contract as c
 from adapter.duo.addressing import wsa_headers
+from adapter.duo.wsse import DS_NS, REQUEST_PARTS, security_header
+from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
 from adapter.pki.certs import read_oin
 
 _PARSERS = threading.local()
@@ -59,6 +78,17 @@ class SoapRequest:
     cert_oin: str
 
 
+@dataclass(frozen=True)
+class Policy:
+    """What one simulator instance enforces beyond the fixed rules."""
+
+    duo_oin: str
+    trust_store: tuple[x509.Certificate, ...]      # roots/CAs a signing token must chain to
+    may_send_for: Callable[[str, str], bool]       # (certificate OIN, wsa:From OIN)
+    require_signature: bool = True
+    clock_skew: float = 300.0
+
+
 @dataclass
 class Partial:
     """What is known about a request when a check fails (for the fault's WSA headers)."""
@@ -69,9 +99,64 @@ class Partial:
 
 
 def check_request(*, content_type: str, soap_action_header: str, body: bytes,
-                  client_cert_der: bytes | None, schema: etree.XMLSchema, duo_oin: str,
-                  partial: Partial) -> SoapRequest:
-    """All protocol checks, in order; fills ``partial`` as it learns."""
+                  client_cert_der: bytes | None, schema: etree.XMLSchema, policy: Policy,
+                  partial: Partial, schema_lock: threading.Lock | None = None) -> SoapRequest:
+    """All protocol checks, in order (module docstring); fills ``partial`` as it learns.
+
+    ``schema_lock`` guards ``schema`` (an XMLSchema object is not thread-safe)."""
+    doc, body_el = _framing(content_type, body)
+    found = wsa_headers(doc)
+    ids = found.get("MessageID") or []
+    if len(ids) == 1 and c.MESSAGE_ID_RE.match((ids[0].text or "").strip()):
+        partial.message_id = ids[0].text.strip()   # type: ignore[union-attr]
+    froms = found.get("From") or []
+    if len(froms) == 1:
+        address = (froms[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip()
+        oin = c.oin_from_address(address)
+        if oin and c.OIN_RE.match(oin):
+            partial.from_oin = oin
+
+    # -- identification
+    cert_oin = _cert_oin(client_cert_der)
+    if cert_oin is None:
+        raise SoapFault("EK0030")
+    action_header = soap_action_header.strip().strip('"')
+    operation = c.operation_of(action_header)
+    if operation is None:
+        raise SoapFault("DK0003", "SOAPAction does not name an operation of this service")
+    partial.operation = operation
+    _check_addressing(doc, found, action_header, partial, policy.duo_oin)
+
+    # -- authentication
+    if policy.require_signature or security_header(doc):
+        try:
+            verified = verify_envelope(doc, trust_store=policy.trust_store,
+                                       required_parts=REQUEST_PARTS,
+                                       clock_skew=policy.clock_skew)
+        except SignatureInvalid as exc:
+            raise SoapFault("EK0031", str(exc)) from None
+        if read_oin(verified.certificate) != cert_oin:
+            raise SoapFault("EK0031", "signing certificate OIN differs from the TLS certificate")
+
+    # -- authorisation
+    if partial.from_oin is None or partial.message_id is None:   # _check_addressing saw to it
+        raise SoapFault("DK0011")
+    if not policy.may_send_for(cert_oin, partial.from_oin):
+        raise SoapFault("DK0002", "certificate OIN is not authorised for wsa:From")
+
+    # -- the message itself
+    if etree.QName(body_el).namespace != c.SCHEMA_NS or \
+            etree.QName(body_el).localname != f"{operation}_Request":
+        raise SoapFault("DK0004", "Body element does not match the SOAPAction")
+    with schema_lock or contextlib.nullcontext():
+        detail = None if schema.validate(body_el) else _schema_detail(schema)
+    if detail is not None:
+        raise SoapFault("DK0004", detail)
+    return SoapRequest(operation, body_el, partial.message_id, partial.from_oin, cert_oin)
+
+
+def _framing(content_type: str, body: bytes) -> tuple[etree._Element, etree._Element]:
+    """Encoding, DTD, well-formedness, SOAP 1.1 envelope: (document, the Body's element)."""
     media, _, params = content_type.partition(";")
     charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in params.split(";")
                     if p.strip().lower().startswith("charset=")), "utf-8")
@@ -94,25 +179,12 @@ def check_request(*, content_type: str, soap_action_header: str, body: bytes,
     bodies = doc.findall(f"{{{c.SOAP11_NS}}}Body")
     if len(bodies) != 1 or len([e for e in bodies[0] if isinstance(e.tag, str)]) != 1:
         raise SoapFault("DK0001", "Body must hold exactly one element")
-    body_el = next(e for e in bodies[0] if isinstance(e.tag, str))
+    return doc, next(e for e in bodies[0] if isinstance(e.tag, str))
 
-    found = wsa_headers(doc)
-    ids = found.get("MessageID") or []
-    if len(ids) == 1 and c.MESSAGE_ID_RE.match((ids[0].text or "").strip()):
-        partial.message_id = ids[0].text.strip()   # type: ignore[union-attr]
-    froms = found.get("From") or []
-    if len(froms) == 1:
-        address = (froms[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip()
-        oin = c.oin_from_address(address)
-        if oin and c.OIN_RE.match(oin):
-            partial.from_oin = oin
 
-    action_header = soap_action_header.strip().strip('"')
-    operation = c.operation_of(action_header)
-    if operation is None:
-        raise SoapFault("DK0003", "SOAPAction does not name an operation of this service")
-    partial.operation = operation
-
+def _check_addressing(doc: etree._Element, found: dict[str, list[etree._Element]],
+                      action_header: str, partial: Partial, duo_oin: str) -> None:
+    """Only WSA/WS-Security header blocks; each WSA header once, present and valid."""
     header = doc.find(f"{{{c.SOAP11_NS}}}Header")
     if header is not None:
         for child in header:
@@ -140,19 +212,6 @@ def check_request(*, content_type: str, soap_action_header: str, body: bytes,
     replies = found.get("ReplyTo") or []
     if replies and (replies[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip() != c.ANONYMOUS:
         raise SoapFault("DK0011", "wsa:ReplyTo must be anonymous")
-
-    cert_oin = _cert_oin(client_cert_der)
-    if cert_oin is None:
-        raise SoapFault("EK0030")
-    if cert_oin != partial.from_oin:
-        raise SoapFault("DK0002", "certificate OIN is not authorised for wsa:From")
-
-    if etree.QName(body_el).namespace != c.SCHEMA_NS or \
-            etree.QName(body_el).localname != f"{operation}_Request":
-        raise SoapFault("DK0004", "Body element does not match the SOAPAction")
-    if not schema.validate(body_el):
-        raise SoapFault("DK0004", _schema_detail(schema))
-    return SoapRequest(operation, body_el, partial.message_id, partial.from_oin, cert_oin)
 
 
 def _cert_oin(der: bytes | None) -> str | None:
@@ -190,21 +249,23 @@ def _headers(env: etree._Element, *, action: str, relates_to: str | None, to_oin
     etree.SubElement(from_el, f"{{{w}}}Address").text = c.anonymous_address(duo_oin)
 
 
+_ANSWER_NS = {"soapenv": c.SOAP11_NS, "wsa": c.WSA_NS, "wsse": c.WSSE_NS, "wsu": c.WSU_NS,
+              "ds": DS_NS}
+
+
 def envelope(body_el: etree._Element, *, operation: str, relates_to: str, to_oin: str,
-             duo_oin: str) -> bytes:
-    """A response envelope around ``body_el``."""
-    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope",
-                        nsmap={"soapenv": c.SOAP11_NS, "wsa": c.WSA_NS, "vz": c.SCHEMA_NS})
+             duo_oin: str) -> etree._Element:
+    """A response envelope around ``body_el`` (unsigned: the caller signs it)."""
+    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope", nsmap={**_ANSWER_NS, "vz": c.SCHEMA_NS})
     _headers(env, action=c.response_action(operation), relates_to=relates_to, to_oin=to_oin,
              duo_oin=duo_oin)
     etree.SubElement(env, f"{{{c.SOAP11_NS}}}Body").append(body_el)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return env
 
 
-def fault_envelope(fault: SoapFault, partial: Partial, *, duo_oin: str) -> bytes:
+def fault_envelope(fault: SoapFault, partial: Partial, *, duo_oin: str) -> etree._Element:
     """A SOAP 1.1 fault (``soapenv:Client.DK0004`` …) with WSA headers where possible."""
-    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope",
-                        nsmap={"soapenv": c.SOAP11_NS, "wsa": c.WSA_NS})
+    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope", nsmap=_ANSWER_NS)
     _headers(env, action=f"{c.CONTRACT_NS}/Fault", relates_to=partial.message_id,
              to_oin=partial.from_oin, duo_oin=duo_oin)
     body = etree.SubElement(env, f"{{{c.SOAP11_NS}}}Body")
@@ -214,4 +275,4 @@ def fault_envelope(fault: SoapFault, partial: Partial, *, duo_oin: str) -> bytes
     if fault.detail:
         detail = etree.SubElement(f, "detail")
         etree.SubElement(detail, f"{{{c.SCHEMA_NS}}}foutdetail").text = fault.detail
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return env

@@ -10,6 +10,14 @@ Use in tests::
 ``pki_dir`` is a directory written by :func:`adapter.pki.testpki.init_test_pki`
 (``duo.pem``, ``duo-key.pem``, ``trust-bundle.pem``). Port 0 picks a free port;
 ``soap_url``/``control_url`` are valid after :meth:`SimulatorServer.start`.
+
+Strictness (see :mod:`adapter.simulator.protocol`): ``require_signature`` (default
+on; off accepts the unsigned Digikoppeling 2W-be profile, but a signature that is
+present must still be valid), ``clock_skew`` (seconds of tolerance on the
+request's ``wsu:Timestamp``), ``mandate_file`` (JSON ``{"mandates": {"<cert OIN>":
+["<school OIN>", …]}}``: which certificate may send for which ``wsa:From``; a
+certificate may always send for its own OIN; also settable through ``POST
+/control/mandates``). Answers are signed with ``duo.pem``/``duo-key.pem``.
 """
 
 from __future__ import annotations
@@ -23,15 +31,19 @@ from types import FrameType
 from typing import Callable
 
 import structlog
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from adapter.config import DUO_OIN
 from adapter.duo.contract import XSD_PATH
+from adapter.duo.wsse import EnvelopeSigner
 from adapter.errors import ConfigError
+from adapter.pki.certs import load_pem_chain
 from adapter.simulator.control import ControlApp
 from adapter.simulator.engine import MunicipalityEngine
 from adapter.simulator.httpd import ThreadedWSGIServer, require_loopback, server_context
 from adapter.simulator.operations import Operations
+from adapter.simulator.protocol import Policy
 from adapter.simulator.soap import SoapApp
 from adapter.simulator.state import SimState
 
@@ -56,16 +68,24 @@ class SimulatorServer:
                  control_host: str = "127.0.0.1", control_port: int = 8444,
                  delay_behandeling: float | None = 5.0, delay_afgesloten: float | None = 10.0,
                  rod_file: Path | None = None, page_size: int = 100,
-                 duo_oin: str = DUO_OIN, today: Callable[[], date] = amsterdam_today) -> None:
+                 duo_oin: str = DUO_OIN, today: Callable[[], date] = amsterdam_today,
+                 clock_skew: float = 300.0, require_signature: bool = True,
+                 mandate_file: Path | None = None) -> None:
         require_loopback(control_host)        # refuse before anything is bound
         if page_size < 1:
             raise ConfigError("page_size must be at least 1")
+        if clock_skew < 0:
+            raise ConfigError("clock_skew must not be negative")
+        self.clock_skew = clock_skew
+        self.require_signature = require_signature
         self.pki_dir = Path(pki_dir)
         self.host, self.port = host, port
         self.control_host, self.control_port = control_host, control_port
         self.state = SimState()
         if rod_file is not None:
             self.load_rod(Path(rod_file))
+        if mandate_file is not None:
+            self.load_mandates(Path(mandate_file))
         self.operations = Operations(self.state, page_size=page_size, today=today)
         self.engine = MunicipalityEngine(self.state, delay_behandeling=delay_behandeling,
                                          delay_afgesloten=delay_afgesloten)
@@ -87,17 +107,36 @@ class SimulatorServer:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"ROD file {path} is not a valid students file") from exc
 
+    def load_mandates(self, path: Path) -> int:
+        """Replace the mandate table from ``{"mandates": {"<cert OIN>": ["<OIN>", …]}}``."""
+        try:
+            mandates = json.loads(path.read_text(encoding="utf-8"))["mandates"]
+            if not isinstance(mandates, dict):
+                raise TypeError("mandates must be an object")
+            self.state.set_mandates(mandates)
+            return len(mandates)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"mandate file {path} is not a valid mandates file") from exc
+
     def start(self) -> "SimulatorServer":
         self._stopping.clear()
         try:
             ctx = server_context(str(self.pki_dir / "duo.pem"), str(self.pki_dir / "duo-key.pem"),
                                  str(self.pki_dir / "trust-bundle.pem"))
-        except (OSError, ValueError) as exc:
+            key = serialization.load_pem_private_key(
+                (self.pki_dir / "duo-key.pem").read_bytes(), None)
+            signer = EnvelopeSigner(key,  # type: ignore[arg-type]  (TypeError if not RSA)
+                                    load_pem_chain(self.pki_dir / "duo.pem")[0])
+            trust = tuple(load_pem_chain(self.pki_dir / "trust-bundle.pem"))
+        except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"simulator PKI in {self.pki_dir} cannot be loaded "
                               f"({type(exc).__name__})") from exc
+        policy = Policy(duo_oin=self.duo_oin, trust_store=trust,
+                        may_send_for=self.state.may_send_for,
+                        require_signature=self.require_signature, clock_skew=self.clock_skew)
         schema = etree.XMLSchema(etree.parse(str(XSD_PATH)))
-        soap = SoapApp(self.state, self.operations, path=SOAP_PATH, duo_oin=self.duo_oin,
-                       schema=schema, stopping=self._stopping)
+        soap = SoapApp(self.state, self.operations, path=SOAP_PATH, policy=policy,
+                       signer=signer, schema=schema, stopping=self._stopping)
         soap_server = ThreadedWSGIServer((self.host, self.port), soap, ssl_context=ctx)
         try:
             control_server = ThreadedWSGIServer((self.control_host, self.control_port),
@@ -140,12 +179,14 @@ class SimulatorServer:
 def serve(pki_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
           control_host: str = "127.0.0.1", control_port: int = 8444,
           delay_behandeling: float | None = 5.0, delay_afgesloten: float | None = 10.0,
-          rod_file: Path | None = None, page_size: int = 100) -> None:
+          rod_file: Path | None = None, page_size: int = 100, clock_skew: float = 300.0,
+          require_signature: bool = True, mandate_file: Path | None = None) -> None:
     """Run the simulator until SIGINT/SIGTERM; prints one ready line to stdout."""
     server = SimulatorServer(pki_dir, host=host, port=port, control_host=control_host,
                              control_port=control_port, delay_behandeling=delay_behandeling,
                              delay_afgesloten=delay_afgesloten, rod_file=rod_file,
-                             page_size=page_size)
+                             page_size=page_size, clock_skew=clock_skew,
+                             require_signature=require_signature, mandate_file=mandate_file)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

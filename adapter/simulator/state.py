@@ -1,4 +1,4 @@
-"""The simulator's memory: registered reports, the ledger, ROD students, injected faults.
+"""The simulator's memory: reports, the ledger, ROD students, mandates, injected faults.
 
 Everything is guarded by one lock. Mutation stamps are strictly increasing across
 the whole simulator (millisecond resolution, as on the wire), so a change feed
@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from adapter.domain.model import Behandelaar, Status, Verzuimmelding
+from adapter.duo.contract import OIN_RE
 
 
 @dataclass
@@ -42,7 +43,10 @@ class FaultPlan:
     seconds: float = 0.0
 
 
-FAULT_MODES = ("http_503", "server_fault", "delay", "commit_then_hang")
+#: ``bad_signature``/``unsigned``: the request is handled (and registered) normally, but
+#: the answer's signature is tampered with / left out, so the client must refuse it.
+FAULT_MODES = ("http_503", "server_fault", "delay", "commit_then_hang", "bad_signature",
+               "unsigned")
 
 
 class SimState:
@@ -55,11 +59,12 @@ class SimState:
         self.ledger: dict[str, int] = {}               # document id -> registrations
         self.rod: dict[tuple[str, str], date] = {}     # ("bsn"|"onderwijsnummer", nr) -> birth
         self.faults: list[FaultPlan] = []
+        self.mandates: dict[str, frozenset[str]] = {}  # certificate OIN -> school OINs
         self._next_nummer = 100001
         self._last_stamp = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
     def reset(self) -> None:
-        """Forget reports, ledger and faults (ROD students are kept)."""
+        """Forget reports, ledger and faults (ROD students and mandates are kept)."""
         with self.lock:
             self.meldingen.clear()
             self.by_document.clear()
@@ -115,6 +120,24 @@ class SimState:
             if onderwijsnummer:
                 return self.rod.get(("onderwijsnummer", onderwijsnummer))
             return None
+
+    # ---- mandates (SaaS) --------------------------------------------------------------
+
+    def set_mandates(self, mandates: dict[str, list[str]]) -> None:
+        """Replace the table: which certificate OIN may send for which ``wsa:From`` OINs."""
+        table = {}
+        for cert_oin, school_oins in mandates.items():
+            if not isinstance(school_oins, list) or not all(
+                    isinstance(o, str) and OIN_RE.match(o) for o in [cert_oin, *school_oins]):
+                raise ValueError("mandates must map an OIN to a list of OINs")
+            table[cert_oin] = frozenset(school_oins)
+        with self.lock:
+            self.mandates = table
+
+    def may_send_for(self, cert_oin: str, from_oin: str) -> bool:
+        """A certificate may send for its own OIN, and for the OINs mandated to it."""
+        with self.lock:
+            return from_oin == cert_oin or from_oin in self.mandates.get(cert_oin, ())
 
     # ---- faults ---------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def duo_settings(pki_dir: Path, url: str, **overrides: Any) -> DuoSettings:
     values: dict[str, Any] = {
         "url": url, "ca_bundle": pki_dir / "trust-bundle.pem",
         "client_cert": pki_dir / "school.pem", "client_key": pki_dir / "school-key.pem",
-        "connect_timeout": 2.0, "read_timeout": 5.0,
+        "signature_cert": pki_dir / "duo.pem", "connect_timeout": 2.0, "read_timeout": 5.0,
     }
     values.update(overrides)
     return DuoSettings(**values)
@@ -53,9 +53,10 @@ def make_client(pki_dir: Path, simulator: SimulatorServer, exchanges: list[Excha
                 ) -> Iterator[Callable[..., DuoClient]]:
     made: list[DuoClient] = []
 
-    def make(url: str | None = None, school_oin: str = SCHOOL_OIN, **overrides: Any) -> DuoClient:
+    def make(url: str | None = None, school_oin: str = SCHOOL_OIN,
+             schools: tuple[SchoolSettings, ...] = (), **overrides: Any) -> DuoClient:
         client = DuoClient(duo_settings(pki_dir, url or simulator.soap_url, **overrides),
-                           SchoolSettings(brin=BRIN, oin=school_oin),
+                           SchoolSettings(brin=BRIN, oin=school_oin), schools=schools,
                            exchange_sink=exchanges.append)
         made.append(client)
         return client

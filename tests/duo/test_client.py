@@ -81,7 +81,8 @@ def test_request_carries_each_wsa_header_once_with_oins(
     env = etree.fromstring(exchanges[0].request_xml)
     header = env.find(f"{{{contract.SOAP11_NS}}}Header")
     names = [etree.QName(el).localname for el in header]
-    assert sorted(names) == ["Action", "From", "MessageID", "To"]
+    assert names[0] == "Security"                       # first: processed before its uses
+    assert sorted(names[1:]) == ["Action", "From", "MessageID", "To"]
     w = f"{{{contract.WSA_NS}}}"
     assert header.findtext(f"{w}To") == contract.anonymous_address("00000001800866472000")
     assert header.findtext(f"{w}From/{w}Address") == contract.anonymous_address(

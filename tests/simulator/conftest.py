@@ -1,18 +1,27 @@
-"""Fixtures for the simulator tests: a test PKI, a running simulator, a raw SOAP client."""
+"""Fixtures for the simulator tests: a test PKI, a running simulator, a raw SOAP client.
+
+The raw client builds an envelope as text, signs it with our own signer
+(:mod:`adapter.duo.wsse`) unless told not to, and then lets a test break one thing
+(``after_signing`` on the tree, ``mangle`` on the bytes).
+"""
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from adapter.duo import contract as c
+from adapter.duo.wsse import sign_envelope
 from adapter.simulator.server import SimulatorServer
 
 from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
@@ -66,6 +75,27 @@ class Raw:
     content_type: str = "text/xml; charset=utf-8"
     envelope_ns: str = c.SOAP11_NS
     prolog: str = "<?xml version='1.0' encoding='UTF-8'?>"
+    sign: bool = True
+    signing: tuple[Path, Path] | None = None            # (cert, key); default: the school's
+    sign_now: datetime | None = None
+    ttl: float = 300.0
+    sign_parts: tuple[str, ...] | None = None           # default: every part
+    after_signing: Callable[[etree._Element], None] | None = None
+    mangle: Callable[[bytes], bytes] | None = None
+
+    def wire(self, pki_dir: Path) -> bytes:
+        """The bytes to send: :meth:`xml`, signed, then broken as the knobs say."""
+        data = self.xml()
+        if self.sign:
+            cert_path, key_path = self.signing or (pki_dir / "school.pem",
+                                                   pki_dir / "school-key.pem")
+            key, cert = _identity(cert_path, key_path)
+            env = sign_envelope(etree.fromstring(data), key, cert, ttl_seconds=self.ttl,
+                                now=self.sign_now, parts=self.sign_parts)
+            if self.after_signing is not None:
+                self.after_signing(env)
+            data = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+        return self.mangle(data) if self.mangle is not None else data
 
     def xml(self) -> bytes:
         action = self.action if self.action is not None else c.soap_action(self.operation)
@@ -82,6 +112,12 @@ class Raw:
                 f"xmlns:wsa=\"{c.WSA_NS}\"><soapenv:Header>{''.join(parts)}"
                 f"{self.extra_headers}</soapenv:Header><soapenv:Body>{self.body}"
                 f"</soapenv:Body></soapenv:Envelope>").encode("utf-8")
+
+
+@functools.lru_cache(maxsize=16)
+def _identity(cert_path: Path, key_path: Path) -> tuple[object, x509.Certificate]:
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    return key, x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
 
 
 @dataclass
@@ -112,7 +148,7 @@ def post(sim: SimulatorServer, pki_dir: Path, raw: Raw, *, data: bytes | None = 
     action = raw.action if raw.action is not None else c.soap_action(raw.operation)
     soap_action = raw.soap_action if raw.soap_action is not None else action
     try:
-        resp = session.post(sim.soap_url, data=data if data is not None else raw.xml(),
+        resp = session.post(sim.soap_url, data=data if data is not None else raw.wire(pki_dir),
                             headers={"Content-Type": raw.content_type,
                                      "SOAPAction": f'"{soap_action}"'},
                             verify=str(pki_dir / "trust-bundle.pem"),

@@ -62,9 +62,16 @@ _BAD_OIN = "http://www.w3.org/2005/08/addressing/anonymous?oin=abc"
     ({"soap_action": c.soap_action(c.OPVRAGEN)}, "Client.DK0003"),
     ({"content_type": "text/xml; charset=ISO-8859-1"}, "Client.DK0009"),
     ({"content_type": "application/json"}, "Client.DK0009"),
-    ({"envelope_ns": "http://www.w3.org/2003/05/soap-envelope"}, "VersionMismatch.DK0001"),
+    # Our signer refuses a SOAP 1.2 envelope; DK0001 comes before the signature check anyway.
+    ({"envelope_ns": "http://www.w3.org/2003/05/soap-envelope", "sign": False},
+     "VersionMismatch.DK0001"),
     ({"operation": c.OPVRAGEN, "body": aanlevering_body()}, "Client.DK0004"),
-    ({"prolog": "<!DOCTYPE x [<!ENTITY e 'x'>]>"}, "Client.DK0004"),
+    ({"body": aanlevering_body(bsn="12345")}, "Client.DK0004"),
+    # A DTD put in front of a correctly signed envelope.
+    ({"mangle": lambda data: data.replace(b"?>", b"?><!DOCTYPE x [<!ENTITY e 'x'>]>", 1)},
+     "Client.DK0004"),
+    ({"mangle": lambda data: data.replace(b"?>", b"?><!DOCTYPE x SYSTEM 'file:///etc/passwd'>",
+                                          1)}, "Client.DK0004"),
 ])
 def test_protocol_faults(changes: dict, code: str, simulator: SimulatorServer,
                          pki_dir: Path) -> None:
