@@ -30,7 +30,9 @@ verzuimdagspecificatie merged from its student's counting registrations
 (:func:`adapter.domain.dagspec.merge_days`); when a registration changes, every
 report of that student whose period covers the date is re-evaluated through
 the same rules as a new version of the record (so a registered report is
-amended with ``wijzigen``, a queued one has its payload replaced).
+amended with ``wijzigen``, a queued one has its payload replaced). A
+registration split per day (``<id>@<date>``) is replaced as a whole: days a
+newer version no longer lists are marked deleted.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ from adapter.store.api import (AcceptResult, IncomingRegistratie, IncomingReject
 from adapter.store.common import (
     as_utc, content_hash, encode, event_uuid, history, insert_ignore, new_document_id,
     outbox_event, student_key)
-from adapter.store.registraties import effective, refresh_reports, upsert_registratie
+from adapter.store.registraties import (effective, refresh_reports, retire_missing_days,
+                                        upsert_registratie)
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 
@@ -67,10 +70,11 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
     tally = {NEW: 0, UPDATED: 0, UNCHANGED: 0}
     rejections = registraties = 0
     touched: set[tuple[str, str, str]] = set()
-    for item in items:  # registrations first: reports in this message see them
-        if isinstance(item, IncomingRegistratie):
-            registraties += 1
-            touched |= upsert_registratie(conn, item, now)
+    registrations = [i for i in items if isinstance(i, IncomingRegistratie)]
+    for item in registrations:  # registrations first: reports in this message see them
+        registraties += 1
+        touched |= upsert_registratie(conn, item, now)
+    touched |= retire_missing_days(conn, vendor, registrations, now)
     in_message: set[tuple[str, str, str]] = set()
     for item in items:
         if isinstance(item, IncomingRejection):

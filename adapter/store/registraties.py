@@ -109,3 +109,42 @@ def report_context(conn: Connection, report_id: int) -> dict[str, Any]:
         "registratie_ids": registratie_ids(conn, row.vendor, melding),
     }
     return {k: v for k, v in context.items() if v not in (None, [])}
+
+
+def retire_missing_days(conn: Connection, vendor: str, items: list[IncomingRegistratie],
+                        now: datetime) -> set[Key]:
+    """A registration split per day (``<id>@<date>``) is replaced as a whole.
+
+    When a message carries a newer version of ``<id>`` and no longer lists some
+    of its days (the SIS shortened the period), those days are marked deleted,
+    so they stop counting. Returns the students whose days changed.
+    """
+    groups: dict[tuple[str, str], tuple[set[str], datetime | None]] = {}
+    for item in items:
+        reg = item.registratie
+        if "@" not in reg.source_id:
+            continue
+        base = reg.source_id.rsplit("@", 1)[0]
+        present, newest = groups.get((reg.brin, base), (set(), None))
+        present.add(reg.source_id)
+        stamp = as_utc(reg.modified_at) if reg.modified_at else None
+        if stamp is not None and (newest is None or stamp > newest):
+            newest = stamp
+        groups[(reg.brin, base)] = (present, newest)
+    touched: set[Key] = set()
+    r = t.registraties.c
+    for (brin, base), (present, newest) in sorted(groups.items()):
+        escaped = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = conn.execute(sa.select(t.registraties).where(
+            r.vendor == vendor, r.brin == brin, r.source_id.like(f"{escaped}@%", escape="\\"),
+            r.source_id.not_in(present)).with_for_update()).all()
+        for row in rows:
+            if row.payload.get("deleted") or (
+                    newest is not None and row.modified_at is not None
+                    and row.modified_at > newest):
+                continue
+            payload = {**row.payload, "deleted": True}
+            conn.execute(t.registraties.update().where(r.id == row.id).values(
+                payload=payload, content_hash=content_hash(payload), updated_at=now))
+            touched.add((vendor, brin, row.student_key))
+    return touched

@@ -95,3 +95,14 @@ def test_report_record_is_kept_as_received(store: Store) -> None:
         row = conn.execute(t.reports.select()).first()
     assert decode(row.record).verzuimdagen == ()
     assert decode(row.payload).verzuimdagen == (Verzuimdag(date(2025, 2, 3), lesuren=(1,)),)
+
+
+def test_a_shortened_split_registration_retires_its_missing_days(store: Store) -> None:
+    accept(store, "m-1", v3(), reg("AM-1@3", 3, hele_dag=True, modified_at=T0),
+           reg("AM-1@4", 4, hele_dag=True, modified_at=T0))
+    # The SIS shortened AM-1 to one day: its next export lists only the 3rd.
+    result = accept(store, "m-2", reg("AM-1@3", 3, hele_dag=True, modified_at=LATER))
+    assert result.updated_reports == 1
+    assert sent_days(store) == (Verzuimdag(date(2025, 2, 3), hele_dag=True),)
+    # An older copy of the long version arriving late changes nothing.
+    accept(store, "m-3", reg("AM-1@3", 3, hele_dag=True, modified_at=T0))

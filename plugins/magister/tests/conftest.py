@@ -1,0 +1,12 @@
+"""Fixtures for the magister plugin tests; helpers live in ``magister_helpers``."""
+
+from __future__ import annotations
+
+import pytest
+
+from verzuim_magister.plugin import MagisterVendor
+
+
+@pytest.fixture
+def vendor() -> MagisterVendor:
+    return MagisterVendor({})

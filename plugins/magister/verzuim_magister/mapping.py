@@ -1,0 +1,142 @@
+"""Checked Magister records → the canonical model.
+
+* An ``Items`` entry (one lesson-hour absence) → at most one
+  :class:`MappedRegistratie`: its local date and the lesuren of the school's
+  lesuurindeling that the missed interval overlaps. Items on cancelled lessons
+  (``Afspraak.Status`` 4/5), roostervrij (``Afspraak.Type`` 6), weekends and
+  holidays, ``BV``/``HV`` (types 7/8, "present" 5) and — unless ``count_late`` —
+  te laat (type 2) produce nothing. Authorised items are mapped with
+  ``geoorloofd=True`` (stored by the adapter, never reported), so a code changed
+  from ``A`` to ``Z`` in a later export stops counting.
+* A ``Meldingen`` entry → one :class:`MappedRecord`; its verzuimdagen stay
+  empty: the adapter fills them from the student's registrations.
+
+Every function is pure: ``to_duo`` works on any chunk of records because each
+record carries its student and BRIN (attached by the parser). Age is the
+adapter's business: the birth date is passed on when the export has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from adapter.domain.model import (Bijlage, MappedRecord, MappedRegistratie, Melder, Registratie,
+                                  RowRejection, Student, Verzuimmelding, Verzuimsoort)
+
+from verzuim_magister.parser import ItemRecord, Leerling, MeldingRecord
+from verzuim_magister.schedule import Settings, local
+from verzuim_magister.schema import CODES, VERZUIMSOORTEN
+
+CANCELLED = (4, 5)      # Afspraak.Status: (automatisch) vervallen
+ROOSTERVRIJ = 6         # Afspraak.Type
+TE_LAAT = 2
+VRIJSTELLING = 6
+NOT_ABSENCE = (5, 7, 8)  # Verantwoordingtype: present, boeken vergeten, huiswerk vergeten
+
+Mapped = MappedRecord | MappedRegistratie | RowRejection
+
+
+def to_duo(records: Iterable[object], settings: Settings) -> Iterator[Mapped]:
+    """Map each record; RowRejections pass through; unknown objects raise TypeError."""
+    for record in records:
+        if isinstance(record, RowRejection):
+            yield record
+        elif isinstance(record, ItemRecord):
+            mapped = map_item(record, settings)
+            if mapped is not None:
+                yield mapped
+        elif isinstance(record, MeldingRecord):
+            yield map_melding(record)
+        else:
+            raise TypeError("magister.to_duo takes the records of magister.parse")
+
+
+def student_of(leerling: Leerling) -> Student:
+    """BSN when known, else the onderwijsnummer (DUO takes exactly one).
+
+    The Stamnummer becomes ``leerlingnummer``; the birth date is passed on when known.
+    """
+    return Student(bsn=leerling.bsn or None,
+                   onderwijsnummer=None if leerling.bsn else leerling.onderwijsnummer,
+                   leerlingnummer=leerling.stamnummer, geboortedatum=leerling.geboortedatum)
+
+
+def map_item(record: ItemRecord, settings: Settings) -> MappedRegistratie | RowRejection | None:
+    """One item → one registration on its local school day, or None when it does not count."""
+    item, position = record.item, record.position
+    start, end = local(item["Start"]), local(item["Eind"])
+    if end.date() != start.date():
+        return _reject(record, ("Eind", "must be on the same local day as Start"))
+    if end <= start:
+        return _reject(record, ("Eind", "must lie after Start"))
+    student = student_of(record.leerling)
+    base: dict[str, Any] = dict(source_id=str(item["Id"]), brin=record.brin, student=student,
+                                datum=start.date(), modified_at=item["GewijzigdOp"],
+                                luxe=bool(item["LuxeVerzuim"]))
+    if item["Verwijderd"]:
+        # A tombstone needs no lessons: the adapter drops the same id wherever it is.
+        return MappedRegistratie(position, Registratie(**base, deleted=True))
+    if not counts_at_all(item, settings) or not settings.is_school_day(start.date()):
+        return None
+    lesuren, minuten = lessons(start, end, settings)
+    if not lesuren:
+        return _reject(record, ("Start", "lies outside every lesson of the lesuurindeling"))
+    all_lessons = {slot.lesuur for slot in settings.slots}
+    return MappedRegistratie(position, Registratie(
+        **base, lesuren=tuple(lesuren), hele_dag=all_lessons <= set(lesuren),
+        lessons_in_day=settings.lessons_in_day, minuten=minuten,
+        geoorloofd=authorised(item)))
+
+
+def counts_at_all(item: dict[str, Any], settings: Settings) -> bool:
+    """False for items that are no absence from a held lesson (see the module docstring)."""
+    afspraak = item["Afspraak"]
+    vtype = item["Verantwoordingtype"]
+    if afspraak["Status"] in CANCELLED or afspraak["Type"] == ROOSTERVRIJ:
+        return False
+    if vtype in NOT_ABSENCE or CODES.get(item["Code"], (0, True, False))[1] is None:
+        return False
+    return not (vtype == TE_LAAT and not settings.count_late)
+
+
+def authorised(item: dict[str, Any]) -> bool:
+    """The item's own ``Geoorloofd`` flag (copied from the reason); a vrijstelling always is."""
+    return bool(item["Geoorloofd"]) or item["Verantwoordingtype"] == VRIJSTELLING
+
+
+def lessons(start: datetime, end: datetime, settings: Settings) -> tuple[list[int], int]:
+    """Lesuren whose slot the local interval [start, end) overlaps, and the minutes overlapped.
+
+    A double lesson (``LesuurVan`` 1 – ``LesuurTotMet`` 2) missed as a whole covers
+    both slots and yields ``[1, 2]``, whatever ``Lesuur`` says.
+    """
+    return settings.overlaps(start, end)
+
+
+def map_melding(record: MeldingRecord) -> MappedRecord | RowRejection:
+    """One report record → one Verzuimmelding (DUO's rules are the adapter's to apply)."""
+    m = record.melding
+    melder = m["Melder"] or {}
+    melding = Verzuimmelding(
+        source_id=m["Id"], brin=record.brin, student=student_of(record.leerling),
+        verzuimsoort=Verzuimsoort(VERZUIMSOORTEN[m["Verzuimsoort"]]),
+        begindatum=m["Begindatum"], einddatum=m["Einddatum"],
+        vermoedelijke_reden=m["VermoedelijkeReden"] or "",
+        melder=Melder(naam=melder.get("Naam") or "", emailadres=melder.get("Email") or "",
+                      functie=melder.get("Functie"), telefoonnummer=melder.get("Telefoon")),
+        onderwijslocatiecode=m["Locatiecode"], toelichting=m["Toelichting"],
+        actie_ondernomen=m["ActieOndernomen"], toelichting_actie_ondernomen=m["ToelichtingActie"],
+        toelichting_actie_gewenst=m["ActieGewenst"], alle_lessen_gemist=m["AlleLessenGemist"],
+        vervolg_op=m["VervolgOp"],
+        bijlagen=tuple(Bijlage(b["Bestandsnaam"], b["MimeType"], b["Referentie"])
+                       for b in m["Bijlagen"] or ()),
+        modified_at=m["GewijzigdOp"], deleted=bool(m["Verwijderd"]))
+    return MappedRecord(record.position, melding)
+
+
+def _reject(record: ItemRecord, *violations: tuple[str, str]) -> RowRejection:
+    return RowRejection(record.position,
+                        tuple((f"{record.position}.{key}", rule) for key, rule in violations),
+                        brin=record.brin)
