@@ -5,8 +5,9 @@ WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY adapter ./adapter
 COPY plugins ./plugins
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]" \
- && for p in plugins/*/; do [ -f "$p/setup.cfg" ] && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels "$p" || true; done
+# One resolution for the core and the bundled vendor plugins, so each plugin's own
+# dependencies (ijson for magister) are built too and the core is taken from here.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]" ./plugins/eduarte ./plugins/magister
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VERZUIM_CONFIG=/etc/verzuim-adapter/config.toml

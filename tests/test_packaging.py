@@ -28,6 +28,8 @@ def test_dockerfile_runtime_stage_is_lean_and_non_root() -> None:
         assert tool not in runtime
     assert "--no-index" in runtime  # only the wheels built in the first stage
     assert "verify=False" not in text
+    for plugin in sorted((ROOT / "plugins").glob("*/setup.cfg")):
+        assert f"./plugins/{plugin.parent.name}" in text, f"{plugin.parent.name} not in the image"
 
 
 @pytest.mark.timeout(300)
