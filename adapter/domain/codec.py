@@ -19,8 +19,12 @@ from adapter.errors import RuleViolation
 
 def melding_to_dict(melding: Verzuimmelding) -> dict[str, Any]:
     """Encode a report as a JSON-able dict (None fields omitted)."""
+    return _fields(melding)
+
+
+def _fields(record: object) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, value in vars(melding).items():
+    for name, value in vars(record).items():
         encoded = _encode(value)
         if encoded is not None:
             out[name] = encoded
@@ -196,12 +200,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
 
 def registratie_to_dict(reg: Registratie) -> dict[str, Any]:
     """Encode a registration for the store (None fields omitted)."""
-    out: dict[str, Any] = {}
-    for name, value in vars(reg).items():
-        encoded = _encode(value)
-        if encoded is not None:
-            out[name] = encoded
-    return out
+    return _fields(reg)
 
 
 def registratie_from_dict(data: dict[str, Any]) -> Registratie:
