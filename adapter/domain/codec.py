@@ -9,6 +9,7 @@ names; dates are ISO 8601 (``YYYY-MM-DD``), times ISO 8601 with offset;
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -52,6 +53,28 @@ class _Reader:
 
     def __init__(self) -> None:
         self.violations: list[tuple[str, str]] = []
+
+    def obj(self, data: dict[str, Any], key: str, path: str) -> tuple[dict[str, Any], str]:
+        """A required nested object and its path prefix ({} when missing or wrong)."""
+        raw = data.get(key)
+        if not isinstance(raw, dict):
+            self.violations.append((f"{path}{key}", "required object"))
+            raw = {}
+        return raw, f"{path}{key}."
+
+    def objects(self, data: dict[str, Any], key: str, path: str
+                ) -> Iterator[tuple[dict[str, Any], str]]:
+        """Each object of an optional list, with its path prefix (``key[i].``)."""
+        raw_list = data.get(key) or []
+        if not isinstance(raw_list, list):
+            self.violations.append((f"{path}{key}", "must be a list"))
+            return
+        for i, raw in enumerate(raw_list):
+            prefix = f"{path}{key}[{i}]."
+            if isinstance(raw, dict):
+                yield raw, prefix
+            else:
+                self.violations.append((prefix.rstrip("."), "must be an object"))
 
     def get(self, data: dict[str, Any], key: str, path: str, kind: str, *,
             required: bool = False) -> Any:
@@ -108,11 +131,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
     r = _Reader()
     if not isinstance(data, dict):
         raise RuleViolation([(path.rstrip("."), "must be an object")])
-    student_raw = data.get("student")
-    if not isinstance(student_raw, dict):
-        r.violations.append((f"{path}student", "required object"))
-        student_raw = {}
-    sp = f"{path}student."
+    student_raw, sp = r.obj(data, "student", path)
     student = Student(
         bsn=r.get(student_raw, "bsn", sp, "str"),
         onderwijsnummer=r.get(student_raw, "onderwijsnummer", sp, "str"),
@@ -122,11 +141,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
         voorvoegsel=r.get(student_raw, "voorvoegsel", sp, "str"),
         voornamen=r.get(student_raw, "voornamen", sp, "str"),
     )
-    melder_raw = data.get("melder")
-    if not isinstance(melder_raw, dict):
-        r.violations.append((f"{path}melder", "required object"))
-        melder_raw = {}
-    mp = f"{path}melder."
+    melder_raw, mp = r.obj(data, "melder", path)
     melder = Melder(
         naam=r.get(melder_raw, "naam", mp, "str", required=True) or "",
         emailadres=r.get(melder_raw, "emailadres", mp, "str", required=True) or "",
@@ -134,15 +149,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
         telefoonnummer=r.get(melder_raw, "telefoonnummer", mp, "str"),
     )
     dagen: list[Verzuimdag] = []
-    raw_days = data.get("verzuimdagen") or []
-    if not isinstance(raw_days, list):
-        r.violations.append((f"{path}verzuimdagen", "must be a list"))
-        raw_days = []
-    for i, raw in enumerate(raw_days):
-        dp = f"{path}verzuimdagen[{i}]."
-        if not isinstance(raw, dict):
-            r.violations.append((dp.rstrip("."), "must be an object"))
-            continue
+    for raw, dp in r.objects(data, "verzuimdagen", path):
         lesuren = raw.get("lesuren") or []
         if not isinstance(lesuren, list) or not all(
                 isinstance(x, int) and not isinstance(x, bool) for x in lesuren):
@@ -153,21 +160,11 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
             hele_dag=bool(r.get(raw, "hele_dag", dp, "bool")),
             lesuren=tuple(lesuren),
         ))
-    bijlagen: list[Bijlage] = []
-    raw_bijlagen = data.get("bijlagen") or []
-    if not isinstance(raw_bijlagen, list):
-        r.violations.append((f"{path}bijlagen", "must be a list"))
-        raw_bijlagen = []
-    for i, raw in enumerate(raw_bijlagen):
-        bp = f"{path}bijlagen[{i}]."
-        if not isinstance(raw, dict):
-            r.violations.append((bp.rstrip("."), "must be an object"))
-            continue
-        bijlagen.append(Bijlage(
-            bestandsnaam=r.get(raw, "bestandsnaam", bp, "str", required=True) or "",
-            mime_type=r.get(raw, "mime_type", bp, "str", required=True) or "",
-            referentie=r.get(raw, "referentie", bp, "str", required=True) or "",
-        ))
+    bijlagen = [Bijlage(
+        bestandsnaam=r.get(raw, "bestandsnaam", bp, "str", required=True) or "",
+        mime_type=r.get(raw, "mime_type", bp, "str", required=True) or "",
+        referentie=r.get(raw, "referentie", bp, "str", required=True) or "",
+    ) for raw, bp in r.objects(data, "bijlagen", path)]
     known = {f for f in Verzuimmelding.__dataclass_fields__}
     for key in data:
         if key not in known:
