@@ -58,3 +58,27 @@ def test_later_commands_say_so_in_one_line(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, list(path))
     assert result.exit_code == 3
     assert "later release" in result.output and result.output.strip().count("\n") == 0
+
+
+def test_status_and_meldingen_read_the_store(tmp_path: Path, pki_dir: Path) -> None:
+    from adapter.store import IncomingReport, Store
+    from adapter.testing import make_melding
+    db = tmp_path / "s.db"
+    store = Store.open(f"sqlite:///{db}")
+    store.accept(message_id="m1", vendor="canonical", routing_key="canonical.export",
+                 items=[IncomingReport(vendor="canonical", melding=make_melding())])
+    store.close()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{db}"\n[duo]\n'
+                   f'client_cert = "{pki_dir / "school.pem"}"\nclient_key = "{pki_dir / "school-key.pem"}"\n')
+    runner = CliRunner()
+    status = runner.invoke(cli, ["--config", str(cfg), "status"])
+    assert status.exit_code == 0, status.output
+    assert "queued" in status.output and "days left" in status.output
+    listing = runner.invoke(cli, ["--config", str(cfg), "meldingen", "list"])
+    assert listing.exit_code == 0 and "test-1" in listing.output and "queued" in listing.output
+    shown = runner.invoke(cli, ["--config", str(cfg), "meldingen", "show", "1"])
+    assert shown.exit_code == 0 and '"history"' in shown.output
+    assert "Test Melder" not in shown.output  # no personal data in the archive view
+    missing = runner.invoke(cli, ["--config", str(cfg), "meldingen", "show", "99"])
+    assert missing.exit_code == 1 and "no report with id 99" in missing.output
