@@ -338,6 +338,8 @@ def main() -> None:
     # A crash inside a C extension (TLS, XML, database driver) must leave a
     # Python traceback on stderr rather than a bare exit code.
     faulthandler.enable()
+    from adapter import faults
+    faults.arm(os.environ.get("VERZUIM_FAILPOINTS", "").split(","))  # crash tests only
     from adapter.logging import configure_logging
     # Until a command configures logging from its settings, only warnings reach
     # stderr, so plugin loading cannot clutter a command's own output.

@@ -17,6 +17,7 @@ from adapter.config import Settings
 from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
 from adapter.domain.rules import check_melding
 from adapter.errors import RecordError, StoreUnavailable, UnknownVendor
+from adapter.faults import failpoint
 from adapter.logging import redact_text
 from adapter.plugins import Vendor, VendorRegistry
 from adapter.sis import Delivery, Disposition
@@ -88,6 +89,7 @@ class Intake:
         except Exception as exc:  # a plugin bug must not stop the daemon
             log.error("plugin_crashed", error=type(exc).__name__)
             return self._dead(f"vendor plugin failed: {type(exc).__name__}")
+        failpoint("after_inbox_commit")
         log.info("message_accepted", duplicate=bool(totals.get("duplicate_message")),
                  new_reports=totals.get("new_reports", 0),
                  updated_reports=totals.get("updated_reports", 0),

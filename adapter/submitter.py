@@ -29,6 +29,7 @@ from adapter.domain.model import Operation
 from adapter.duo import DuoClient
 from adapter.errors import (DuoRejected, DuplicateDocument, OutcomeUnknown, RecordError,
                             SystemFault, TransientError)
+from adapter.faults import failpoint
 from adapter.logging import in_context
 from adapter.store import Claim, Store
 
@@ -214,9 +215,11 @@ class Submitter:
         except TransientError as exc:
             self._retry(claim, str(exc))
             return
+        failpoint("after_soap_ok_before_commit")
         self._store.mark_registered(claim.submission_id, meldingsnummer=result.meldingsnummer,
                                     status=result.status.value,
                                     laatste_mutatie=result.laatste_mutatie)
+        failpoint("after_outbox_commit_before_publish")
         log.info("report_registered", meldingsnummer=result.meldingsnummer)
 
     def _reconcile(self, claim: Claim) -> None:

@@ -40,10 +40,10 @@ def write_config(path: Path, settings: Settings, **logging: str) -> Path:
     return path
 
 
-def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_daemon(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "adapter", "--config", str(config), "run"],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, env=subprocess_env(),
-                            cwd=ROOT)
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            env={**subprocess_env(), **env}, cwd=ROOT)
 
 
 @pytest.mark.timeout(180)
