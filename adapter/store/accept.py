@@ -85,6 +85,10 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             in_message.add((item.vendor, item.melding.brin, item.melding.source_id))
     for vendor_, brin, skey in sorted(touched):
         for report, melding in refresh_reports(conn, vendor_, brin, skey, skip=in_message):
+            if report.state not in (S.QUEUED, S.REGISTERED):
+                # A rejected, failed or withdrawn report is only revived by a new
+                # version of its record, never by a registration.
+                continue
             payload = encode(melding)
             digest = content_hash(payload)
             if digest == report.content_hash:

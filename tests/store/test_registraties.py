@@ -106,3 +106,12 @@ def test_a_shortened_split_registration_retires_its_missing_days(store: Store) -
     assert sent_days(store) == (Verzuimdag(date(2025, 2, 3), hele_dag=True),)
     # An older copy of the long version arriving late changes nothing.
     accept(store, "m-3", reg("AM-1@3", 3, hele_dag=True, modified_at=T0))
+
+
+def test_a_registration_does_not_revive_a_rejected_report(store: Store) -> None:
+    accept(store, "m-1", v3())
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_rejected(claim.submission_id, errors=[("VZ007", "te oud voor V3")])
+    result = accept(store, "m-2", reg("w9", 5, (1,)))
+    assert result.updated_reports == 0
+    assert store.claim_due(limit=5, now=LATER + timedelta(days=2)) == []
