@@ -93,3 +93,55 @@ def _accepted(daemon: Daemon, message_id: str) -> bool:
 def _settled(daemon: Daemon) -> bool:
     subs = daemon.store.counts()["submissions"]
     return not any(subs.get(s, 0) for s in ("pending", "submitting", "unknown"))
+
+
+def test_corrupted_copies_are_processed_except_the_bad_rows(
+        running: tuple[Settings, Daemon], quiet_simulator: SimulatorServer, tmp_path: Path) -> None:
+    """Each bad row is named in a `rejected` event (position, field, rule; no value);
+    the rest of the export goes through. Events arrive in each vendor's own shape;
+    their canonical content is read back from the store by message_id."""
+    import copy
+    import json
+
+    import pika
+
+    from adapter.sis import connection_parameters, declare_event_tap
+    settings, daemon = running
+    conn = pika.BlockingConnection(connection_parameters(settings.amqp))
+    channel = conn.channel()
+    declare_event_tap(channel, settings.amqp, "test.raw-tap")
+    seen: list[tuple[str, bytes, object]] = []
+
+    def drain() -> list[tuple[str, bytes, object]]:
+        while True:
+            method, props, body = channel.basic_get("test.raw-tap", auto_ack=True)
+            if method is None:
+                return seen
+            seen.append((method.routing_key, body, daemon.store.event(props.message_id)))
+
+    try:
+        corrupt_csv = ROOT / "plugins" / "eduarte" / "tests" / "data" / "corrupt-meldingen.csv"
+        publish(settings, "eduarte", corrupt_csv)
+        doc = json.loads((MAGISTER / "01-export-oktober.json").read_text(encoding="utf-8"))
+        bad = copy.deepcopy(doc)
+        bad["Items"][0]["Start"] = "2025-02-31T07:30:00Z"       # impossible date
+        bad["Items"][1]["Code"] = "QQ"                           # unknown code
+        del bad["Items"][2]["Afspraak"]                          # a "short row"
+        corrupted = tmp_path / "corrupt-magister.json"
+        corrupted.write_text(json.dumps(bad), encoding="utf-8")
+        publish(settings, "magister", corrupted)
+        wait_for(lambda: sum(rk.endswith(".rejected") for rk, _, _ in drain()) >= 6,
+                 what="six rejected events")
+        wait_for(lambda: sum(rk.endswith(".registered") for rk, _, _ in drain()) >= 2,
+                 what="the good rows registered")
+    finally:
+        conn.close()
+    rejected = [(rk, body, event) for rk, body, event in seen if rk.endswith(".rejected")]
+    positions = {event.data["position"] for _, _, event in rejected}   # type: ignore[union-attr]
+    assert {"$.Items[0]", "$.Items[1]", "$.Items[2]"} <= positions
+    assert sum(p.startswith("row ") for p in positions) == 3
+    for rk, body, event in rejected:
+        assert event.data["errors"] and all(e["field"] and e["rule"]   # type: ignore[union-attr]
+                                            for e in event.data["errors"])
+        for value in ("QQ", "02-31", "31-02-2025", "999973113", "Zwaluwplein"):
+            assert value.encode() not in body, f"{rk} carries a value"
