@@ -16,14 +16,26 @@ from adapter.pki.testpki import issue_leaf
 from .conftest import OIN
 
 
+#: Fixed validity, ending at noon UTC: the checks pass ``now`` explicitly, so nothing
+#: here depends on the day or the hour the suite runs (an end at the run's wall-clock
+#: time made "one hour later, the same day" cross midnight after 23:00 UTC).
+NOT_BEFORE = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+NOT_AFTER = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+
+
 @pytest.fixture(scope="module")
 def certs(pki: Path):  # type: ignore[no-untyped-def]
-    now = datetime.now(UTC)
-    a, _ = issue_leaf(pki, "exp-a", oin=OIN, not_before=now - timedelta(days=300),
-                      not_after=now + timedelta(days=100))
-    b, _ = issue_leaf(pki, "exp-b", oin=OIN, not_before=now - timedelta(days=300),
-                      not_after=now + timedelta(days=100))
+    a, _ = issue_leaf(pki, "exp-a", oin=OIN, not_before=NOT_BEFORE, not_after=NOT_AFTER)
+    b, _ = issue_leaf(pki, "exp-b", oin=OIN, not_before=NOT_BEFORE, not_after=NOT_AFTER)
     return load_pem_chain(a)[0], load_pem_chain(b)[0]
+
+
+@pytest.fixture(scope="module")
+def late_cert(pki: Path):  # type: ignore[no-untyped-def]
+    """A certificate that ends at 23:30 UTC, like one issued at that hour of a run."""
+    path, _ = issue_leaf(pki, "exp-late", oin=OIN, not_before=NOT_BEFORE,
+                         not_after=datetime(2027, 3, 1, 23, 30, tzinfo=UTC))
+    return load_pem_chain(path)[0]
 
 
 def _events(logs: list[dict]) -> list[tuple[str, int | None]]:  # type: ignore[type-arg]
@@ -53,6 +65,21 @@ def test_thresholds_and_once_a_day(certs) -> None:  # type: ignore[no-untyped-de
                                      ("certificate_expiry_warning", 30),
                                      ("certificate_expiry_warning", 14),
                                      ("certificate_expiry_warning", 7)]
+
+
+def test_an_end_late_in_the_day_warns_again_after_midnight(late_cert) -> None:  # type: ignore[no-untyped-def]
+    """The old failure, made deterministic: ``end − 60 days + 1 hour`` is the next UTC day
+    for a certificate ending at 23:30, so the warning is due again (once a day), while
+    a check 20 minutes later on the same day stays quiet."""
+    first = late_cert.not_valid_after_utc - timedelta(days=60)
+    assert first.hour == 23 and first.minute == 30
+    monitor = ExpiryMonitor()
+    with capture_logs() as logs:
+        monitor.check(late_cert, now=first)
+        monitor.check(late_cert, now=first + timedelta(minutes=20))     # 23:50, same day
+        monitor.check(late_cert, now=first + timedelta(hours=1))        # 00:30, next day
+    assert _events(logs) == [("certificate_expiry_warning", 60)] * 2
+    assert [e["days_left"] for e in logs] == [60, 59]
 
 
 def test_utc_calendar_day_boundary(certs) -> None:  # type: ignore[no-untyped-def]
