@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 from urllib.request import Request, urlopen
 
 from adapter.simulator.server import SimulatorServer
 
 SCHOOL_OIN = "00000099000000000001"
+
+#: The school's "today" for tests that build records relative to a day: handed to the
+#: simulator (``SimulatorServer(today=fixed_today)``) and used for the records, so no
+#: test depends on the date or the hour it runs (a Monday in a school week).
+TODAY = date(2026, 3, 16)
+
+
+def fixed_today() -> date:
+    """:data:`TODAY`, as the ``today`` callable the simulator and the intake take."""
+    return TODAY
 
 
 def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:

@@ -6,7 +6,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from adapter.duo.client import DuoClient
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
+from support import SCHOOL_OIN, TODAY, control, fixed_today  # noqa: F401 - re-exported
 
 BRIN = "00AA"
 BSN = "123456782"          # passes the 11-proef; fictional
@@ -29,7 +29,7 @@ OLD_BSN = "111222333"      # passes the 11-proef; 30 years old in the simulator'
 def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
     # Engine off: tests drive statuses through the control API.
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None) as sim:
+                         delay_afgesloten=None, today=fixed_today) as sim:
         yield sim
 
 
@@ -75,7 +75,7 @@ def client(make_client: Callable[..., DuoClient]) -> DuoClient:
 
 def melding(*, bsn: str = BSN, soort: Verzuimsoort = Verzuimsoort.V3, **changes: Any
             ) -> Verzuimmelding:
-    today = date.today()
+    today = TODAY
     values: dict[str, Any] = dict(
         source_id="sis-1", brin=BRIN, student=Student(bsn=bsn), verzuimsoort=soort,
         begindatum=today - timedelta(days=20), einddatum=today - timedelta(days=2),

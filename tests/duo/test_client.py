@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from lxml import etree
@@ -17,7 +17,7 @@ from adapter.errors import DuoRejected, DuplicateDocument
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from .conftest import BRIN, BSN, OLD_BSN, control, melding
+from .conftest import BRIN, BSN, OLD_BSN, TODAY, control, fixed_today, melding
 
 OFFICER = {"naam": "J. Jansen", "telefoonnummer": "0900-1111111",
            "emailadres": "lpa@gemeente.example.org", "organisatie": "Gemeente Voorbeeld"}
@@ -37,8 +37,8 @@ def test_round_trip_register_lookup_and_feedback_once(
     [held] = control(simulator, "meldingen")
     assert held["document_id"] == doc and held["verzuimsoort"] == "V3"
     assert [d["datum"] for d in held["melding"]["verzuimdagen"]] == [
-        (date.today() - timedelta(days=20)).isoformat(),
-        (date.today() - timedelta(days=19)).isoformat()]
+        (TODAY - timedelta(days=20)).isoformat(),
+        (TODAY - timedelta(days=19)).isoformat()]
     assert held["melding"]["verzuimdagen"][1]["lesuren"] == [1, 2, 3]
 
     by_doc = client.opvragen(brin=BRIN, document_id=doc)
@@ -109,7 +109,7 @@ def test_too_old_student_from_rod_is_rejected_with_a_code(
 
 def test_request_birth_date_wins_over_rod(client: DuoClient, simulator: SimulatorServer) -> None:
     control(simulator, "rod", {"students": [{"bsn": BSN, "geboortedatum": "1990-01-01"}]})
-    birth = date.today() - timedelta(days=16 * 366)
+    birth = TODAY - timedelta(days=16 * 366)
     young = melding(student=dataclasses.replace(melding().student, geboortedatum=birth))
     assert client.aanleveren(young, document_id=new_id()).status is Status.R
 
@@ -142,7 +142,7 @@ def test_wijzigen_then_intrekken_then_no_more_changes(
         client: DuoClient, simulator: SimulatorServer) -> None:
     first = client.aanleveren(melding(soort=Verzuimsoort.LRV, einddatum=None),
                               document_id=new_id())
-    end = date.today() - timedelta(days=1)
+    end = TODAY - timedelta(days=1)
     changed = client.wijzigen(melding(soort=Verzuimsoort.LRV, einddatum=end),
                               meldingsnummer=first.meldingsnummer, document_id=new_id(),
                               laatste_mutatie=first.laatste_mutatie)
@@ -165,7 +165,7 @@ def test_wijzigen_then_intrekken_then_no_more_changes(
 
 def test_changes_are_paged(pki_dir, make_client: Callable[..., DuoClient]) -> None:
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None, page_size=2) as sim:
+                         delay_afgesloten=None, today=fixed_today, page_size=2) as sim:
         client = make_client(url=sim.soap_url)
         for _ in range(3):
             client.aanleveren(melding(), document_id=new_id())
@@ -187,7 +187,7 @@ def test_attachment(client: DuoClient, simulator: SimulatorServer) -> None:
 
 
 def test_rule_violations_are_rejected_functionally(client: DuoClient) -> None:
-    future = melding(begindatum=date.today() + timedelta(days=3), einddatum=None,
+    future = melding(begindatum=TODAY + timedelta(days=3), einddatum=None,
                      verzuimdagen=())
     with pytest.raises(DuoRejected) as info:
         client.aanleveren(future, document_id=new_id())

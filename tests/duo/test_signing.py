@@ -21,7 +21,7 @@ from adapter.pki.testpki import issue_leaf
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from .conftest import BRIN, SCHOOL_OIN, control, melding
+from .conftest import BRIN, SCHOOL_OIN, control, fixed_today, melding
 
 SUPPLIER_OIN = "00000003123456780000"
 SCHOOL_A = SchoolSettings(brin="11AA", oin="00000099000000000011")
@@ -100,7 +100,7 @@ def test_unreadable_signature_certificate_is_a_config_error(
 def test_unsigned_profile(make_client: Callable[..., DuoClient], pki_dir: Path,
                           exchanges: list[ExchangeRecord]) -> None:
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None, require_signature=False) as lax:
+                         delay_afgesloten=None, today=fixed_today, require_signature=False) as lax:
         client = make_client(url=lax.soap_url, sign_requests=False)
         assert client.aanleveren(melding(), document_id=new_id()).meldingsnummer
     env = etree.fromstring(exchanges[-1].request_xml)

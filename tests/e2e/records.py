@@ -20,7 +20,7 @@ def make_bsn(rng: random.Random) -> str:
 
 def record(rng: random.Random, *, soort: str = "V3", bsn: str | None = None,
            source_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    begin = date(2026, 11, 2) + timedelta(days=rng.randint(0, 5))
+    begin = date(2025, 11, 3) + timedelta(days=rng.randint(0, 5))
     body: dict[str, Any] = {
         "source_id": source_id or f"rec-{rng.randrange(10**9):09d}x",
         "brin": "00AA",

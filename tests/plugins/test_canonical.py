@@ -36,7 +36,7 @@ def test_single_report_round_trip() -> None:
     assert isinstance(mapped, MappedRecord) and mapped.position == "$"
     m = mapped.melding
     assert m.verzuimsoort is Verzuimsoort.V3 and m.student.bsn == "999990019"
-    assert m.verzuimdagen[0] == Verzuimdag(date(2026, 10, 26), hele_dag=True)
+    assert m.verzuimdagen[0] == Verzuimdag(date(2025, 10, 27), hele_dag=True)
     assert m.verzuimdagen[1].lesuren == (1, 2, 3, 4)
     assert melding_from_dict(melding_to_dict(m)) == m
     encoded = melding_to_dict(m)

@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from adapter.duo import contract as c
 from adapter.duo.wsse import sign_envelope
 from adapter.simulator.server import SimulatorServer
 
-from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
+from support import SCHOOL_OIN, TODAY, control, fixed_today  # noqa: F401 - re-exported
 
 DUO_OIN = "00000001800866472000"
 
@@ -32,7 +32,7 @@ DUO_OIN = "00000001800866472000"
 @pytest.fixture()
 def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None) as sim:
+                         delay_afgesloten=None, today=fixed_today) as sim:
         yield sim
 
 
@@ -40,7 +40,7 @@ def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
 
 def aanlevering_body(*, bsn: str = "123456782", doc_id: str | None = None) -> str:
     """A valid aanleverenVerzuimmelding_Request body (as text)."""
-    today = date.today()
+    today = TODAY
     doc_id = doc_id or str(uuid.uuid4())
     return f"""<vz:aanleverenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
   <vz:identificatiecodeBedrijfsdocument>{doc_id}</vz:identificatiecodeBedrijfsdocument>

@@ -24,7 +24,8 @@ from adapter.errors import ConfigError
 from adapter.pki.testpki import issue_leaf
 from adapter.simulator.server import SimulatorServer
 
-from .conftest import DUO_OIN, SCHOOL_OIN, Raw, aanlevering_body, control, post
+from .conftest import (DUO_OIN, SCHOOL_OIN, Raw, aanlevering_body, control, fixed_today,
+                       post)
 
 OTHER_OIN = "00000099000000000002"
 W = f"{{{c.WSA_NS}}}"
@@ -39,7 +40,7 @@ def _now() -> datetime:
 def sim(pki_dir: Path) -> Iterator[SimulatorServer]:
     """One strict simulator for this module (reset before each test)."""
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None) as server:
+                         delay_afgesloten=None, today=fixed_today) as server:
         yield server
 
 
@@ -253,7 +254,7 @@ def test_fault_modes_spoil_the_answer_signature(mode: str, check: str, sim: Simu
 
 def test_unsigned_profile_when_signatures_are_not_required(pki_dir: Path) -> None:
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None, require_signature=False) as lax:
+                         delay_afgesloten=None, today=fixed_today, require_signature=False) as lax:
         assert post(lax, pki_dir, Raw(sign=False)).status == 200
         # A signature that is present must still be valid.
         answer = post(lax, pki_dir, Raw(after_signing=flip_signature))
@@ -263,7 +264,7 @@ def test_unsigned_profile_when_signatures_are_not_required(pki_dir: Path) -> Non
 
 def test_clock_skew_is_configurable(pki_dir: Path) -> None:
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None, clock_skew=0.0) as strict:
+                         delay_afgesloten=None, today=fixed_today, clock_skew=0.0) as strict:
         answer = post(strict, pki_dir, Raw(sign_now=_now() - timedelta(minutes=7), ttl=300))
         assert answer.faultcode == "soapenv:Client.EK0031"
         assert b"timestamp_expired" in answer.text
