@@ -16,3 +16,14 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pki")
     init_test_pki(directory, school_oin=SCHOOL_OIN)
     return directory
+
+
+#: Fixtures that hand a test its own RabbitMQ vhost: a test using one talks to the broker.
+BROKER_FIXTURES = frozenset({"amqp_vhost", "vhost"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that gets a vhost as ``broker`` (``pytest -m broker`` selects them)."""
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)

@@ -131,6 +131,22 @@ def dead_letters(settings: Settings) -> list[tuple[str | None, dict[str, Any]]]:
         conn.close()
 
 
+#: Daemon processes the running test started (``test_process.start_daemon``).
+SPAWNED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_daemons() -> Iterator[None]:
+    """Kill what a test's daemons left running: a failed test must not leave a daemon
+    behind that keeps consuming CPU and the broker for the rest of the run."""
+    yield
+    while SPAWNED:
+        proc = SPAWNED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("VERZUIM_CONFIG", None)

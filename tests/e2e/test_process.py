@@ -18,7 +18,7 @@ from adapter.config import Settings
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
 
-from .conftest import ROOT, SAMPLES, Tap, control, subprocess_env, wait_for
+from .conftest import ROOT, SAMPLES, SPAWNED, Tap, control, subprocess_env, wait_for
 from .records import encode, record
 
 
@@ -41,9 +41,12 @@ def write_config(path: Path, settings: Settings, **logging: str) -> Path:
 
 
 def start_daemon(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "adapter", "--config", str(config), "run"],
+    """The daemon as a process (killed at teardown if the test left it running)."""
+    proc = subprocess.Popen([sys.executable, "-m", "adapter", "--config", str(config), "run"],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             env={**subprocess_env(), **env}, cwd=ROOT)
+    SPAWNED.append(proc)
+    return proc
 
 
 @pytest.mark.timeout(180)

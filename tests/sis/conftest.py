@@ -50,6 +50,43 @@ class Broker:
         self._connections.append(conn)
         return conn.channel()
 
+    def counts(self, queue: str) -> tuple[int, int]:
+        """``(messages ready, consumers)`` of ``queue`` as the broker answers a passive declare.
+
+        One read is a snapshot: messages a closed consumer returns are counted only once
+        the broker has processed the close, so tests wait for a count (:meth:`settled`).
+        """
+        method = self.channel().queue_declare(queue, passive=True).method
+        return method.message_count, method.consumer_count
+
+    def settled(self, queue: str, timeout: float = 15.0) -> int:
+        """Messages ready in ``queue`` once no consumer is attached any more.
+
+        The broker returns a closed consumer's unacknowledged deliveries in the same
+        step that removes the consumer, so after ``consumers == 0`` the ready count
+        is final: a ``0`` then means acknowledged, not "not returned yet".
+        """
+        ready, _ = wait_for(lambda: (lambda c: c if c[1] == 0 else None)(self.counts(queue)),
+                            timeout=timeout)
+        return int(ready)
+
+    def ready(self, queue: str, expected: int, timeout: float = 15.0) -> int:
+        """Wait (bounded) until ``queue`` holds ``expected`` ready messages; return the count.
+
+        On timeout the assertion names the last count seen.
+        """
+        seen: list[int] = []
+
+        def reached() -> bool:
+            seen.append(self.counts(queue)[0])
+            return seen[-1] == expected
+        try:
+            wait_for(reached, timeout=timeout, interval=0.1)
+        except AssertionError:
+            raise AssertionError(f"{queue}: {seen[-1]} ready, expected {expected} "
+                                 f"within {timeout} s") from None
+        return seen[-1]
+
     def queues(self) -> dict[str, tuple[int, int]]:
         """``{queue name: (messages ready, messages unacknowledged)}`` from rabbitmqctl."""
         out = rabbitmqctl("list_queues", "-p", self.vhost, "--no-table-headers",

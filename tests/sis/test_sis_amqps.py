@@ -25,6 +25,8 @@ from adapter.pki.testpki import init_test_pki
 from adapter.sis import connection_parameters, declare_topology, publish_export
 from cryptography import x509
 
+from .conftest import wait_for
+
 SCHOOL_OIN = "00000099000000000042"
 
 
@@ -112,7 +114,8 @@ def test_amqps_with_client_certificate_publishes_and_consumes(amqp_vhost: str, r
         ch = conn.channel()
         declare_topology(ch, settings)
         publish_export(settings, body=b"{}", vendor="canonical", message_id="over-tls")
-        method, props, _ = ch.basic_get(settings.inbox_queue, auto_ack=True)
+        method, props, _ = wait_for(lambda: (lambda r: r if r[0] else None)(
+            ch.basic_get(settings.inbox_queue, auto_ack=True)))
         assert method is not None and props.message_id == "over-tls"
     finally:
         conn.close()

@@ -39,7 +39,8 @@ class Recorder:
 
 
 def inbox_ready(broker) -> int:
-    return broker.channel().queue_declare(broker.settings.inbox_queue, passive=True).method.message_count
+    """Ready messages in the inbox once the consumer is gone (final: see Broker.settled)."""
+    return broker.settled(broker.settings.inbox_queue)
 
 
 def test_acked_only_after_handle_returns(broker, start, wait_for) -> None:
@@ -180,7 +181,33 @@ def test_stop_flushes_current_ack_and_leaves_the_rest(broker, start, wait_for) -
     assert entered.wait(5)
     assert runner.stop() < 2
     assert len(handler.seen) == 1                 # prefetched neighbours were not handled
-    assert inbox_ready(broker) == 4               # the handled one was acked, the rest returned
+    # The handled one was acked, the rest returned: the broker counts returns once it has
+    # processed the close (seen lagging on a busy machine), so wait for it, bounded.
+    assert broker.ready(broker.settings.inbox_queue, 4) == 4
+    assert inbox_ready(broker) == 4
+
+
+def test_returned_deliveries_are_counted_only_after_the_close(broker) -> None:
+    """The old failure, made deterministic: while a closed consumer's deliveries are not
+    yet returned, one read of the count says 0 (as seen under load); the bounded wait
+    sees all of them once the broker has processed the close."""
+    declare_topology(broker.channel(), broker.settings)
+    for _ in range(4):
+        publish_export(broker.settings, body=b"{}", vendor="eduarte")
+    holder = pika.BlockingConnection(pika.URLParameters(broker.settings.url))
+    channel = holder.channel()
+    channel.basic_qos(prefetch_count=10)
+    held: list[int] = []
+    channel.basic_consume(broker.settings.inbox_queue,
+                          lambda ch, method, props, body: held.append(method.delivery_tag))
+    deadline = time.monotonic() + 10
+    while len(held) < 4 and time.monotonic() < deadline:
+        holder.process_data_events(time_limit=0.1)
+    assert len(held) == 4
+    assert broker.counts(broker.settings.inbox_queue)[0] == 0   # one read: "nothing there"
+    holder.close()                                               # the returns start now
+    assert broker.ready(broker.settings.inbox_queue, 4) == 4
+    assert inbox_ready(broker) == 4
 
 
 def test_stop_returns_promptly_when_idle(broker, start, wait_for) -> None:

@@ -8,6 +8,8 @@ import pytest
 from adapter.errors import ConfigError, TransientError
 from adapter.sis import declare_topology, publish_export
 
+from .conftest import wait_for
+
 pytestmark = pytest.mark.broker
 
 
@@ -18,13 +20,12 @@ def test_topology_is_idempotent_and_routes(broker) -> None:
     declare_topology(channel, settings)          # a second declare is a no-op
     publish_export(settings, body=b"{}", vendor="eduarte")
     publish_export(settings, body=b"{}", vendor="magister", kind="single")
-    inbox = channel.queue_declare(settings.inbox_queue, passive=True)
-    assert inbox.method.message_count == 2      # bound to verzuim.sis with '#'
+    assert broker.ready(settings.inbox_queue, 2) == 2   # bound to verzuim.sis with '#'
 
     # The dead exchange is a fanout into the dead queue, whatever the routing key.
     channel.confirm_delivery()
     channel.basic_publish(settings.dead_exchange, "any.key", b"x", mandatory=True)
-    assert channel.queue_declare(settings.dead_queue, passive=True).method.message_count == 1
+    assert broker.ready(settings.dead_queue, 1) == 1
     channel.exchange_declare(settings.adapter_exchange, passive=True)
     # (rabbitmqctl's message counts for quorum queues lag ~5 s; the names do not.)
     assert set(broker.queues()) == {settings.inbox_queue, settings.dead_queue}
@@ -57,7 +58,8 @@ def test_publish_export_reports_unroutable_and_missing_exchange(broker) -> None:
         publish_export(settings, body=b"{}", vendor="eduarte")      # no queue bound
     message_id = publish_export(settings, body=b"{}", vendor="eduarte", declare=True,
                                 content_type="application/json", headers={"x-vendor": "eduarte"})
-    method, props, body = channel.basic_get(settings.inbox_queue, auto_ack=True)
+    method, props, body = wait_for(lambda: (lambda r: r if r[0] else None)(
+        channel.basic_get(settings.inbox_queue, auto_ack=True)))
     assert isinstance(method, pika.spec.Basic.GetOk)
     assert (method.routing_key, props.message_id, body) == ("eduarte.export", message_id, b"{}")
     assert props.delivery_mode == 2 and props.headers["x-vendor"] == "eduarte"
