@@ -4,11 +4,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/setup.cfg)
 
-.PHONY: help venv services run test clean
+# The clock tests: the parts of the suite that depend on the day, run again with the wall
+# clock at 23:30 UTC in the autumn holiday (scripts/testclock.py; VERZUIM_TEST_NOW moves
+# every test run to another instant).
+CLOCK_AT ?= 2026-10-20T23:30:00Z
+CLOCK_TESTS := tests/pki tests/domain tests/plugins tests/test_testing_kit.py \
+	tests/e2e/test_flow.py tests/e2e/test_vendor_samples.py $(wildcard plugins/*/tests)
+TESTCLOCK := $(PY) scripts/testclock.py
+
+.PHONY: help venv services run test test-clock test-load clean
 
 help:
 	@echo "make run   - set everything up and run the demo (simulator + daemon + samples)"
-	@echo "make test  - set everything up and run the whole test suite"
+	@echo "make test  - set everything up and run the whole test suite (and the clock tests)"
+	@echo "make test-clock - the whole suite with the clock at CLOCK_AT (default $(CLOCK_AT))"
+	@echo "make test-load  - the broker tests three times beside a CPU-bound process"
 	@echo "make clean - remove the virtualenv and demo state"
 
 $(VENV)/.installed: setup.cfg pyproject.toml $(PLUGINS)
@@ -27,7 +37,16 @@ run: venv services
 	@$(PY) -m adapter --config config/demo.toml demo; status=$$?; scripts/stop-services.sh; exit $$status
 
 test: venv services
-	$(PY) -m pytest
+	$(TESTCLOCK) -- $(PY) -m pytest
+	$(TESTCLOCK) --at $(CLOCK_AT) -- $(PY) -m pytest -q $(CLOCK_TESTS)
+
+test-clock: venv services
+	$(TESTCLOCK) --at $(CLOCK_AT) -- $(PY) -m pytest
+
+test-load: venv services
+	@$(PY) -c 'while True: pass' & burner=$$!; \
+	$(PY) -m pytest -p no:randomly -m broker --count 3 -q; status=$$?; \
+	kill $$burner; exit $$status
 
 clean:
 	rm -rf $(VENV) .demo *.egg-info
