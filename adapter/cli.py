@@ -71,7 +71,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @one_line_errors
 def run(ctx: click.Context) -> None:
     """Run the daemon: consume SIS exports, send reports to DUO, publish feedback."""
-    from adapter.daemon import Daemon
+    from adapter.pipeline.daemon import Daemon
     settings = settings_from(ctx)
     setup_logging(settings)
     sys.exit(Daemon(settings, environ=os.environ).run_forever())
@@ -127,8 +127,8 @@ def pki() -> None:
 @one_line_errors
 def pki_init_test(directory: Path, school_oin: str, hosts: tuple[str, ...]) -> None:
     """Write a complete test PKI into DIRECTORY (CA chain, DUO and school certificates)."""
-    from adapter.pki.testpki import init_test_pki
     from adapter.domain.identifiers import is_valid_oin
+    from adapter.pki.testpki import init_test_pki
     if not is_valid_oin(school_oin):
         raise ConfigError("--school-oin must be 20 characters of 0-9 and A-Z")
     init_test_pki(directory, school_oin=school_oin, hosts=hosts)
@@ -151,6 +151,7 @@ def pki_issue_test(directory: Path, name: str, expired: bool, not_yet_valid: boo
     """Issue an extra test certificate NAME.pem / NAME-key.pem into a test PKI DIRECTORY."""
     import re
     from datetime import UTC, datetime, timedelta
+
     from adapter.pki.testpki import issue_leaf
     if expired and not_yet_valid:
         raise ConfigError("--expired and --not-yet-valid exclude each other")
@@ -187,6 +188,7 @@ def cert_check(ctx: click.Context) -> None:
     13 chain incomplete, 14 key unsafe, unreadable, passphrase wrong or not matching.
     """
     import os
+
     from adapter.pki.check import check_certificate
     settings = settings_from(ctx)
     report = check_certificate(settings, environ=os.environ)
@@ -212,6 +214,7 @@ def cert_csr(oin: str, organisation: str, common_name: str, key_out: Path, csr_o
              key_size: str, passphrase_env: str | None, force: bool) -> None:
     """Create an RSA key and a PKCS#10 request with the PKIoverheid subject fields."""
     import os
+
     from adapter.pki.csr import NEXT_STEPS, make_csr
     passphrase = None
     if passphrase_env:
@@ -254,7 +257,7 @@ def publish(ctx: click.Context, file: Path, vendor: str, kind: str, message_id: 
 def status(ctx: click.Context, as_json: bool) -> None:
     """Backlog per state, oldest pending, last poll, certificate expiry."""
     settings = settings_from(ctx)
-    from adapter.status import collect_status, render_status
+    from adapter.commands.status import collect_status, render_status
     info = collect_status(settings, dict(os.environ))
     click.echo(json.dumps(info, indent=2, default=str) if as_json else render_status(info))
 
@@ -271,7 +274,7 @@ def meldingen() -> None:
 @one_line_errors
 def meldingen_list(ctx: click.Context, state: str | None, limit: int) -> None:
     """List reports: internal id, source id, state, DUO status, meldingsnummer."""
-    from adapter.status import render_reports
+    from adapter.commands.status import render_reports
     from adapter.store import Store
     store = Store.open(settings_from(ctx).store.url)
     try:
@@ -316,7 +319,7 @@ def incident(report_id: int) -> None:
 @one_line_errors
 def plugins() -> None:
     """List the installed vendor plugins and their versions."""
-    from adapter.plugins import load_vendors
+    from adapter.vendors import load_vendors
     for name, version, dist in load_vendors().describe():
         click.echo(f"{name:<12} {version:<10} {dist}")
 
@@ -329,7 +332,7 @@ def plugins() -> None:
 @one_line_errors
 def demo(ctx: click.Context, timeout: float, control_port: int) -> None:
     """Run the whole path once: test PKI, simulator, daemon, sample exports, summary."""
-    from adapter.demo import run_demo
+    from adapter.commands.demo import run_demo
     sys.exit(run_demo(settings_from(ctx), timeout=timeout, control_port=control_port))
 
 
@@ -338,14 +341,14 @@ def main() -> None:
     # A crash inside a C extension (TLS, XML, database driver) must leave a
     # Python traceback on stderr rather than a bare exit code.
     faulthandler.enable()
-    from adapter import faults
+    from adapter.pipeline import faults
     faults.arm(os.environ.get("VERZUIM_FAILPOINTS", "").split(","))  # crash tests only
     from adapter.logging import configure_logging
     # Until a command configures logging from its settings, only warnings reach
     # stderr, so plugin loading cannot clutter a command's own output.
     configure_logging("warning", "console", stream=sys.stderr)
     try:
-        from adapter.plugins import load_vendors, register_commands
+        from adapter.vendors import load_vendors, register_commands
         register_commands(cli, load_vendors())
     except AdapterError:  # a broken plugin set-up: `plugins` and `run` report it in full
         pass

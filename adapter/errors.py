@@ -3,18 +3,22 @@
 ::
 
     AdapterError
-    ├── RecordError          this record is bad: reject or dead-letter it, never retry
-    │   ├── DecodeError      the whole message cannot be decoded (dead-letter queue)
-    │   ├── RuleViolation    a record breaks a DUO rule (``rejected`` event)
-    │   └── UnknownVendor    no plugin registered for the message's vendor
-    ├── TransientError       try again later (bounded retries with backoff)
-    ├── OutcomeUnknown       the request may have reached DUO: reconcile before resending
-    └── SystemFault          our set-up is broken (certificate, TLS, store, config):
-        ├── ConfigError      pause and alert; nothing is dead-lettered or counted
+    ├── RecordError            this record is bad: reject or dead-letter it, never retry
+    │   ├── DecodeError        the whole message cannot be decoded (dead-letter queue)
+    │   ├── RuleViolation      a record breaks a DUO rule (``rejected`` event)
+    │   ├── UnknownVendor      no plugin registered for the message's vendor
+    │   └── DuoRejected        DUO said no (functional errors, a record fault)
+    ├── TransientError         try again later (bounded retries with backoff)
+    ├── OutcomeUnknown         the request may have reached DUO: reconcile before resending
+    │   └── DuplicateDocument  DUO saw this document id before: reconcile, never resend
+    └── SystemFault            our set-up is broken (certificate, TLS, store, config):
+        ├── ConfigError        pause and alert; nothing is dead-lettered or counted
         └── StoreUnavailable
 
-Messages never contain personal data: they name rows, fields and rules, not
-values. Third-party exceptions are wrapped at the boundary with ``raise … from``.
+Every error declares ``duo_fault``: DUO's fault code (``DK0004``, ``EK0031`` …) when
+a SOAP fault from DUO caused it, else None. Messages never contain personal data:
+they name rows, fields and rules, not values. Third-party exceptions are wrapped
+at the boundary with ``raise … from``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from __future__ import annotations
 
 class AdapterError(Exception):
     """Base of every error this package raises on purpose."""
+
+    #: DUO's fault code when a SOAP fault from DUO caused this error; None otherwise.
+    duo_fault: str | None = None
 
 
 class RecordError(AdapterError):
@@ -66,6 +73,14 @@ class OutcomeUnknown(AdapterError):
     """The request may have been processed by DUO: reconcile by business-document id first."""
 
 
+class DuplicateDocument(OutcomeUnknown):
+    """DUO says this business-document id was used before: the earlier send arrived.
+
+    Evidence, not a rejection: reconcile (look the document up) and never send it
+    again, the same as for any other unknown outcome.
+    """
+
+
 class SystemFault(AdapterError):
     """Our own set-up is broken: pause submissions, alert, count nothing against a record."""
 
@@ -89,7 +104,3 @@ class DuoRejected(RecordError):
         self.errors = list(errors)
         codes = ", ".join(code for code, _ in self.errors) or "unknown"
         super().__init__(f"DUO rejected the report: {codes}")
-
-
-class DuplicateDocument(RecordError):
-    """DUO says this business-document id was registered before (evidence the earlier send arrived)."""

@@ -1,4 +1,8 @@
-"""The hook contract between verzuim-adapter and its vendor plugins (pluggy).
+"""The contract between verzuim-adapter and its vendor plugins (pluggy): the hooks
+and the :class:`Vendor` protocol a registered vendor implements.
+
+A leaf: it imports only the canonical model (:mod:`adapter.domain.model`), so a
+plugin can depend on it without pulling in the daemon.
 
 A plugin is a module or object with functions decorated by :data:`hookimpl`,
 made known through the entry-point group ``verzuim_adapter``::
@@ -21,20 +25,64 @@ fail (``PluginManager.check_pending``). The reference with examples is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
 
+from adapter.domain.model import (
+    MappedRecord,
+    MappedRegistratie,
+    OutboundEvent,
+    RowRejection,
+)
+
 if TYPE_CHECKING:
     import click
-
-    from adapter.plugins import Vendor
 
 PROJECT = "verzuim_adapter"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@runtime_checkable
+class Vendor(Protocol):
+    """One SIS vendor's mapping between its native export and the canonical model.
+
+    Implementations must be stateless between calls (the daemon calls them
+    from several threads) and must never log, print or put record values into
+    exception messages: name the position, field and rule instead.
+    """
+
+    name: str
+    version: str
+
+    def parse(self, body: bytes, *, content_type: str | None) -> Iterable[object]:
+        """Read one message body into native records.
+
+        Yields plugin-defined native records (each carrying its position, e.g.
+        ``row 7`` or ``$.meldingen[2]``) and :class:`RowRejection` for rows that
+        cannot be read. Raises :class:`adapter.errors.DecodeError` when the
+        whole body cannot be decoded (not UTF-8, not JSON/CSV, wrong shape).
+        """
+        ...
+
+    def to_duo(self, records: Sequence[object]
+               ) -> Iterable[MappedRecord | MappedRegistratie | RowRejection]:
+        """Map native records (from :meth:`parse`) to the canonical model.
+
+        Yields a :class:`MappedRecord` (position + Verzuimmelding) per report, a
+        :class:`MappedRegistratie` per absence registration and school day (the
+        adapter fills reports' verzuimdagspecificatie from them), or a
+        :class:`RowRejection` naming the (field, rule) pairs that prevent
+        mapping. The adapter applies DUO's rules afterwards; a plugin need not.
+        """
+        ...
+
+    def from_duo(self, event: OutboundEvent) -> tuple[bytes, str]:
+        """Render an event for the SIS: ``(body, content_type)`` in the vendor's own shape."""
+        ...
 
 
 @hookspec
@@ -45,7 +93,7 @@ def adapter_register_vendors(register: Callable[[str, Vendor], None],
     :param register: call ``register(name, vendor)`` once per vendor. ``name``
         is the vendor name used in routing keys (``<vendor>.<kind>`` in,
         ``<vendor>.<brin>.<event>`` out): lower case ``[a-z][a-z0-9_-]*``, equal
-        to ``vendor.name``. ``vendor`` implements :class:`adapter.plugins.Vendor`.
+        to ``vendor.name``. ``vendor`` implements :class:`Vendor` (above).
     :param config: read-only settings per vendor name, from the adapter's
         configuration file (``[plugins.config.<vendor>]``), e.g. the school's
         lesson schedule and holidays; ``config.get(name, {})`` for yours.
@@ -54,7 +102,7 @@ def adapter_register_vendors(register: Callable[[str, Vendor], None],
     :return: nothing; the return value is ignored.
 
     When called: once per process at start-up, by
-    :func:`adapter.plugins.load_vendors`, after every plugin was registered and
+    :func:`adapter.vendors.load_vendors`, after every plugin was registered and
     ``check_pending`` passed; each plugin's implementation is called on its own
     so a duplicate name can be attributed.
 
@@ -74,7 +122,7 @@ def adapter_register_commands(cli: click.Group) -> None:
     :return: nothing; the return value is ignored.
 
     When called: once when the console script starts, before the arguments
-    are parsed, by :func:`adapter.plugins.register_commands`.
+    are parsed, by :func:`adapter.vendors.register_commands`.
 
     A plugin must not: replace or remove existing commands (prefix its own with
     the vendor name, e.g. ``eduarte-check``); do slow work or I/O at

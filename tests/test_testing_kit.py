@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.canonical import CanonicalVendor
+from adapter.vendors.canonical import CanonicalVendor
 from adapter.domain import check_melding
 from adapter.testing import (FakeDuo, capture_log_lines, make_melding, make_registratie,
                              map_export, registered_plugin, run_conformance, valid_bsn)

@@ -4,16 +4,43 @@ Pure logic, no I/O. Import from here (``from adapter.domain import Verzuimmeldin
 check_melding``) rather than from the submodules.
 """
 
-from adapter.domain.model import (EVENT_KINDS, Behandelaar, Bijlage, MappedRecord,
-                                  MappedRegistratie, Melder, Operation, OutboundEvent,
-                                  Registratie, RowRejection, Status, Student, Terugmelding,
-                                  Verzuimdag, Verzuimmelding, Verzuimsoort)
 from adapter.domain.codec import melding_from_dict, melding_to_dict
-from adapter.domain.identifiers import (is_valid_brin, is_valid_bsn, is_valid_oin,
-                                        is_valid_onderwijsnummer, is_valid_postcode,
-                                        is_valid_uuid)
-from adapter.domain.rules import (MAX_LENGTHS, RULES, Violation, age_on, allowed_soorten,
-                                  check_melding, check_status_sendable, raise_for_violations)
+from adapter.domain.identifiers import (
+                                  is_valid_brin,
+                                  is_valid_bsn,
+                                  is_valid_oin,
+                                  is_valid_onderwijsnummer,
+                                  is_valid_postcode,
+                                  is_valid_uuid,
+)
+from adapter.domain.model import (
+                                  EVENT_KINDS,
+                                  Behandelaar,
+                                  Bijlage,
+                                  MappedRecord,
+                                  MappedRegistratie,
+                                  Melder,
+                                  Operation,
+                                  OutboundEvent,
+                                  Registratie,
+                                  RowRejection,
+                                  Status,
+                                  Student,
+                                  Terugmelding,
+                                  Verzuimdag,
+                                  Verzuimmelding,
+                                  Verzuimsoort,
+)
+from adapter.domain.rules import (
+                                  MAX_LENGTHS,
+                                  RULES,
+                                  Violation,
+                                  age_on,
+                                  allowed_soorten,
+                                  check_melding,
+                                  check_status_sendable,
+                                  raise_for_violations,
+)
 
 __all__ = [
     "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "Bijlage", "MappedRecord",

@@ -13,8 +13,15 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from adapter.domain.model import (Bijlage, Melder, Registratie, Student, Verzuimdag,
-                                  Verzuimmelding, Verzuimsoort)
+from adapter.domain.model import (
+    Bijlage,
+    Melder,
+    Registratie,
+    Student,
+    Verzuimdag,
+    Verzuimmelding,
+    Verzuimsoort,
+)
 from adapter.errors import RuleViolation
 
 

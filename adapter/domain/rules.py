@@ -17,7 +17,11 @@ from collections.abc import Iterator
 from datetime import date
 from typing import NamedTuple
 
-from adapter.domain.identifiers import is_valid_brin, is_valid_bsn, is_valid_onderwijsnummer
+from adapter.domain.identifiers import (
+    is_valid_brin,
+    is_valid_bsn,
+    is_valid_onderwijsnummer,
+)
 from adapter.domain.model import Status, Verzuimmelding, Verzuimsoort
 from adapter.errors import RuleViolation
 

@@ -1,19 +1,29 @@
-"""The DUO side: our Verzuim_V1 service definition and its client.
+"""The DUO side: our Verzuim_V1 service definition, its client, and the port to DUO.
 
-Public API: :class:`DuoClient`, :class:`SubmitResult`, :class:`ChangesPage`
-(``adapter.duo.client``); the contract constants live in ``adapter.duo.contract``.
-Imported lazily, so the simulator can use ``adapter.duo.contract`` without zeep.
+Public surface::
+
+    DuoPort, SubmitResult, ChangesPage, ExchangeRecord   (adapter.duo.port: a leaf)
+    DuoClient(duo, school, *, schools=(), credentials=None, exchange_sink=None)
+
+The contract constants live in ``adapter.duo.contract``. :class:`DuoClient` (zeep,
+requests) is imported on first use, so the simulator and the port's users can
+import this package without zeep.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ChangesPage", "DuoClient", "SubmitResult"]
+from adapter.duo.port import ChangesPage, DuoPort, ExchangeRecord, SubmitResult
+
+if TYPE_CHECKING:  # the same name, typed, for checkers
+    from adapter.duo.client import DuoClient
+
+__all__ = ["ChangesPage", "DuoClient", "DuoPort", "ExchangeRecord", "SubmitResult"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from adapter.duo import client
-        return getattr(client, name)
-    raise AttributeError(name)
+    if name == "DuoClient":
+        return import_module("adapter.duo.client").DuoClient
+    raise AttributeError(f"module 'adapter.duo' has no attribute {name!r}")

@@ -26,7 +26,12 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from adapter.duo.contract import DUPLICATE_DOCUMENT_CODE
 from adapter.errors import (
-    AdapterError, DuoRejected, DuplicateDocument, OutcomeUnknown, SystemFault, TransientError,
+    AdapterError,
+    DuoRejected,
+    DuplicateDocument,
+    OutcomeUnknown,
+    SystemFault,
+    TransientError,
 )
 
 #: Fault codes caused by the record itself.
@@ -47,7 +52,13 @@ def split_faultcode(faultcode: str) -> tuple[str, str | None]:
 
 
 def fault_error(faultcode: str, faultstring: str, *, mutating: bool) -> AdapterError:
-    """The exception for a SOAP fault."""
+    """The exception for a SOAP fault, with DUO's code in ``duo_fault`` (``-`` when bare)."""
+    error = _fault_error(faultcode, faultstring, mutating=mutating)
+    error.duo_fault = split_faultcode(faultcode)[1] or "-"
+    return error
+
+
+def _fault_error(faultcode: str, faultstring: str, *, mutating: bool) -> AdapterError:
     cls, code = split_faultcode(faultcode)
     if code in RECORD_FAULTS:
         return DuoRejected([(code, faultstring[:200])])
@@ -64,8 +75,8 @@ def fault_error(faultcode: str, faultstring: str, *, mutating: bool) -> AdapterE
 def rejection_error(errors: list[tuple[str, str]]) -> AdapterError:
     """The exception for ``leveringGoedgekeurd=false`` with DUO's (code, text) list."""
     if any(code == DUPLICATE_DOCUMENT_CODE for code, _ in errors):
-        return DuplicateDocument("DUO says the business-document id was used before",
-                                 rule=DUPLICATE_DOCUMENT_CODE)
+        return DuplicateDocument(f"{DUPLICATE_DOCUMENT_CODE}: DUO says the business-document "
+                                 "id was used before")
     return DuoRejected(errors)
 
 

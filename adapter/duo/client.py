@@ -28,9 +28,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import requests
@@ -43,15 +42,21 @@ from adapter.config import DuoSettings, SchoolSettings
 from adapter.domain.model import Status, Terugmelding, Verzuimmelding
 from adapter.duo import classify, contract, mapping
 from adapter.duo.addressing import address_request, message_id_of
+from adapter.duo.binding import SoapBinding
+from adapter.duo.port import ChangesPage, ExchangeRecord, SubmitResult
 from adapter.duo.transport import DuoTransport, build_session
 from adapter.duo.wsse import RESPONSE_PARTS, EnvelopeSigner
 from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
 from adapter.errors import (
-    AdapterError, DuoRejected, OutcomeUnknown, SystemFault, TransientError,
+    AdapterError,
+    DuoRejected,
+    DuplicateDocument,
+    OutcomeUnknown,
+    SystemFault,
+    TransientError,
 )
 from adapter.pki.certs import load_pem_chain
 from adapter.pki.identity import Credentials, load_credentials
-from adapter.store.api import ExchangeRecord
 
 # zeep.transports and urllib3 log whole bodies/headers at DEBUG: personal data. Never.
 for _name in ("zeep.transports", "zeep.wsdl.bindings.soap", "urllib3"):
@@ -73,26 +78,9 @@ def _safe_parser() -> etree.XMLParser:
     return parser
 
 
-@dataclass(frozen=True)
-class SubmitResult:
-    """DUO's answer to a successful aanleveren/wijzigen/intrekken."""
-
-    meldingsnummer: str
-    status: Status
-    laatste_mutatie: datetime
-
-
-@dataclass(frozen=True)
-class ChangesPage:
-    """One page of ``opvragenGewijzigdeVerzuimmeldingen``; ask again from ``next_since``."""
-
-    items: list[Terugmelding]
-    next_since: datetime
-    more: bool
-
-
 class DuoClient:
-    """Calls DUO's (or the simulator's) Verzuim_V1 service for one school."""
+    """Calls DUO's (or the simulator's) Verzuim_V1 service for one school
+    (implements :class:`~adapter.duo.port.DuoPort`)."""
 
     def __init__(self, duo: DuoSettings, school: SchoolSettings, *,
                  schools: Sequence[SchoolSettings] = (),
@@ -120,7 +108,7 @@ class DuoClient:
                                  forbid_external=True, xml_huge_tree=False)
         self._zeep = zeep.Client(str(contract.WSDL_PATH), transport=transport,
                                  settings=settings)
-        self._service = self._zeep.create_service(_BINDING, duo.url)
+        self._binding = SoapBinding(self._zeep, _BINDING, duo.url)
 
     def from_oin(self, sender_brin: str) -> str:
         """The OIN in ``wsa:From`` for a call sent by ``sender_brin``."""
@@ -208,11 +196,8 @@ class DuoClient:
     def _call(self, operation: str, document_id: str | None, sender: str, **fields: Any) -> Any:
         mutating = operation in contract.MUTATING
         header = mapping.bedrijfsdocument(document_id, sender, contract.DUO_INSTANTIE)
-        binding = self._service._binding
         try:
-            envelope, http_headers = binding._create(
-                operation, (), {**header, **fields}, client=self._zeep,
-                options=self._service._binding_options)
+            envelope, http_headers = self._binding.request(operation, {**header, **fields})
         except AdapterError:
             raise
         except (zeep.exceptions.Error, TypeError, ValueError) as exc:
@@ -286,15 +271,11 @@ class DuoClient:
             except SignatureInvalid as exc:
                 # Not provably DUO's answer: believe nothing in it (not even success).
                 raise SystemFault(f"response_signature_invalid {exc}") from None
-        operation_obj = self._service._binding.get(operation)
         try:
-            result = self._service._binding.process_reply(self._zeep, operation_obj, response)
+            result = self._binding.reply(operation, response)
         except zeep.exceptions.Fault as fault:
-            error = classify.fault_error(str(fault.code or ""), str(fault.message or ""),
-                                         mutating=mutating)
-            code = classify.split_faultcode(str(fault.code or ""))[1] or "-"
-            error.duo_fault = code  # type: ignore[attr-defined]
-            raise error from None
+            raise classify.fault_error(str(fault.code or ""), str(fault.message or ""),
+                                       mutating=mutating) from None
         except (zeep.exceptions.Error, etree.XMLSyntaxError, ValueError):
             raise _unreadable(mutating) from None
         relates = [el.text for el in doc.iter(f"{{{contract.WSA_NS}}}RelatesTo")]
@@ -320,9 +301,10 @@ def _unreadable(mutating: bool) -> AdapterError:
 
 
 def _outcome_of(exc: AdapterError) -> str:
-    fault = getattr(exc, "duo_fault", None)
-    if fault:
-        return f"fault:{fault}"
+    if exc.duo_fault:
+        return f"fault:{exc.duo_fault}"
+    if isinstance(exc, DuplicateDocument):
+        return "duplicate"
     if isinstance(exc, TransientError):
         return "transient"
     if isinstance(exc, OutcomeUnknown):

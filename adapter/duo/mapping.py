@@ -15,10 +15,17 @@ from typing import Any
 
 from lxml import etree
 
-from adapter.duo.contract import SCHEMA_NS
 from adapter.domain.model import (
-    Behandelaar, Melder, Status, Student, Terugmelding, Verzuimdag, Verzuimmelding, Verzuimsoort,
+    Behandelaar,
+    Melder,
+    Status,
+    Student,
+    Terugmelding,
+    Verzuimdag,
+    Verzuimmelding,
+    Verzuimsoort,
 )
+from adapter.duo.contract import SCHEMA_NS
 
 
 def utc_text(moment: datetime) -> str:

@@ -20,14 +20,14 @@ an ``InclusiveNamespaces`` prefix list naming the prefixes in scope at its
 parent (as WSS4J does); the verifier honours whatever prefix list the signer
 named. **Nothing may re-serialise the envelope after signing**: sign the final
 tree as the very last step and send ``etree.tostring(tree)`` of exactly that
-tree, never pretty-printed. Verification lives in :mod:`adapter.duo.wsse_verify`
-(re-exported here).
+tree, never pretty-printed. The profile's constants and canonical forms live in
+:mod:`adapter.duo.wsse_profile` (re-exported here); verification in
+:mod:`adapter.duo.wsse_verify`.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -38,86 +38,28 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from adapter.duo.contract import SOAP11_NS, WSA_NS, WSSE_NS, WSU_NS
+from adapter.duo.contract import SOAP11_NS, WSSE_NS, WSU_NS
+from adapter.duo.wsse_profile import (
+    BASE64_BINARY,
+    DS_NS,
+    EXC_C14N,
+    REQUEST_PARTS,
+    RESPONSE_PARTS,
+    RSA_SHA256,
+    SHA256,
+    WSU_ID,
+    X509V3,
+    canonical,
+    digest,
+    inclusive_prefixes,
+    part_elements,
+    q,
+    security_header,
+    utc_stamp,
+)
 
-DS_NS: Final = "http://www.w3.org/2000/09/xmldsig#"
-EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
-RSA_SHA256: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-SHA256: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
-X509V3: Final = ("http://docs.oasis-open.org/wss/2004/01/"
-                 "oasis-200401-wss-x509-token-profile-1.0#X509v3")
-BASE64_BINARY: Final = ("http://docs.oasis-open.org/wss/2004/01/"
-                        "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
-WSU_ID: Final = f"{{{WSU_NS}}}Id"
-
-#: Parts DUO demands signed in a request, and in a response (Timestamp and BST always).
-REQUEST_PARTS: Final = ("Body", "Timestamp", "BinarySecurityToken",
-                        "To", "Action", "MessageID", "From")
-RESPONSE_PARTS: Final = ("Body", "Timestamp", "BinarySecurityToken",
-                         "Action", "MessageID", "From", "RelatesTo")
 _NSMAP: Final = {"wsse": WSSE_NS, "wsu": WSU_NS}
 _ID_PREFIX: Final = {"Body": "Body", "Timestamp": "TS", "BinarySecurityToken": "X509"}
-
-
-def q(ns: str, name: str) -> str:
-    return f"{{{ns}}}{name}"
-
-
-# ---- locating the parts ---------------------------------------------------------------
-
-def security_header(envelope: etree._Element) -> list[etree._Element]:
-    """Every ``wsse:Security`` element directly under ``soapenv:Header``."""
-    header = envelope.find(q(SOAP11_NS, "Header"))
-    return [] if header is None else header.findall(q(WSSE_NS, "Security"))
-
-
-def part_elements(envelope: etree._Element) -> dict[str, list[etree._Element]]:
-    """The signable parts of an envelope by name, at the positions the profile puts them.
-
-    ``Body``; ``Timestamp`` and ``BinarySecurityToken`` inside ``wsse:Security``; each
-    WS-Addressing header under ``soapenv:Header`` by local name (``To``, ``From``, …).
-    Lists, so a caller can see duplicates.
-    """
-    found: dict[str, list[etree._Element]] = {}
-    for body in envelope.findall(q(SOAP11_NS, "Body")):
-        found.setdefault("Body", []).append(body)
-    header = envelope.find(q(SOAP11_NS, "Header"))
-    if header is None:
-        return found
-    for child in header:
-        if isinstance(child.tag, str) and child.tag.startswith(f"{{{WSA_NS}}}"):
-            found.setdefault(etree.QName(child).localname, []).append(child)
-    for security in header.findall(q(WSSE_NS, "Security")):
-        for name, ns in (("Timestamp", WSU_NS), ("BinarySecurityToken", WSSE_NS)):
-            found.setdefault(name, []).extend(security.findall(q(ns, name)))
-    return {name: els for name, els in found.items() if els}
-
-
-# ---- canonical form and digests -------------------------------------------------------
-
-def inclusive_prefixes(element: etree._Element) -> list[str]:
-    """Prefixes in scope at ``element``'s parent (WSS4J's InclusiveNamespaces list)."""
-    parent = element.getparent()
-    if parent is None:
-        return []
-    return sorted(p if p is not None else "#default" for p in parent.nsmap)
-
-
-def canonical(element: etree._Element, prefixes: Sequence[str] = ()) -> bytes:
-    """Exclusive C14N (without comments) of ``element`` in its document context."""
-    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False,
-                          inclusive_ns_prefixes=list(prefixes) or None)
-
-
-def digest(element: etree._Element, prefixes: Sequence[str] = ()) -> str:
-    """Base64 SHA-256 of the canonical form."""
-    return base64.b64encode(hashlib.sha256(canonical(element, prefixes)).digest()).decode()
-
-
-def utc_stamp(moment: datetime) -> str:
-    """``2025-03-10T09:15:00.000Z`` (WS-Security wants UTC)."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 # ---- signing --------------------------------------------------------------------------
@@ -262,18 +204,6 @@ def _declare_namespaces(envelope: etree._Element) -> etree._Element:
     for child in list(envelope):
         root.append(child)
     return root
-
-
-_VERIFY_NAMES: Final = ("SignatureInvalid", "VerifiedSignature", "verify_envelope")
-
-
-def __getattr__(name: str) -> object:
-    """Verification is re-exported from :mod:`adapter.duo.wsse_verify` (lazily: that
-    module imports this one)."""
-    if name in _VERIFY_NAMES:
-        from adapter.duo import wsse_verify
-        return getattr(wsse_verify, name)
-    raise AttributeError(name)
 
 
 __all__ = [

@@ -50,9 +50,19 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from adapter.duo.contract import WSSE_NS, WSU_NS
-from adapter.duo.wsse import (
-    BASE64_BINARY, DS_NS, EXC_C14N, REQUEST_PARTS, RSA_SHA256, SHA256, WSU_ID, X509V3,
-    canonical, part_elements, q, security_header,
+from adapter.duo.wsse_profile import (
+    BASE64_BINARY,
+    DS_NS,
+    EXC_C14N,
+    REQUEST_PARTS,
+    RSA_SHA256,
+    SHA256,
+    WSU_ID,
+    X509V3,
+    canonical,
+    part_elements,
+    q,
+    security_header,
 )
 from adapter.pki.chain import build_chain
 

@@ -14,7 +14,7 @@ A missing or unreadable certificate file or trust bundle is a ConfigError.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from cryptography import x509
 from adapter.config import Settings
 from adapter.errors import ConfigError
 from adapter.pki.certs import days_left, load_pem_chain, read_oin
-from adapter.pki.chain import build_chain, describe
+from adapter.pki.chain import ChainResult, build_chain, describe
 from adapter.pki.identity import is_pkcs12, load_identity, read_bytes, read_passphrase
 
 USABLE, EXPIRED, NOT_YET_VALID, OIN_MISMATCH, CHAIN_INCOMPLETE, KEY_UNSAFE = 0, 10, 11, 12, 13, 14
@@ -100,6 +100,35 @@ def _check_one(role: str, cert_path: Path, key_path: Path | None, passphrase: by
     if not chain:   # a PKCS#12 file we could not open: nothing more to say
         return CertificateReport(role=role, source=cert_path, problems=tuple(problems))
     leaf = chain[0]
+    found, result = _leaf_problems(leaf, chain[1:], trusted, expected_oin=expected_oin,
+                                   now=now, bundle_name=str(bundle))
+    return CertificateReport(
+        role=role, source=cert_path, subject=describe(leaf.subject), oin=read_oin(leaf),
+        issuers=tuple(describe(c.subject) for c in result.path[1:]) or (describe(leaf.issuer),),
+        not_before=leaf.not_valid_before_utc, not_after=leaf.not_valid_after_utc,
+        days_left=days_left(leaf, now), problems=(*problems, *found))
+
+
+def usability_problems(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
+                       trusted: Sequence[x509.Certificate], *, expected_oin: str,
+                       now: datetime, bundle_name: str) -> list[tuple[int, str]]:
+    """Why ``leaf`` cannot be used to talk to DUO at ``now``, as ``(exit code, message)``.
+
+    The one usability check of the adapter: ``cert check`` reports it and the
+    daemon's :class:`~adapter.pki.guard.CertificateGuard` refuses to start, or holds
+    submissions, on it. Validity dates, the OIN against ``expected_oin``, and the
+    issuer chain through ``intermediates`` up to a root in ``trusted`` (the trust
+    bundle, named ``bundle_name`` in messages). Empty: usable. Messages name dates,
+    OINs and certificate subjects, never key material.
+    """
+    return _leaf_problems(leaf, intermediates, trusted, expected_oin=expected_oin, now=now,
+                          bundle_name=bundle_name)[0]
+
+
+def _leaf_problems(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
+                   trusted: Sequence[x509.Certificate], *, expected_oin: str, now: datetime,
+                   bundle_name: str) -> tuple[list[tuple[int, str]], ChainResult]:
+    problems: list[tuple[int, str]] = []
     oin = read_oin(leaf)
     if now > leaf.not_valid_after_utc:
         problems.append((EXPIRED, f"expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"))
@@ -111,14 +140,10 @@ def _check_one(role: str, cert_path: Path, key_path: Path | None, passphrase: by
     elif oin != expected_oin:
         problems.append((OIN_MISMATCH, f"OIN mismatch: the certificate carries {oin}, the "
                                        f"configuration expects {expected_oin}"))
-    result = build_chain(leaf, chain[1:], trusted, bundle_name=str(bundle), now=now)
+    result = build_chain(leaf, intermediates, trusted, bundle_name=bundle_name, now=now)
     if result.problem:
         problems.append((CHAIN_INCOMPLETE, f"chain incomplete: {result.problem}"))
-    return CertificateReport(
-        role=role, source=cert_path, subject=describe(leaf.subject), oin=oin,
-        issuers=tuple(describe(c.subject) for c in result.path[1:]) or (describe(leaf.issuer),),
-        not_before=leaf.not_valid_before_utc, not_after=leaf.not_valid_after_utc,
-        days_left=days_left(leaf, now), problems=tuple(problems))
+    return problems, result
 
 
 def check_certificate(settings: Settings, *, environ: Mapping[str, str],

@@ -21,7 +21,12 @@ from lxml import etree
 from adapter.duo.wsse import DS_NS, EnvelopeSigner, security_header
 from adapter.simulator.operations import Operations
 from adapter.simulator.protocol import (
-    Partial, Policy, SoapFault, check_request, envelope, fault_envelope,
+    Partial,
+    Policy,
+    SoapFault,
+    check_request,
+    envelope,
+    fault_envelope,
 )
 from adapter.simulator.state import FaultPlan, SimState
 

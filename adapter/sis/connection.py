@@ -12,7 +12,6 @@ never the URL itself.
 
 from __future__ import annotations
 
-import random
 import ssl
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,7 +20,7 @@ import pika
 from adapter.config import AmqpSettings
 from adapter.errors import ConfigError
 
-__all__ = ["backoff_delay", "connection_parameters", "redact_url", "tls_context"]
+__all__ = ["connection_parameters", "redact_url", "tls_context"]
 
 
 def redact_url(url: str) -> str:
@@ -101,7 +100,3 @@ def connection_parameters(settings: AmqpSettings, *, name: str | None = None) ->
     return params
 
 
-def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter: uniform in [d/2, d], d = min(cap, base·2^attempt)."""
-    ceiling = min(cap, base * (2 ** min(attempt, 30)))
-    return random.uniform(ceiling / 2, ceiling)

@@ -47,17 +47,19 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 import pika
 import pika.exceptions
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+from adapter.backoff import backoff_delay
 from adapter.config import AmqpSettings
 from adapter.errors import ConfigError
-from adapter.sis.connection import backoff_delay, connection_parameters, redact_url
+from adapter.sis.connection import connection_parameters, redact_url
 from adapter.sis.deadletter import DeadLetterPublisher
+from adapter.sis.delivery import Delivery, Disposition
 from adapter.sis.topology import declare_topology
 
 log = structlog.get_logger(__name__)
@@ -65,28 +67,6 @@ log = structlog.get_logger(__name__)
 __all__ = ["Consumer", "Delivery", "Disposition"]
 
 _RECOVERABLE = (pika.exceptions.AMQPError, ConfigError, OSError)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message from the inbox queue, as the handler sees it."""
-
-    body: bytes
-    routing_key: str
-    message_id: str | None
-    content_type: str | None
-    headers: dict[str, object]
-    redelivered: bool
-    timestamp: int | None
-    delivery_tag: int
-
-
-@dataclass(frozen=True)
-class Disposition:
-    """What the handler decided. ``reason`` (for ``dead``) must name rules, never values."""
-
-    action: Literal["ack", "dead", "requeue"]
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +139,7 @@ class Consumer:
                         self._connected = False
                         self._notify("disconnected")
                 if not stop.is_set():
-                    stop.wait(backoff_delay(max(failures - 1, 0),
+                    stop.wait(backoff_delay(failures - 1, base=0.5,
                                             cap=self._settings.reconnect_max_seconds))
         finally:
             self._exit.set()

@@ -10,16 +10,12 @@ publishing and consuming connections: a resource alarm blocks publishers).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from adapter.config import AmqpSettings
-
-if TYPE_CHECKING:
-    from adapter.sis.consumer import Delivery
+from adapter.sis.delivery import Delivery
 
 __all__ = ["DeadLetterPublisher"]
 

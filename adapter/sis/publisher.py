@@ -40,9 +40,10 @@ import pika
 import pika.exceptions
 import structlog
 
+from adapter.backoff import backoff_delay
 from adapter.config import AmqpSettings
 from adapter.domain.model import OutboundEvent
-from adapter.sis.connection import backoff_delay, connection_parameters, redact_url
+from adapter.sis.connection import connection_parameters, redact_url
 from adapter.sis.export import declare_event_tap, publish_export  # re-exported
 
 log = structlog.get_logger(__name__)
@@ -109,7 +110,7 @@ class OutboxRelay:
                     log.warning("amqp_connect_failed", **fields)
                 else:
                     log.debug("amqp_connect_failed", attempt=failures + 1, **fields)
-            stop.wait(backoff_delay(failures, cap=self.settings.reconnect_max_seconds))
+            stop.wait(backoff_delay(failures, base=0.5, cap=self.settings.reconnect_max_seconds))
             failures += 1
 
     def defer(self, outbox_id: int) -> None:

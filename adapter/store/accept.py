@@ -46,13 +46,29 @@ from sqlalchemy.engine import Connection, Row
 
 from adapter.store import schema as t
 from adapter.store import states as S
-from adapter.store.api import (AcceptResult, IncomingRegistratie, IncomingRejection,
-                               IncomingReport)
+from adapter.store.api import (
+    AcceptResult,
+    IncomingRegistratie,
+    IncomingRejection,
+    IncomingReport,
+)
 from adapter.store.common import (
-    as_utc, content_hash, encode, event_uuid, history, insert_ignore, new_document_id,
-    outbox_event, student_key)
-from adapter.store.registraties import (effective, refresh_reports, retire_missing_days,
-                                        upsert_registratie)
+    as_utc,
+    content_hash,
+    encode,
+    event_uuid,
+    history,
+    insert_ignore,
+    new_document_id,
+    student_key,
+)
+from adapter.store.outbox import outbox_event
+from adapter.store.registraties import (
+    effective,
+    refresh_reports,
+    retire_missing_days,
+    upsert_registratie,
+)
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adapter.domain.model import Operation, Registratie, Verzuimmelding
+from adapter.duo.port import ExchangeRecord  # noqa: F401 - kept as evidence by the store
 
 
 @dataclass(frozen=True)
@@ -86,22 +87,6 @@ class Claim:
     meldingsnummer: str | None
     #: DUO's last mutation stamp of the report (guards ``wijzigen``); None before registration.
     laatste_mutatie: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ExchangeRecord:
-    """One request/response pair with DUO, kept as evidence (contains personal data)."""
-
-    operation: str
-    document_id: str | None
-    message_id: str | None
-    request_xml: bytes
-    response_xml: bytes | None
-    http_status: int | None
-    outcome: str          # "ok" | "rejected" | "fault:<code>" | "transient" | "unknown" | "system"
-    started_at: datetime
-    duration_ms: int
-    submission_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -104,15 +104,6 @@ def history(conn: Connection, report_id: int, event: str, *, at: datetime,
         to_state=to_state, event=event, detail=detail))
 
 
-def outbox_event(conn: Connection, *, message_id: str, vendor: str, brin: str, event: str,
-                 source_id: str | None, data: dict[str, Any], at: datetime) -> bool:
-    """Queue an event for the SIS; False when an event with that message_id exists."""
-    new_id = insert_ignore(conn, t.outbox, dict(
-        message_id=message_id, vendor=vendor, brin=brin, event=event, source_id=source_id,
-        data=data, created_at=at, published_at=None), ["message_id"])
-    return new_id is not None
-
-
 def new_document_id() -> str:
     """A fresh identificatiecodeBedrijfsdocument: created once per logical submission."""
     return str(uuid.uuid4())

@@ -20,10 +20,11 @@ from adapter.domain.model import Operation
 from adapter.errors import RuleViolation
 from adapter.store import schema as t
 from adapter.store import states as S
-from adapter.store.registraties import report_context
 from adapter.store.accept import add_submission, latest_submission, set_report_state
 from adapter.store.api import Claim, ExchangeRecord
-from adapter.store.common import clip, decode, history, outbox_event
+from adapter.store.common import clip, decode, history
+from adapter.store.outbox import outbox_event
+from adapter.store.registraties import report_context
 
 _sub, _rep = t.submissions, t.reports
 _JOINED = sa.select(

@@ -2,8 +2,8 @@
 
 :class:`Store` is a thin facade: each public method opens exactly one
 transaction (:class:`~adapter.store.engine.Database`) and calls a function of
-the role module that does the work (``accept``, ``lifecycle``, ``feedback``,
-``queries``). All methods are thread-safe. Database faults raise
+the role module that does the work (``accept``, ``lifecycle``, ``terugmeldingen``,
+``outbox``, ``queries``). All methods are thread-safe. Database faults raise
 :class:`~adapter.errors.StoreUnavailable`; illegal state changes raise
 :class:`~adapter.store.states.IllegalTransition`; an unknown submission id
 raises :class:`~adapter.store.lifecycle.UnknownSubmission`. Every datetime
@@ -20,12 +20,19 @@ import structlog
 
 from adapter.domain.model import OutboundEvent, Terugmelding
 from adapter.store import accept as _accept
-from adapter.store import feedback as _feedback
 from adapter.store import lifecycle as _life
+from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
+from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
-    AcceptResult, Claim, ExchangeRecord, IncomingRegistratie, IncomingRejection, IncomingReport,
-    ReportSummary)
+    AcceptResult,
+    Claim,
+    ExchangeRecord,
+    IncomingRegistratie,
+    IncomingRejection,
+    IncomingReport,
+    ReportSummary,
+)
 from adapter.store.common import as_utc, utcnow
 from adapter.store.engine import Database
 
@@ -135,26 +142,26 @@ class Store:
 
     def get_watermark(self, name: str) -> datetime | None:
         with self._db.read("get_watermark") as conn:
-            return _feedback.get_watermark(conn, name)
+            return _terugmeldingen.get_watermark(conn, name)
 
     def apply_feedback(self, items: Sequence[Terugmelding], *, watermark: datetime,
                        name: str) -> int:
-        return self._db.run("apply_feedback", lambda conn: _feedback.apply_feedback(
+        return self._db.run("apply_feedback", lambda conn: _terugmeldingen.apply_feedback(
             conn, items, watermark=watermark, name=name, now=utcnow()))
 
     def pending_events(self, limit: int) -> list[tuple[int, OutboundEvent]]:
         """Unpublished outbox rows, oldest first (``limit`` may be given by position)."""
         with self._db.read("pending_events") as conn:
-            return _feedback.pending_events(conn, limit=limit)
+            return _outbox.pending_events(conn, limit=limit)
 
     def event(self, message_id: str) -> OutboundEvent | None:
         """The outbox event with this AMQP ``message_id`` (published or not)."""
         with self._db.read("event") as conn:
-            return _feedback.event_by_message_id(conn, message_id)
+            return _outbox.event_by_message_id(conn, message_id)
 
     def mark_published(self, outbox_ids: Sequence[int]) -> None:
         ids = list(outbox_ids)
-        self._db.run("mark_published", lambda conn: _feedback.mark_published(
+        self._db.run("mark_published", lambda conn: _outbox.mark_published(
             conn, ids, now=utcnow()))
 
     # -- views --------------------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""Submitter outcomes against a real SQLite store and a scripted DUO client.
+"""Submitter outcomes against a real SQLite store and the kit's FakeDuo.
 
-The DUO side is a fake here on purpose: this is the classification logic (which
-outcome leads to which store transition and whether anything is resent). The
-same paths run against the real simulator over TLS in tests/e2e.
+The DUO side is the in-memory port on purpose: this is the classification logic
+(which outcome leads to which store transition and whether anything is resent).
+The same paths run against the real simulator over TLS in tests/e2e.
 """
 
 from __future__ import annotations
@@ -10,48 +10,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
-from adapter.domain.model import Status, Terugmelding
-from adapter.duo import SubmitResult
-from adapter.errors import DuoRejected, DuplicateDocument, OutcomeUnknown, SystemFault, TransientError
+from adapter.errors import DuoRejected, OutcomeUnknown, SystemFault, TransientError
+from adapter.pipeline.submitter import Submitter
 from adapter.store import IncomingReport, Store
-from adapter.submitter import Submitter, backoff_delay
+from adapter.testing import FakeDuo
 
 from store.factories import melding
-
-
-class ScriptedDuo:
-    """Answers each aanleveren with the next scripted outcome; records every call."""
-
-    def __init__(self, outcomes: list[Any], registered: set[str] | None = None) -> None:
-        self.outcomes = list(outcomes)
-        self.sent: list[str] = []
-        self.asked: list[str] = []
-        self.registered = registered if registered is not None else set()
-
-    def aanleveren(self, melding: Any, *, document_id: str) -> SubmitResult:
-        self.sent.append(document_id)
-        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
-        if outcome == "ok" or outcome == "ok-then-lost":
-            self.registered.add(document_id)
-            if outcome == "ok-then-lost":
-                raise OutcomeUnknown("read timeout")
-            return SubmitResult("100001", Status.R, datetime.now(UTC))
-        raise outcome
-
-    def opvragen(self, *, brin: str, document_id: str | None = None,
-                 meldingsnummer: str | None = None) -> Terugmelding | None:
-        self.asked.append(document_id or "")
-        if document_id in self.registered:
-            return Terugmelding("100001", Status.R, datetime.now(UTC),
-                                identificatiecode_bedrijfsdocument=document_id)
-        return None
 
 
 @pytest.fixture()
@@ -61,11 +32,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def run_until(store: Store, duo: ScriptedDuo, done: Callable[[dict[str, Any]], bool],
+def scripted(*outcomes: Any) -> FakeDuo:
+    """A FakeDuo whose next ``aanleveren`` calls end as ``outcomes`` say."""
+    duo = FakeDuo()
+    duo.script("aanleveren", *outcomes)
+    return duo
+
+
+def run_until(store: Store, duo: FakeDuo, done: Callable[[dict[str, Any]], bool],
               **settings: Any) -> Submitter:
     duo_settings = DuoSettings(retry_base_seconds=0.01, retry_max_seconds=0.02,
                                max_attempts=settings.pop("max_attempts", 4), max_concurrency=2)
-    sub = Submitter(duo_settings, store, duo, idle_wait=0.02,  # type: ignore[arg-type]
+    sub = Submitter(duo_settings, store, duo, idle_wait=0.02,
                     pause_seconds=settings.pop("pause_seconds", 0.3))
     stop = threading.Event()
     thread = threading.Thread(target=sub.run, args=(stop,), daemon=True)
@@ -96,14 +74,15 @@ def done_in(state: str) -> Callable[[dict[str, Any]], bool]:
 
 def test_registered(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo(["ok"])
+    duo = FakeDuo()
     run_until(store, duo, done_in("done"))
     assert len(duo.sent) == 1 and events(store) == ["registered"]
+    assert list(duo.ledger.values()) == [1]
 
 
 def test_rejection_is_terminal_and_not_retried(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo([DuoRejected([("VZ004", "te oud voor V3")])])
+    duo = scripted(DuoRejected([("VZ004", "te oud voor V3")]))
     run_until(store, duo, done_in("rejected"))
     time.sleep(0.2)
     assert len(duo.sent) == 1 and events(store) == ["rejected"]
@@ -111,51 +90,46 @@ def test_rejection_is_terminal_and_not_retried(store: Store) -> None:
 
 def test_transient_failures_retry_with_the_same_document_id(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo([TransientError("503"), TransientError("503"), "ok"])
+    duo = scripted(TransientError("503"), TransientError("503"), "ok")
     run_until(store, duo, done_in("done"))
-    assert len(duo.sent) == 3 and len(set(duo.sent)) == 1
+    assert len(duo.sent) == 3 and len(set(duo.documents)) == 1
 
 
 def test_gives_up_after_max_attempts(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo([TransientError("503")] * 10)
+    duo = scripted(*[TransientError("503")] * 10)
     run_until(store, duo, done_in("failed"), max_attempts=3)
     assert len(duo.sent) == 3 and events(store) == ["failed"]
 
 
 def test_unknown_outcome_is_reconciled_not_resent(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo(["ok-then-lost"])
+    duo = scripted("lost")
     run_until(store, duo, done_in("done"))
-    assert len(duo.sent) == 1 and duo.asked == duo.sent
+    assert len(duo.sent) == 1 and duo.asked == duo.documents
+    assert list(duo.ledger.values()) == [1]
     assert events(store) == ["registered"]
 
 
 def test_unknown_and_not_found_is_resent_with_the_same_id(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo([OutcomeUnknown("reset"), "ok"])
+    duo = scripted(OutcomeUnknown("reset"), "ok")
     run_until(store, duo, done_in("done"))
-    assert len(duo.sent) == 2 and len(set(duo.sent)) == 1 and duo.asked == duo.sent[:1]
+    assert len(duo.sent) == 2 and len(set(duo.documents)) == 1
+    assert duo.asked == duo.documents[:1] and list(duo.ledger.values()) == [1]
 
 
 def test_duplicate_document_is_reconciled(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo([])
-    first = []
-
-    def duplicate(melding: Any, *, document_id: str) -> SubmitResult:
-        first.append(document_id)
-        duo.registered.add(document_id)
-        raise DuplicateDocument("VZ900")
-
-    duo.aanleveren = duplicate  # type: ignore[method-assign]
+    duo = scripted("seen")       # an earlier send arrived; DUO answers VZ900
     run_until(store, duo, done_in("done"))
-    assert len(first) == 1 and duo.asked == first
+    assert duo.documents == duo.asked and list(duo.ledger.values()) == [1]
+    assert events(store) == ["registered"]
 
 
 def test_system_fault_pauses_without_counting_against_the_record(store: Store) -> None:
     queue(store)
-    duo = ScriptedDuo([SystemFault("tls_handshake_failed"), "ok"])
+    duo = scripted(SystemFault("tls_handshake_failed"), "ok")
     sub = run_until(store, duo, done_in("done"), max_attempts=1, pause_seconds=0.3)
     # max_attempts=1 and still registered: the system fault was not an attempt.
     assert len(duo.sent) == 2 and events(store) == ["registered"]
@@ -165,7 +139,8 @@ def test_system_fault_pauses_without_counting_against_the_record(store: Store) -
 def test_backoff_grows_and_is_capped() -> None:
     import random
     rng = random.Random(1)
-    delays = [backoff_delay(n, 1.0, 8.0, rng) for n in range(1, 8)]
+    delays = [backoff_delay(n, base=1.0, cap=8.0, rng=rng) for n in range(7)]
     assert all(0.5 <= d <= 8.0 for d in delays)
-    assert max(backoff_delay(1, 1.0, 8.0, rng) for _ in range(50)) <= 1.0
-    assert max(backoff_delay(6, 1.0, 8.0, rng) for _ in range(50)) > 4.0
+    assert max(backoff_delay(0, base=1.0, cap=8.0, rng=rng) for _ in range(50)) <= 1.0
+    assert max(backoff_delay(5, base=1.0, cap=8.0, rng=rng) for _ in range(50)) > 4.0
+    assert min(backoff_delay(9, base=1.0, cap=8.0, rng=rng) for _ in range(50)) >= 4.0

@@ -122,7 +122,7 @@ def test_duplicate_document_id_is_not_registered_again(
         client.aanleveren(melding(), document_id=doc)
     assert control(simulator, "ledger") == {doc: 1}
     assert len(control(simulator, "meldingen")) == 1
-    assert exchanges[-1].outcome == "rejected"
+    assert exchanges[-1].outcome == "duplicate"
 
 
 def test_unknown_report_is_none(client: DuoClient) -> None:

@@ -15,7 +15,8 @@ from lxml import etree
 from adapter.config import SchoolSettings
 from adapter.duo import contract
 from adapter.duo.client import DuoClient
-from adapter.duo.wsse import REQUEST_PARTS, verify_envelope
+from adapter.duo.wsse import REQUEST_PARTS
+from adapter.duo.wsse_verify import verify_envelope
 from adapter.errors import ConfigError, SystemFault
 from adapter.pki.testpki import issue_leaf
 from adapter.simulator.server import SimulatorServer

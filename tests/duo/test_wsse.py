@@ -14,9 +14,9 @@ from signxml import SignatureConfiguration, XMLVerifier
 
 from adapter.duo import contract as c
 from adapter.duo.wsse import (
-    DS_NS, EXC_C14N, REQUEST_PARTS, RSA_SHA256, SHA256, X509V3, EnvelopeSigner,
-    SignatureInvalid, sign_envelope, verify_envelope,
+    DS_NS, EXC_C14N, REQUEST_PARTS, RSA_SHA256, SHA256, X509V3, EnvelopeSigner, sign_envelope,
 )
+from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
 
 S = f"{{{c.SOAP11_NS}}}"
 W = f"{{{c.WSA_NS}}}"

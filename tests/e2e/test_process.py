@@ -103,8 +103,8 @@ def personal_values(directory: Path) -> set[str]:
 
 def vendor_sample_values() -> set[str]:
     """Personal values of every installed vendor's demo samples, as the vendor maps them."""
-    from adapter.demo import sample_files
-    from adapter.plugins import load_vendors
+    from adapter.commands.demo import sample_files
+    from adapter.vendors import load_vendors
     from adapter.testing import map_export
     from adapter.testing import personal_values as mapped_values
     registry = load_vendors()

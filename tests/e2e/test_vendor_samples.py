@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapter.config import Settings
-from adapter.daemon import Daemon
+from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.canonical import VENDOR, parse_all
+from adapter.vendors.canonical import VENDOR, parse_all
 from adapter.domain import (Bijlage, MappedRecord, Melder, OutboundEvent, RowRejection, Student,
                             Verzuimdag, Verzuimmelding, Verzuimsoort, check_melding,
                             melding_from_dict, melding_to_dict)

@@ -14,10 +14,11 @@ import click.testing
 import pluggy
 import pytest
 
-from adapter import canonical, hookspecs
+from adapter import hookspecs
+from adapter.vendors import canonical
 from adapter.errors import ConfigError, UnknownVendor
-from adapter.hookspecs import hookimpl
-from adapter.plugins import Vendor, load_vendors, register_commands
+from adapter.hookspecs import Vendor, hookimpl
+from adapter.vendors import load_vendors, register_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,8 @@ from cryptography import x509
 from lxml import etree
 
 from adapter.duo import contract as c
-from adapter.duo.wsse import DS_NS, RESPONSE_PARTS, SignatureInvalid, verify_envelope
+from adapter.duo.wsse import DS_NS, RESPONSE_PARTS
+from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
 from adapter.errors import ConfigError
 from adapter.pki.testpki import issue_leaf
 from adapter.simulator.server import SimulatorServer

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from adapter.errors import ConfigError
-from adapter.plugins import load_vendors
+from adapter.vendors import load_vendors
 from verzuim_eduarte import plugin
 from verzuim_eduarte.plugin import EduarteVendor
 from verzuim_eduarte.schema import REGISTRATION_HEADER

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from adapter.config import load_settings
 from adapter.domain.model import Verzuimdag
-from adapter.intake import Intake
-from adapter.plugins import load_vendors
+from adapter.pipeline.intake import Intake
+from adapter.vendors import load_vendors
 from adapter.sis import Delivery
 from adapter.store import Store
 from verzuim_eduarte import plugin

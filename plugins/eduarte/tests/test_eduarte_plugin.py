@@ -9,7 +9,8 @@ from pathlib import Path
 import structlog
 
 from adapter.domain.model import OutboundEvent
-from adapter.plugins import Vendor, load_vendors
+from adapter.hookspecs import Vendor
+from adapter.vendors import load_vendors
 from verzuim_eduarte import __version__
 from verzuim_eduarte.plugin import EduarteVendor
 

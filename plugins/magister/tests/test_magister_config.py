@@ -8,7 +8,7 @@ from datetime import date, time
 import pytest
 
 from adapter.errors import ConfigError
-from adapter.plugins import load_vendors
+from adapter.vendors import load_vendors
 from verzuim_magister import plugin
 from verzuim_magister.schedule import settings_from_config
 

@@ -1,7 +1,9 @@
 """Certificate guard: the DUO credentials are valid at start, stay valid, and reload.
 
-- :meth:`CertificateGuard.load_checked` refuses to start with an expired or not yet
-  valid certificate, or one whose OIN is not ``settings.certificate_oin``.
+- :meth:`CertificateGuard.load_checked` refuses to start with a certificate that
+  ``cert check`` would call unusable (:func:`adapter.pki.check.usability_problems`):
+  expired or not yet valid, an OIN other than ``settings.certificate_oin``, or no
+  chain to a root in ``duo.ca_bundle``.
 - :meth:`CertificateGuard.run` re-reads the certificate files every
   ``duo.certificate_check_interval`` seconds: warnings at ``duo.expiry_warning_days``
   (once a day, by :class:`~adapter.pki.expiry.ExpiryMonitor`), and when the
@@ -14,30 +16,29 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import structlog
+from cryptography import x509
 
 from adapter.config import Settings
 from adapter.errors import AdapterError, ConfigError
+from adapter.pki.certs import load_pem_chain
+from adapter.pki.check import usability_problems
 from adapter.pki.expiry import ExpiryMonitor
 from adapter.pki.identity import Credentials, Identity, load_credentials
 
 log = structlog.get_logger(__name__)
 
 
-def problem_with(identity: Identity, expected_oin: str, now: datetime) -> str | None:
-    """Why ``identity`` cannot be used to talk to DUO now, or None."""
-    cert = identity.certificate
-    if now > cert.not_valid_after_utc:
-        return f"certificate {identity.source} expired on {cert.not_valid_after_utc:%Y-%m-%d}"
-    if now < cert.not_valid_before_utc:
-        return f"certificate {identity.source} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}"
-    if identity.oin != expected_oin:
-        return (f"certificate {identity.source} carries OIN {identity.oin or '(none)'}, "
-                f"configured {expected_oin}")
-    return None
+def problem_with(identity: Identity, trusted: Sequence[x509.Certificate], *, expected_oin: str,
+                 now: datetime, bundle_name: str) -> str | None:
+    """Why ``identity`` cannot be used to talk to DUO now (the ``cert check`` rules:
+    dates, OIN, chain to the trust bundle), or None. One line, no key material."""
+    problems = usability_problems(identity.certificate, identity.chain[1:], trusted,
+                                  expected_oin=expected_oin, now=now, bundle_name=bundle_name)
+    return f"certificate {identity.source}: {problems[0][1]}" if problems else None
 
 
 class CertificateGuard:
@@ -62,13 +63,19 @@ class CertificateGuard:
         """Load the configured credentials; ConfigError (one line) when unusable."""
         now = now or datetime.now(UTC)
         creds = load_credentials(self._settings.duo, environ=self._environ)
+        trusted = load_pem_chain(self._settings.duo.ca_bundle)
         for identity in self._identities(creds).values():
-            problem = problem_with(identity, self._settings.certificate_oin, now)
+            problem = self._problem(identity, trusted, now)
             if problem:
                 raise ConfigError(problem)
         self.credentials = creds
         self._record(creds, now)
         return creds
+
+    def _problem(self, identity: Identity, trusted: Sequence[x509.Certificate],
+                 now: datetime) -> str | None:
+        return problem_with(identity, trusted, expected_oin=self._settings.certificate_oin,
+                            now=now, bundle_name=str(self._settings.duo.ca_bundle))
 
     def _record(self, creds: Credentials, now: datetime) -> bool:
         """Update days-left and log warnings; True when a certificate in use has expired."""
@@ -87,12 +94,13 @@ class CertificateGuard:
             reason = "certificate_expired"
         try:
             on_disk = load_credentials(self._settings.duo, environ=self._environ)
+            trusted = load_pem_chain(self._settings.duo.ca_bundle)
         except AdapterError as exc:
             log.error("certificate_unreadable", error=str(exc))
             reason = reason or "certificate_unreadable"
         else:
             for identity in self._identities(on_disk).values():
-                problem = problem_with(identity, self._settings.certificate_oin, now)
+                problem = self._problem(identity, trusted, now)
                 if problem:
                     log.error("certificate_on_disk_unusable", problem=problem)
                     reason = reason or "certificate_on_disk_unusable"

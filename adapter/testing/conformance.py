@@ -1,9 +1,10 @@
-"""The checks behind :func:`adapter.testing.run_conformance` (see its docstring).
+"""The conformance suite every vendor plugin passes: :func:`run_conformance`.
 
-The round trip uses the daemon's real parts: :class:`~adapter.intake.Intake`,
-the SQLite store, the :class:`~adapter.submitter.Submitter` and the DUO client
-over two-way TLS to the simulator; only RabbitMQ is left out (deliveries are
-handed to the intake directly).
+The round trip uses the daemon's real parts: :class:`~adapter.pipeline.intake.Intake`,
+the SQLite store, the :class:`~adapter.pipeline.submitter.Submitter` and the DUO
+client over two-way TLS to the simulator; only RabbitMQ is left out (deliveries
+are handed to the intake directly). Those parts are imported when the round trip
+runs, so ``adapter.testing`` stays light for a plugin's pure mapping tests.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
-from adapter.hookspecs import hookimpl
-from adapter.plugins import Vendor
+from adapter.hookspecs import Vendor, hookimpl
+from adapter.testing.kit import (
+    ConformanceReport,
+    capture_log_lines,
+    map_export,
+    personal_values,
+)
 
 if TYPE_CHECKING:
     from adapter.store import Store
-    from adapter.testing import ConformanceReport
 
 SCHOOL_OIN = "00000099000000000001"
 _CONTENT_TYPES = {".json": "application/json", ".csv": "text/csv"}
@@ -35,7 +40,6 @@ def _content_type(path: Path, given: str | None) -> str | None:
 def check_mapping(vendor: Vendor, path: Path, content_type: str | None,
                   report: ConformanceReport) -> list[object]:
     """A good sample maps without rejections, and the same way twice."""
-    from adapter.testing import map_export
     body = path.read_bytes()
     first = map_export(vendor, body, _content_type(path, content_type))
     second = map_export(vendor, body, _content_type(path, content_type))
@@ -51,7 +55,6 @@ def check_mapping(vendor: Vendor, path: Path, content_type: str | None,
 def check_bad_samples(vendor: Vendor, path: Path, content_type: str | None,
                       report: ConformanceReport) -> set[str]:
     """Bad rows are RowRejections with a position and rules, never carrying values."""
-    from adapter.testing import map_export, personal_values
     mapped = map_export(vendor, path.read_bytes(), _content_type(path, content_type))
     rejections = [r for r in mapped if isinstance(r, RowRejection)]
     assert rejections, f"{path.name}: a bad sample produced no RowRejection"
@@ -79,7 +82,6 @@ class _SinglePlugin:
 
 
 def _brin_of(vendor: Vendor, samples: Sequence[Path], content_type: str | None) -> str:
-    from adapter.testing import map_export
     brins = set()
     for path in samples:
         for item in map_export(vendor, path.read_bytes(), _content_type(path, content_type)):
@@ -112,15 +114,15 @@ def round_trip(vendor: Vendor, samples: Sequence[Path], *, rod_file: Path | None
                report: ConformanceReport) -> None:
     """Samples through intake, store and submitter to the simulator, twice."""
     from adapter.config import load_settings
-    from adapter.duo import DuoClient
-    from adapter.intake import Intake
+    from adapter.duo.client import DuoClient
+    from adapter.pipeline.intake import Intake
+    from adapter.pipeline.submitter import Submitter
     from adapter.pki.identity import load_credentials
     from adapter.pki.testpki import init_test_pki
-    from adapter.plugins import load_vendors
     from adapter.simulator.server import SimulatorServer
-    from adapter.sis import Delivery
+    from adapter.sis.delivery import Delivery
     from adapter.store import Store
-    from adapter.submitter import Submitter
+    from adapter.vendors import load_vendors
 
     brin = _brin_of(vendor, samples, content_type)
     with tempfile.TemporaryDirectory(prefix="conformance-") as tmp:
@@ -179,3 +181,39 @@ def round_trip(vendor: Vendor, samples: Sequence[Path], *, rod_file: Path | None
                     f"from_duo rendered nothing for a {event.event} event")
                 report.events[event.event] = report.events.get(event.event, 0) + 1
             store.close()
+
+
+def run_conformance(vendor: Vendor, samples: Sequence[Path], *,
+                    bad_samples: Sequence[Path] = (), rod_file: Path | None = None,
+                    content_type: str | None = None, config: dict[str, Any] | None = None,
+                    simulator: bool = True) -> ConformanceReport:
+    """Check a vendor plugin the way the daemon will use it; AssertionError on failure.
+
+    1. Every sample maps, twice with equal results (deterministic), with no
+       rejected rows, and at least one report or registration overall.
+    2. Every row of every ``bad_samples`` file that cannot be mapped is a
+       RowRejection naming a position and (field, rule) pairs without values,
+       and the good rows of those files still map.
+    3. With ``simulator`` (default): the samples, in the given order, go through
+       the daemon's intake, store and submitter to the DUO simulator over TLS and
+       back: every report ends registered or rejected by DUO, no document is
+       registered twice, publishing every sample again changes nothing at DUO,
+       and ``from_duo`` renders every resulting event.
+    4. No log line written meanwhile contains a personal value of the samples.
+    """
+    report = ConformanceReport()
+    secrets: set[str] = set()
+    with capture_log_lines() as lines:
+        for path in samples:
+            mapped = check_mapping(vendor, path, content_type, report)
+            secrets |= personal_values(mapped)
+        for path in bad_samples:
+            secrets |= check_bad_samples(vendor, path, content_type, report)
+        if simulator:
+            round_trip(vendor, samples, rod_file=rod_file, config=config or {},
+                       content_type=content_type, report=report)
+    report.log_lines = lines
+    assert report.reports + report.registraties > 0, "the samples map to nothing at all"
+    leaked = sorted(v for v in secrets if any(v in line for line in lines))
+    assert not leaked, f"{len(leaked)} personal value(s) of the samples appear in log lines"
+    return report

@@ -17,11 +17,12 @@ from adapter.config import Settings
 from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
 from adapter.domain.rules import check_melding
 from adapter.errors import RecordError, StoreUnavailable, UnknownVendor
-from adapter.faults import failpoint
+from adapter.hookspecs import Vendor
 from adapter.logging import redact_text
-from adapter.plugins import Vendor, VendorRegistry
-from adapter.sis import Delivery, Disposition
+from adapter.pipeline.faults import failpoint
+from adapter.sis.delivery import Delivery, Disposition
 from adapter.store import IncomingRegistratie, IncomingRejection, IncomingReport, Store
+from adapter.vendors import VendorRegistry
 
 log = structlog.get_logger(__name__)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import structlog
 
-from adapter.duo import DuoClient
+from adapter.duo.port import DuoPort
 from adapter.errors import AdapterError, SystemFault
 from adapter.store import Store
 
@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 class FeedbackPoller:
     """Polls ``opvragenGewijzigdeVerzuimmeldingen`` for each configured BRIN."""
 
-    def __init__(self, store: Store, client: DuoClient, brins: list[str], *, interval: float,
+    def __init__(self, store: Store, client: DuoPort, brins: list[str], *, interval: float,
                  on_events: Callable[[], None] = lambda: None, max_pages: int = 50,
                  paused: Callable[[], bool] = lambda: False) -> None:
         self._store = store
@@ -39,7 +39,7 @@ class FeedbackPoller:
         """Poll now instead of at the next interval."""
         self._wake.set()
 
-    def set_client(self, client: DuoClient) -> None:
+    def set_client(self, client: DuoPort) -> None:
         """Use a new DUO client from the next poll on (certificate reload)."""
         self._client = client
 

@@ -2,13 +2,13 @@
 
 Threads (each a loop that ends when its stop event is set):
 
-- ``consumer``: AMQP deliveries to :class:`~adapter.intake.Intake`, acked after commit
+- ``consumer``: AMQP deliveries to :class:`~adapter.pipeline.intake.Intake`, acked after commit
 - ``submitter``: claims due rows and calls DUO on a bounded pool
 - ``poller``: DUO feedback since the watermark into the outbox
 - ``relay``: outbox rows to ``verzuim.adapter`` with publisher confirms
 - ``certificates``: expiry checks; an unusable certificate holds submissions
 
-SIGHUP reloads the certificates (:class:`~adapter.certificates.CertificateGuard`):
+SIGHUP reloads the certificates (:class:`~adapter.pki.guard.CertificateGuard`):
 when the files are usable, a new DUO client replaces the old one and held
 submissions resume.
 
@@ -26,17 +26,18 @@ from typing import Any
 
 import structlog
 
-from adapter.certificates import CertificateGuard
 from adapter.config import Settings
-from adapter.duo import DuoClient
-from adapter.feedback import FeedbackPoller
-from adapter.health import HealthServer
-from adapter.intake import Intake
+from adapter.duo.client import DuoClient
+from adapter.pipeline.health import HealthServer
+from adapter.pipeline.intake import Intake
+from adapter.pipeline.poller import FeedbackPoller
+from adapter.pipeline.submitter import Submitter
+from adapter.pki.guard import CertificateGuard
 from adapter.pki.identity import Credentials
-from adapter.plugins import VendorRegistry, load_vendors
-from adapter.sis import Consumer, OutboxRelay
+from adapter.sis.consumer import Consumer
+from adapter.sis.publisher import OutboxRelay
 from adapter.store import Store
-from adapter.submitter import Submitter
+from adapter.vendors import VendorRegistry, load_vendors
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""DUO's feedback (terugmeldingen), watermarks and the outbox relay's queries.
+"""DUO's feedback (terugmeldingen) and the poller's watermarks.
 
 Feedback is deduplicated on (meldingsnummer, laatste_mutatie); the watermark is
 saved in the same transaction as the events it covers, so a crash either keeps
@@ -14,12 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from adapter.domain.model import OutboundEvent, Status, Terugmelding
+from adapter.domain.model import Status, Terugmelding
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import set_report_state
+from adapter.store.common import as_utc, event_uuid, history, insert_ignore
+from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
-from adapter.store.common import as_utc, event_uuid, history, insert_ignore, outbox_event
 
 
 def get_watermark(conn: Connection, name: str) -> datetime | None:
@@ -45,7 +46,7 @@ def _data(item: Terugmelding, mutation: datetime) -> dict[str, object]:
     }
 
 
-def _report_for(conn: Connection, item: Terugmelding) -> sa.Row | None:
+def _report_for(conn: Connection, item: Terugmelding) -> sa.Row[Any] | None:
     """Our report for a feedback item: by meldingsnummer, else by the aanlevering's document id.
 
     The fallback matters when DUO registered a report whose answer we never got
@@ -94,28 +95,3 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
                      at=now)
     set_watermark(conn, name, as_utc(watermark))
     return new_events
-
-
-def _event(row: sa.Row[Any]) -> OutboundEvent:
-    return OutboundEvent(message_id=row.message_id, vendor=row.vendor, brin=row.brin,
-                         event=row.event, source_id=row.source_id, data=dict(row.data),
-                         created_at=row.created_at)
-
-
-def pending_events(conn: Connection, *, limit: int) -> list[tuple[int, OutboundEvent]]:
-    rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.published_at.is_(None))
-                        .order_by(t.outbox.c.id).limit(limit)).all()
-    return [(row.id, _event(row)) for row in rows]
-
-
-def event_by_message_id(conn: Connection, message_id: str) -> OutboundEvent | None:
-    row = conn.execute(sa.select(t.outbox).where(t.outbox.c.message_id == message_id)).first()
-    return _event(row) if row is not None else None
-
-
-def mark_published(conn: Connection, outbox_ids: Sequence[int], *, now: datetime) -> None:
-    ids = list(outbox_ids)
-    for start in range(0, len(ids), 500):
-        conn.execute(t.outbox.update().where(
-            t.outbox.c.id.in_(ids[start:start + 500]), t.outbox.c.published_at.is_(None))
-            .values(published_at=now))

@@ -15,7 +15,6 @@ attempt. Outcomes follow the error tree (``adapter.errors``):
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,28 +23,29 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
 from adapter.domain.model import Operation
-from adapter.duo import DuoClient
-from adapter.errors import (DuoRejected, DuplicateDocument, OutcomeUnknown, RecordError,
-                            SystemFault, TransientError)
-from adapter.faults import failpoint
+from adapter.duo.port import DuoPort
+from adapter.errors import (
+    DuoRejected,
+    DuplicateDocument,
+    OutcomeUnknown,
+    RecordError,
+    SystemFault,
+    TransientError,
+)
 from adapter.logging import in_context
+from adapter.pipeline.faults import failpoint
 from adapter.store import Claim, Store
 
 log = structlog.get_logger(__name__)
 
 
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Full-jitter exponential backoff: uniform(base/2, min(cap, base·2^(attempt−1)))."""
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
-    return (rng or random).uniform(min(base / 2, ceiling), ceiling)
-
-
 class Submitter:
     """Runs the send loop in its own thread; DUO calls run on a bounded pool."""
 
-    def __init__(self, settings: DuoSettings, store: Store, client: DuoClient, *,
+    def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
                  idle_wait: float = 0.2) -> None:
         self._settings = settings
@@ -77,7 +77,7 @@ class Submitter:
             log.error("submissions_held", reason=reason)
         self.held = reason
 
-    def resume(self, client: DuoClient | None = None) -> None:
+    def resume(self, client: DuoPort | None = None) -> None:
         """End a hold and any pause; optionally switch to a new DUO client (reload)."""
         with self._claim_lock:
             if client is not None:
@@ -245,8 +245,8 @@ class Submitter:
             self._store.mark_failed(claim.submission_id, reason=f"gave up: {error}")
             log.error("report_failed", attempts=claim.attempt, error=error)
             return
-        delay = backoff_delay(claim.attempt, self._settings.retry_base_seconds,
-                              self._settings.retry_max_seconds)
+        delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
+                              cap=self._settings.retry_max_seconds)
         self._store.retry_later(claim.submission_id,
                                 at=datetime.now(UTC) + timedelta(seconds=delay), error=error)
         log.warning("submission_retry_scheduled", delay_s=round(delay, 1), error=error)

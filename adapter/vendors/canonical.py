@@ -7,7 +7,7 @@ object or ``{"meldingen": [report, ...]}``; each report is the dict form of
 per event (:meth:`CanonicalVendor.from_duo`).
 
 This module is itself a pluggy plugin (registered by ``load_vendors``), and the
-reference implementation of :class:`adapter.plugins.Vendor` for plugin authors.
+reference implementation of :class:`adapter.hookspecs.Vendor` for plugin authors.
 """
 
 from __future__ import annotations

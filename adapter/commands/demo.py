@@ -33,7 +33,7 @@ from adapter.domain.model import OutboundEvent
 from adapter.logging import configure_logging
 
 TAP_QUEUE = "verzuim.demo.sis-events"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NUMBERED = re.compile(r"^\d{2}-")
 
 
@@ -157,10 +157,15 @@ def _wait(condition: Callable[[], bool], poll: Callable[[], None], seconds: floa
 def run_demo(settings: Settings, *, timeout: float = 150.0, root: Path = ROOT,
              control_port: int = 8444) -> int:
     """Run the demo; returns 0 when every part of the path was exercised."""
-    from adapter.daemon import Daemon
+    from adapter.pipeline.daemon import Daemon
     from adapter.pki.testpki import init_test_pki
     from adapter.simulator.server import SimulatorServer
-    from adapter.sis import connection_parameters, declare_event_tap, declare_topology, publish_export
+    from adapter.sis import (
+        connection_parameters,
+        declare_event_tap,
+        declare_topology,
+        publish_export,
+    )
 
     pki_dir = Path(settings.duo.ca_bundle).parent
     workdir = pki_dir.parent

@@ -1,7 +1,8 @@
-"""Loading vendor plugins and the :class:`Vendor` protocol they implement.
+"""Loading vendor plugins into a :class:`VendorRegistry`.
 
-:func:`load_vendors` builds a pluggy ``PluginManager`` for the hooks in
-:mod:`adapter.hookspecs`, registers the built-in ``canonical`` vendor, loads
+The contract they implement (hooks and the :class:`~adapter.hookspecs.Vendor`
+protocol) lives in :mod:`adapter.hookspecs`. :func:`load_vendors` builds a pluggy
+``PluginManager`` for those hooks, registers the built-in ``canonical`` vendor, loads
 installed plugins from the entry-point group ``verzuim_adapter`` one by one
 (a plugin that fails to import is logged and skipped; it is fatal only when
 the allow-list asks for a vendor it would have provided), checks that every
@@ -11,65 +12,26 @@ hook implementation matches a spec, and collects the vendors into a
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import importlib.metadata
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 import click
 import pluggy
 import structlog
 
 from adapter import hookspecs
-from adapter.domain.model import MappedRecord, MappedRegistratie, OutboundEvent, RowRejection
 from adapter.errors import ConfigError, UnknownVendor
+from adapter.hookspecs import Vendor
+from adapter.vendors import canonical
 
 log = structlog.get_logger(__name__)
 
 BUILTIN_DISTRIBUTION = "verzuim-adapter"
 LOCAL_DISTRIBUTION = "local"
 _VENDOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-
-
-@runtime_checkable
-class Vendor(Protocol):
-    """One SIS vendor's mapping between its native export and the canonical model.
-
-    Implementations must be stateless between calls (the daemon calls them
-    from several threads) and must never log, print or put record values into
-    exception messages: name the position, field and rule instead.
-    """
-
-    name: str
-    version: str
-
-    def parse(self, body: bytes, *, content_type: str | None) -> Iterable[object]:
-        """Read one message body into native records.
-
-        Yields plugin-defined native records (each carrying its position, e.g.
-        ``row 7`` or ``$.meldingen[2]``) and :class:`RowRejection` for rows that
-        cannot be read. Raises :class:`adapter.errors.DecodeError` when the
-        whole body cannot be decoded (not UTF-8, not JSON/CSV, wrong shape).
-        """
-        ...
-
-    def to_duo(self, records: Sequence[object]
-               ) -> Iterable[MappedRecord | MappedRegistratie | RowRejection]:
-        """Map native records (from :meth:`parse`) to the canonical model.
-
-        Yields a :class:`MappedRecord` (position + Verzuimmelding) per report, a
-        :class:`MappedRegistratie` per absence registration and school day (the
-        adapter fills reports' verzuimdagspecificatie from them), or a
-        :class:`RowRejection` naming the (field, rule) pairs that prevent
-        mapping. The adapter applies DUO's rules afterwards; a plugin need not.
-        """
-        ...
-
-    def from_duo(self, event: OutboundEvent) -> tuple[bytes, str]:
-        """Render an event for the SIS: ``(body, content_type)`` in the vendor's own shape."""
-        ...
 
 
 class VendorRegistry:
@@ -165,8 +127,6 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
         register the same vendor name, a vendor is malformed, or an enabled
         vendor is missing.
     """
-    from adapter import canonical
-
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     _register(pm, canonical, "canonical")

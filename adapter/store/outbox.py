@@ -1,0 +1,53 @@
+"""The outbox: events for the SIS, written in the transaction that caused them and
+read by the relay (:class:`adapter.sis.OutboxRelay`) until the broker confirmed them.
+
+``message_id`` is unique: writing an event twice (a repeated poll, a redelivered
+message) is a no-op, and the SIS can deduplicate on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from adapter.domain.model import OutboundEvent
+from adapter.store import schema as t
+from adapter.store.common import insert_ignore
+
+
+def outbox_event(conn: Connection, *, message_id: str, vendor: str, brin: str, event: str,
+                 source_id: str | None, data: dict[str, Any], at: datetime) -> bool:
+    """Queue an event for the SIS; False when an event with that message_id exists."""
+    new_id = insert_ignore(conn, t.outbox, dict(
+        message_id=message_id, vendor=vendor, brin=brin, event=event, source_id=source_id,
+        data=data, created_at=at, published_at=None), ["message_id"])
+    return new_id is not None
+
+
+def _event(row: sa.Row[Any]) -> OutboundEvent:
+    return OutboundEvent(message_id=row.message_id, vendor=row.vendor, brin=row.brin,
+                         event=row.event, source_id=row.source_id, data=dict(row.data),
+                         created_at=row.created_at)
+
+
+def pending_events(conn: Connection, *, limit: int) -> list[tuple[int, OutboundEvent]]:
+    rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.published_at.is_(None))
+                        .order_by(t.outbox.c.id).limit(limit)).all()
+    return [(row.id, _event(row)) for row in rows]
+
+
+def event_by_message_id(conn: Connection, message_id: str) -> OutboundEvent | None:
+    row = conn.execute(sa.select(t.outbox).where(t.outbox.c.message_id == message_id)).first()
+    return _event(row) if row is not None else None
+
+
+def mark_published(conn: Connection, outbox_ids: Sequence[int], *, now: datetime) -> None:
+    ids = list(outbox_ids)
+    for start in range(0, len(ids), 500):
+        conn.execute(t.outbox.update().where(
+            t.outbox.c.id.in_(ids[start:start + 500]), t.outbox.c.published_at.is_(None))
+            .values(published_at=now))
