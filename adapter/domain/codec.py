@@ -209,8 +209,9 @@ def registratie_to_dict(reg: Registratie) -> dict[str, Any]:
 
 def registratie_from_dict(data: dict[str, Any]) -> Registratie:
     """Decode what :func:`registratie_to_dict` wrote (trusted: the store's own data)."""
-    student = Student(**{k: (date.fromisoformat(v) if k == "geboortedatum" else v)
-                         for k, v in data.get("student", {}).items()})
+    fields: dict[str, Any] = {k: (date.fromisoformat(v) if k == "geboortedatum" else v)
+                              for k, v in data.get("student", {}).items()}
+    student = Student(**fields)
     modified = data.get("modified_at")
     return Registratie(
         source_id=data["source_id"], brin=data["brin"], student=student,

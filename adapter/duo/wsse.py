@@ -49,6 +49,7 @@ from adapter.duo.wsse_profile import (
     SHA256,
     WSU_ID,
     X509V3,
+    by_wsu_id,
     canonical,
     digest,
     inclusive_prefixes,
@@ -133,7 +134,7 @@ def sign_envelope(envelope: etree._Element, private_key: rsa.RSAPrivateKey,
     _c14n_method(signed_info, "CanonicalizationMethod", inclusive_prefixes(signed_info))
     etree.SubElement(signed_info, q(DS_NS, "SignatureMethod"), Algorithm=RSA_SHA256)
     for target_id in target_ids:
-        [element] = envelope.xpath("//*[@wsu:Id = $ref]", namespaces=_NSMAP, ref=target_id)
+        [element] = by_wsu_id(envelope, target_id)
         prefixes = inclusive_prefixes(element)
         reference = etree.SubElement(signed_info, q(DS_NS, "Reference"), URI=f"#{target_id}")
         transforms = etree.SubElement(reference, q(DS_NS, "Transforms"))
@@ -148,12 +149,20 @@ def sign_envelope(envelope: etree._Element, private_key: rsa.RSAPrivateKey,
     # SignedInfo is final only now: parse once more, canonicalise it, and set the value
     # (text of a sibling: the canonical SignedInfo does not change).
     envelope = _fresh(envelope)
-    signature = security_header(envelope)[0].find(q(DS_NS, "Signature"))
-    signed_info = signature.find(q(DS_NS, "SignedInfo"))
+    signature = _child(security_header(envelope)[0], q(DS_NS, "Signature"))
+    signed_info = _child(signature, q(DS_NS, "SignedInfo"))
     signed = canonical(signed_info, inclusive_prefixes(signed_info))
-    signature.find(q(DS_NS, "SignatureValue")).text = base64.b64encode(
+    _child(signature, q(DS_NS, "SignatureValue")).text = base64.b64encode(
         private_key.sign(signed, padding.PKCS1v15(), hashes.SHA256())).decode()
     return envelope
+
+
+def _child(parent: etree._Element, tag: str) -> etree._Element:
+    """The child we just wrote (a missing one is a bug here, not bad input)."""
+    child = parent.find(tag)
+    if child is None:
+        raise AssertionError(f"{tag} vanished from the envelope being signed")
+    return child
 
 
 def _give_id(element: etree._Element, name: str) -> str:
@@ -194,12 +203,14 @@ def _declare_namespaces(envelope: etree._Element) -> etree._Element:
     missing = {p: ns for p, ns in _NSMAP.items() if ns not in in_scope}
     if not missing:
         return envelope
-    nsmap = dict(envelope.nsmap)
+    nsmap: dict[str | None, str] = dict(envelope.nsmap)
     for prefix, ns in missing.items():
         while prefix in nsmap:
             prefix += "1"
         nsmap[prefix] = ns
-    root = etree.Element(envelope.tag, attrib=dict(envelope.attrib), nsmap=nsmap)
+    attrib = {str(k): str(v) for k, v in envelope.attrib.items()}
+    root = etree.Element(envelope.tag, attrib=attrib,
+                         nsmap=nsmap)  # type: ignore[arg-type]  # lxml takes None: the default ns
     root.text = envelope.text
     for child in list(envelope):
         root.append(child)

@@ -94,3 +94,9 @@ def utc_stamp(moment: datetime) -> str:
     """``2025-03-10T09:15:00.000Z`` (WS-Security wants UTC)."""
     moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def by_wsu_id(doc: etree._Element, ref: str) -> list[etree._Element]:
+    """Every element of ``doc`` whose ``wsu:Id`` is ``ref`` (a list, so callers see duplicates)."""
+    found = doc.xpath("//*[@wsu:Id = $ref]", namespaces={"wsu": WSU_NS}, ref=ref)
+    return [e for e in found if isinstance(e, etree._Element)] if isinstance(found, list) else []

@@ -59,6 +59,7 @@ from adapter.duo.wsse_profile import (
     SHA256,
     WSU_ID,
     X509V3,
+    by_wsu_id,
     canonical,
     part_elements,
     q,
@@ -130,7 +131,7 @@ def verify_envelope(doc: etree._Element, *, trusted_cert: x509.Certificate | Non
         ref_id = uri[1:] if uri.startswith("#") else ""
         if ref_id in signed_ids:
             raise SignatureInvalid("reference_duplicate")
-        targets = doc.xpath("//*[@wsu:Id = $ref]", namespaces={"wsu": WSU_NS}, ref=ref_id)
+        targets = by_wsu_id(doc, ref_id)
         if not ref_id or len(targets) != 1:
             raise SignatureInvalid("reference_unresolved")
         target = targets[0]

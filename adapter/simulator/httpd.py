@@ -80,13 +80,14 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), which can stall on DNS.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
         self.setup_environ()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.ssl_context is None:
             request.settimeout(IO_TIMEOUT)
-            self.RequestHandlerClass(request, client_address, self)
+            self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]  # typeshed: Self
             return
         request.settimeout(HANDSHAKE_TIMEOUT)
         try:
@@ -98,7 +99,7 @@ class ThreadedWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
             return
         try:
             tls.settimeout(IO_TIMEOUT)
-            self.RequestHandlerClass(tls, client_address, self)
+            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]  # typeshed: Self
         finally:
             try:
                 tls.close()
@@ -115,7 +116,7 @@ def require_loopback(host: str) -> None:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise ConfigError(f"control host {host!r} cannot be resolved") from exc
-    addresses = {info[4][0] for info in infos}
+    addresses = {str(info[4][0]) for info in infos}
     if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback
                                 for a in addresses):
         raise ConfigError(f"control API must bind to a loopback address, not {host!r}")

@@ -22,7 +22,7 @@ from typing import Callable
 
 from lxml import etree
 
-from adapter.domain.model import Status
+from adapter.domain.model import Status, Verzuimmelding
 from adapter.domain.rules import check_melding
 from adapter.duo import contract as c
 from adapter.duo.mapping import melding_from_element, parse_datetime, utc_text
@@ -30,6 +30,8 @@ from adapter.simulator.state import SimMelding, SimState
 
 _CLOSED = (Status.G, Status.K, Status.I, Status.D)
 Fout = tuple[str, str, str | None]        # (code, text, field)
+#: What an operation handler returns: DUO's errors, and what fills a good answer.
+Outcome = tuple[list[Fout], Callable[[etree._Element], None] | None]
 
 
 def _q(name: str) -> str:
@@ -90,15 +92,15 @@ class Operations:
 
     # ---- helpers --------------------------------------------------------------------
 
-    def _rules(self, body: etree._Element) -> tuple[object, list[Fout]]:
+    def _rules(self, body: etree._Element) -> tuple[Verzuimmelding, list[Fout]]:
         m = melding_from_element(body)
         if m.student.geboortedatum is None:
             birth = self.state.birth_date(m.student.bsn, m.student.onderwijsnummer)
             if birth is not None:
                 m = dataclasses.replace(m, student=dataclasses.replace(m.student,
                                                                        geboortedatum=birth))
-        fouten = [(v.code, f"{v.field}: {v.rule}", v.field)
-                  for v in check_melding(m, today=self.today())]
+        fouten: list[Fout] = [(v.code, f"{v.field}: {v.rule}", v.field)
+                              for v in check_melding(m, today=self.today())]
         return m, fouten
 
     def _used(self, body: etree._Element) -> list[Fout]:
@@ -131,7 +133,7 @@ class Operations:
 
     # ---- operations -----------------------------------------------------------------
 
-    def _aanleverenVerzuimmelding(self, body: etree._Element):  # noqa: N802
+    def _aanleverenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
         melding, fouten = self._rules(body)
@@ -139,14 +141,14 @@ class Operations:
             return fouten, None
         doc_id = _text(body, "identificatiecodeBedrijfsdocument") or ""
         sim = SimMelding(meldingsnummer=self.state.next_meldingsnummer(), document_id=doc_id,
-                         brin=melding.brin, melding=melding, status=Status.R,  # type: ignore
+                         brin=melding.brin, melding=melding, status=Status.R,
                          laatste_mutatie=self.state.next_stamp(), status_since=time.monotonic())
         self.state.meldingen[sim.meldingsnummer] = sim
         self.state.by_document[doc_id] = sim.meldingsnummer
         self._register(body)
         return [], self._registratie(sim)
 
-    def _wijzigenVerzuimmelding(self, body: etree._Element):  # noqa: N802
+    def _wijzigenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
         sim, fouten = self._find(body)
@@ -158,12 +160,12 @@ class Operations:
         melding, fouten = self._rules(body)
         if fouten:
             return fouten, None
-        sim.melding = melding   # type: ignore[assignment]
+        sim.melding = melding
         sim.laatste_mutatie = self.state.next_stamp()
         self._register(body)
         return [], self._registratie(sim)
 
-    def _intrekkenVerzuimmelding(self, body: etree._Element):  # noqa: N802
+    def _intrekkenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
         sim, fouten = self._find(body)
@@ -173,7 +175,7 @@ class Operations:
         self._register(body)
         return [], self._registratie(sim)
 
-    def _opvragenVerzuimmelding(self, body: etree._Element):  # noqa: N802
+    def _opvragenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         nummer = _text(body, "meldingsnummer")
         if nummer is None:
             nummer = self.state.by_document.get(
@@ -183,7 +185,7 @@ class Operations:
             return [], None                            # unknown: no verzuimmelding element
         return [], lambda resp: status_element(resp, sim)
 
-    def _opvragenGewijzigdeVerzuimmeldingen(self, body: etree._Element):  # noqa: N802
+    def _opvragenGewijzigdeVerzuimmeldingen(self, body: etree._Element) -> Outcome:  # noqa: N802
         since_text = _text(body, "selectiemoment")
         since = parse_datetime(since_text) if since_text else None
         page, nxt, more = self.state.changes(_text(body, "brin") or "", since, self.page_size)
@@ -195,7 +197,7 @@ class Operations:
             _add(resp, "meerGegevens", more)
         return [], fill
 
-    def _aanleverenBijlage(self, body: etree._Element):  # noqa: N802
+    def _aanleverenBijlage(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
         sim = self.state.meldingen.get(_text(body, "meldingsnummer") or "")
@@ -207,7 +209,10 @@ class Operations:
                              "mime_type": _text(body, "mimeType"),
                              "size": len(_text(body, "inhoud") or "") * 3 // 4})
         self._register(body)
-        return [], lambda resp: _add(resp, "bijlageId", bijlage_id)
+
+        def fill(resp: etree._Element) -> None:
+            _add(resp, "bijlageId", bijlage_id)
+        return [], fill
 
 
 def status_element(parent: etree._Element, sim: SimMelding) -> None:

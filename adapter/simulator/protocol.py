@@ -172,7 +172,7 @@ def _framing(content_type: str, body: bytes) -> tuple[etree._Element, etree._Ele
         doc = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError:
         raise SoapFault("DK0004", "XML not well-formed") from None
-    if doc.getroottree().docinfo.doctype:
+    if doc.getroottree().docinfo.doctype:  # type: ignore[union-attr]  # lxml-stubs: DocInfo has it
         raise SoapFault("DK0004", "DTD not allowed")
     if doc.tag != f"{{{c.SOAP11_NS}}}Envelope":
         raise SoapFault("DK0001", "not a SOAP 1.1 Envelope")
@@ -227,7 +227,7 @@ def _cert_oin(der: bytes | None) -> str | None:
 def _schema_detail(schema: etree.XMLSchema) -> str:
     """Element paths and libxml2 error kinds only: messages would quote values."""
     parts = []
-    for entry in list(schema.error_log)[:5]:
+    for entry in list(schema.error_log)[:5]:  # type: ignore[call-overload]  # lxml-stubs: iterable
         path = "/".join(seg.split("}")[-1].split(":")[-1] for seg in (entry.path or "").split("/"))
         parts.append(f"{path or '?'}: {entry.type_name}")
     return "; ".join(parts) or "schema validation failed"

@@ -32,6 +32,7 @@ from typing import Callable
 
 import structlog
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from adapter.config import DUO_OIN
@@ -125,8 +126,9 @@ class SimulatorServer:
                                  str(self.pki_dir / "trust-bundle.pem"))
             key = serialization.load_pem_private_key(
                 (self.pki_dir / "duo-key.pem").read_bytes(), None)
-            signer = EnvelopeSigner(key,  # type: ignore[arg-type]  (TypeError if not RSA)
-                                    load_pem_chain(self.pki_dir / "duo.pem")[0])
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ConfigError("the simulator's duo-key.pem must be an RSA key")
+            signer = EnvelopeSigner(key, load_pem_chain(self.pki_dir / "duo.pem")[0])
             trust = tuple(load_pem_chain(self.pki_dir / "trust-bundle.pem"))
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"simulator PKI in {self.pki_dir} cannot be loaded "

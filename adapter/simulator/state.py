@@ -99,7 +99,7 @@ class SimState:
 
     def add_students(self, students: list[dict[str, Any]]) -> int:
         """Add ``{"bsn"|"onderwijsnummer": str, "geboortedatum": "YYYY-MM-DD"}`` entries."""
-        parsed = []
+        parsed: list[tuple[tuple[str, str], date]] = []
         for entry in students:
             if not isinstance(entry, dict):
                 raise ValueError("each student must be an object")
