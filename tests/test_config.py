@@ -78,6 +78,16 @@ def test_plain_http_duo_url_is_refused() -> None:
 def test_demo_config_is_valid() -> None:
     settings = load_settings(Path(__file__).resolve().parents[1] / "config" / "demo.toml")
     assert settings.duo.poll_interval <= 5
+    # the demo school's calendar is the one the samples' dagspecificatie assumes
+    assert settings.school_calendars().for_brin("00AA") == load_settings(None).school_calendars(
+        ).for_brin("00AA")
+
+
+def test_example_config_is_valid() -> None:
+    from datetime import date
+    settings = load_settings(Path(__file__).resolve().parents[1] / "config" / "example.toml")
+    calendar = settings.school_calendars().for_brin("25PL")
+    assert calendar.region == "zuid" and not calendar.is_school_day(date(2025, 11, 14))
 
 
 # ---- the school calendar: [school] / [[schools]] region, holidays, lessons, school_days ----
