@@ -31,8 +31,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from adapter.domain import calendar
-from adapter.domain.calendar import Calendars, Holiday, SchoolCalendar
+from adapter.domain.calendar import (
+    DEFAULT_LESSONS,
+    DEFAULT_REGION,
+    DEFAULT_SCHOOL_DAYS,
+    MAX_LESSONS,
+    CalendarError,
+    Calendars,
+    Holiday,
+    SchoolCalendar,
+    parse_lesson,
+    parse_lessons,
+    parse_weekday,
+)
 from adapter.errors import ConfigError
 
 OIN_PATTERN = r"^[0-9A-Z]{20}$"
@@ -45,12 +56,12 @@ class _Section(BaseModel):
 
 
 def _lesson_text(text: str) -> str:
-    lesson = calendar.parse_lesson(text, 1)  # CalendarError is a ValueError: names the rule
+    lesson = parse_lesson(text, 1)  # CalendarError is a ValueError: names the rule
     return f"{lesson.start:%H:%M}-{lesson.end:%H:%M}"
 
 
 LessonText = Annotated[str, AfterValidator(_lesson_text)]
-Weekday = Annotated[int, BeforeValidator(calendar.parse_weekday)]
+Weekday = Annotated[int, BeforeValidator(parse_weekday)]
 
 
 class HolidaySettings(_Section):
@@ -73,18 +84,18 @@ class HolidaySettings(_Section):
 class SchoolSettings(_Section):
     brin: str = Field("00AA", pattern=BRIN_PATTERN)
     oin: str = Field("00000099000000000001", pattern=OIN_PATTERN)
-    region: Literal["noord", "midden", "zuid", "none"] = calendar.DEFAULT_REGION
+    region: Literal["noord", "midden", "zuid", "none"] = DEFAULT_REGION
     holidays: tuple[HolidaySettings, ...] = ()
-    lessons: tuple[LessonText, ...] = Field(calendar.DEFAULT_LESSONS, min_length=1,
-                                            max_length=calendar.MAX_LESSONS)
-    school_days: tuple[Weekday, ...] = Field(calendar.DEFAULT_SCHOOL_DAYS, min_length=1)
+    lessons: Annotated[tuple[LessonText, ...], Field(min_length=1, max_length=MAX_LESSONS)
+                       ] = DEFAULT_LESSONS
+    school_days: Annotated[tuple[Weekday, ...], Field(min_length=1)] = DEFAULT_SCHOOL_DAYS
 
     @field_validator("lessons")
     @classmethod
     def _lessons_in_order(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         try:
-            calendar.parse_lessons(value)
-        except calendar.CalendarError as exc:
+            parse_lessons(value)
+        except CalendarError as exc:
             # "index" lets the one-line error name the lesson: lessons[2]
             raise PydanticCustomError("lesson_order", exc.rule, {"index": exc.index}) from None
         return value

@@ -30,10 +30,11 @@ from datetime import date, time, timedelta
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
+from typing import Final
 
 REGIONS = ("noord", "midden", "zuid")
 #: The region of a school whose configuration names none.
-DEFAULT_REGION = "midden"
+DEFAULT_REGION: Final = "midden"
 MAX_LESSONS = 12
 END_OF_DAY = 24 * 60  # minutes: a clock interval may end at midnight
 #: The default lesson table: 8 lessons of 45 minutes, 08:30–15:30, with breaks after
