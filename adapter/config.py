@@ -238,7 +238,7 @@ def _describe(error: Any) -> str:
     key = ""
     for part in error["loc"]:
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
-    index = (error.get("ctx") or {}).get("index")
+    index = (error.get("ctx") or {}).get("index") if error["type"] == "lesson_order" else None
     if isinstance(index, int):
         key += f"[{index}]"
     # pydantic's "msg" never echoes the input; "input" is deliberately left out.
