@@ -10,16 +10,40 @@ a test fails when one is not.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from adapter.domain.calendar import (
+    DEFAULT_LESSONS,
+    DEFAULT_REGION,
+    DEFAULT_SCHOOL_DAYS,
+    MAX_LESSONS,
+    CalendarError,
+    Calendars,
+    Holiday,
+    SchoolCalendar,
+    parse_lesson,
+    parse_lessons,
+    parse_weekday,
+)
 from adapter.errors import ConfigError
 
 OIN_PATTERN = r"^[0-9A-Z]{20}$"
@@ -31,9 +55,57 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _lesson_text(text: str) -> str:
+    lesson = parse_lesson(text, 1)  # CalendarError is a ValueError: names the rule
+    return f"{lesson.start:%H:%M}-{lesson.end:%H:%M}"
+
+
+LessonText = Annotated[str, AfterValidator(_lesson_text)]
+Weekday = Annotated[int, BeforeValidator(parse_weekday)]
+
+
+class HolidaySettings(_Section):
+    """One of the school's own days off (or periods), added to its region's holidays."""
+
+    name: str = Field("vrije dag", min_length=1, max_length=80)
+    first: date
+    last: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HolidaySettings:
+        if self.last is not None and self.last < self.first:
+            raise ValueError("last must not lie before first")
+        return self
+
+    def period(self) -> Holiday:
+        return Holiday(self.name, self.first, self.last or self.first)
+
+
 class SchoolSettings(_Section):
     brin: str = Field("00AA", pattern=BRIN_PATTERN)
     oin: str = Field("00000099000000000001", pattern=OIN_PATTERN)
+    region: Literal["noord", "midden", "zuid", "none"] = DEFAULT_REGION
+    holidays: tuple[HolidaySettings, ...] = ()
+    lessons: Annotated[tuple[LessonText, ...], Field(min_length=1, max_length=MAX_LESSONS)
+                       ] = DEFAULT_LESSONS
+    school_days: Annotated[tuple[Weekday, ...], Field(min_length=1)] = DEFAULT_SCHOOL_DAYS
+
+    @field_validator("lessons")
+    @classmethod
+    def _lessons_in_order(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            parse_lessons(value)
+        except CalendarError as exc:
+            # "index" lets the one-line error name the lesson: lessons[2]
+            raise PydanticCustomError("lesson_order", exc.rule, {"index": exc.index}) from None
+        return value
+
+    def calendar(self) -> SchoolCalendar:
+        """This school's calendar: region holidays (unless ``none``) plus its own."""
+        return SchoolCalendar.build(
+            region=None if self.region == "none" else self.region,
+            holidays=[h.period() for h in self.holidays], lessons=self.lessons,
+            school_days=self.school_days)
 
 
 class DuoSettings(_Section):
@@ -141,6 +213,11 @@ class Settings(BaseSettings):
         """The configured school with this BRIN, or None when we do not serve it."""
         return next((s for s in self.all_schools if s.brin == brin), None)
 
+    def school_calendars(self) -> Calendars:
+        """The calendar of every school, by BRIN; ``[school]``'s for any other BRIN."""
+        return Calendars({s.brin: s.calendar() for s in self.all_schools},
+                         default=self.school.calendar())
+
     @property
     def certificate_oin(self) -> str:
         """The OIN our certificate must carry: the sender's (SaaS) or the school's."""
@@ -156,8 +233,14 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
-def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+def _describe(error: Any) -> str:
+    """``schools[1].lessons[2]: <rule>`` for pydantic's loc ``("schools", 1, "lessons", 2)``."""
+    key = ""
+    for part in error["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    index = (error.get("ctx") or {}).get("index") if error["type"] == "lesson_order" else None
+    if isinstance(index, int):
+        key += f"[{index}]"
     # pydantic's "msg" never echoes the input; "input" is deliberately left out.
     return f"{key}: {error['msg']}"
 

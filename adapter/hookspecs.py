@@ -2,7 +2,9 @@
 and the :class:`Vendor` protocol a registered vendor implements.
 
 A leaf: it imports only the canonical model (:mod:`adapter.domain.model`), so a
-plugin can depend on it without pulling in the daemon.
+plugin can depend on it without pulling in the daemon. The school calendar a plugin
+is handed is described here as protocols (:class:`CalendarLookup`,
+:class:`SchoolCalendarView`); :mod:`adapter.domain.calendar` implements them.
 
 A plugin is a module or object with functions decorated by :data:`hookimpl`,
 made known through the entry-point group ``verzuim_adapter``::
@@ -26,6 +28,7 @@ fail (``PluginManager.check_pending``). The reference with examples is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pluggy
@@ -85,9 +88,53 @@ class Vendor(Protocol):
         ...
 
 
+@runtime_checkable
+class SchoolCalendarView(Protocol):
+    """What a plugin may ask of one school's calendar (implemented by
+    :class:`adapter.domain.calendar.SchoolCalendar`; pure and thread-safe).
+
+    Lessons are numbered 1, 2, … and given as local wall-clock times
+    (Europe/Amsterdam), one table for every school day; clock intervals are in
+    minutes since local midnight (``24 * 60`` for midnight at the end of the day).
+    """
+
+    def is_school_day(self, day: date) -> bool:
+        """A school weekday of this school outside its holidays (region's and own)."""
+        ...
+
+    def lessons_in_day(self, day: date) -> int:
+        """Lessons scheduled on ``day`` (0 when it is no school day): ``lessons_in_day``."""
+        ...
+
+    def lessons_overlapping(self, start: float, end: float) -> tuple[tuple[int, int], ...]:
+        """``(number, minutes)`` per lesson the interval ``[start, end)`` overlaps by at
+        least one whole minute, the overlap rounded down to whole minutes."""
+        ...
+
+    def lessons_numbered(self, first: int, last: int) -> tuple[tuple[int, int], ...] | None:
+        """``(number, minutes)`` of lessons ``first`` … ``last``; None when a number is
+        not in the school's lesson table."""
+        ...
+
+    def school_week(self, day: date) -> tuple[int, int] | None:
+        """ISO ``(year, week)`` of ``day`` when the week has a school day, else None."""
+        ...
+
+
+@runtime_checkable
+class CalendarLookup(Protocol):
+    """The school calendar per BRIN (implemented by :class:`adapter.domain.calendar.Calendars`)."""
+
+    def for_brin(self, brin: str) -> SchoolCalendarView:
+        """The calendar of the school with this BRIN. A BRIN the adapter does not serve
+        gets the default school's calendar: its rows are rejected by the adapter later."""
+        ...
+
+
 @hookspec
 def adapter_register_vendors(register: Callable[[str, Vendor], None],
-                             config: Mapping[str, Mapping[str, Any]]) -> None:
+                             config: Mapping[str, Mapping[str, Any]],
+                             calendars: CalendarLookup) -> None:
     """Register the vendor mappings this plugin provides.
 
     :param register: call ``register(name, vendor)`` once per vendor. ``name``
@@ -95,10 +142,17 @@ def adapter_register_vendors(register: Callable[[str, Vendor], None],
         ``<vendor>.<brin>.<event>`` out): lower case ``[a-z][a-z0-9_-]*``, equal
         to ``vendor.name``. ``vendor`` implements :class:`Vendor` (above).
     :param config: read-only settings per vendor name, from the adapter's
-        configuration file (``[plugins.config.<vendor>]``), e.g. the school's
-        lesson schedule and holidays; ``config.get(name, {})`` for yours.
-        Validate it here and raise ``adapter.errors.ConfigError`` naming the key
-        when it is wrong. An implementation may leave this argument out.
+        configuration file (``[plugins.config.<vendor>]``), for matters of the
+        vendor's format (e.g. whether its lateness code counts as absence);
+        ``config.get(name, {})`` for yours. Validate it here and raise
+        ``adapter.errors.ConfigError`` naming the key when it is wrong. An
+        implementation may leave this argument out.
+    :param calendars: the school calendar per BRIN (:class:`CalendarLookup`),
+        built once from ``[school]``/``[[schools]]`` (region holidays, the
+        school's own days off, lesson times, school days). Map each row with
+        ``calendars.for_brin(<the row's BRIN>)``: in a deployment for several
+        schools each has its own. Keep the lookup, not one calendar. An
+        implementation that needs no calendar may leave this argument out.
     :return: nothing; the return value is ignored.
 
     When called: once per process at start-up, by

@@ -78,3 +78,92 @@ def test_plain_http_duo_url_is_refused() -> None:
 def test_demo_config_is_valid() -> None:
     settings = load_settings(Path(__file__).resolve().parents[1] / "config" / "demo.toml")
     assert settings.duo.poll_interval <= 5
+    # the demo school's calendar is the one the samples' dagspecificatie assumes
+    assert settings.school_calendars().for_brin("00AA") == load_settings(None).school_calendars(
+        ).for_brin("00AA")
+
+
+def test_example_config_is_valid() -> None:
+    from datetime import date
+    settings = load_settings(Path(__file__).resolve().parents[1] / "config" / "example.toml")
+    calendar = settings.school_calendars().for_brin("25PL")
+    assert calendar.region == "zuid" and not calendar.is_school_day(date(2025, 11, 14))
+
+
+# ---- the school calendar: [school] / [[schools]] region, holidays, lessons, school_days ----
+
+SAAS = '''
+[[schools]]
+brin = "00AA"
+oin = "00000099000000000001"
+region = "noord"
+
+[[schools]]
+brin = "01BB"
+oin = "00000099000000000002"
+region = "zuid"
+holidays = [{name = "studiedag", first = 2025-11-14}]
+lessons = ["08:00-08:50", "08:50-09:40"]
+school_days = ["ma", "di", "wo", "do"]
+'''
+
+
+def test_each_school_gets_its_own_calendar(tmp_path: Path) -> None:
+    from datetime import date
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(SAAS)
+    calendars = load_settings(cfg).school_calendars()
+    noord, zuid = calendars.for_brin("00AA"), calendars.for_brin("01BB")
+    assert (noord.region, zuid.region) == ("noord", "zuid")
+    monday = date(2025, 10, 13)   # herfstvakantie zuid, not noord
+    assert noord.is_school_day(monday) and not zuid.is_school_day(monday)
+    assert not zuid.is_school_day(date(2025, 11, 14)) and noord.is_school_day(date(2025, 11, 14))
+    assert not zuid.is_school_day(date(2025, 11, 7))            # a Friday: no school day there
+    assert (noord.lessons_in_day(monday), zuid.lessons_in_day(date(2025, 10, 20))) == (8, 2)
+
+
+def test_calendar_defaults_keep_the_single_school_behaviour() -> None:
+    from datetime import date
+    calendar = load_settings(None).school_calendars().for_brin("00AA")
+    assert calendar.region == "midden" and calendar.lessons_in_day(date(2025, 10, 6)) == 8
+    assert not calendar.is_school_day(date(2025, 10, 20))
+
+
+def test_region_none_uses_only_the_schools_own_days_off(tmp_path: Path) -> None:
+    from datetime import date
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[school]\nregion = "none"\nholidays = [{name = "x", first = 2025-10-20, '
+                   'last = "2025-10-21"}]\n')
+    calendar = load_settings(cfg).school_calendars().for_brin("00AA")
+    assert [calendar.is_school_day(date(2025, 10, d)) for d in (20, 21, 22)] == [False, False, True]
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[school]\nregion = "oost"', "school.region:"),
+    ('[school]\nlessons = ["08:30-09:15", "09:00-09:45"]', "school.lessons[1]: lesson 2 begins"),
+    ('[school]\nlessons = ["09:15-08:30"]', "school.lessons[0]:"),
+    ('[school]\nlessons = ["8.30-9.15"]', "school.lessons[0]:"),
+    ('[school]\nlessons = []', "school.lessons:"),
+    ('[school]\nlessons = [' + ", ".join(['"08:00-08:30"'] * 13) + ']', "school.lessons:"),
+    ('[school]\nholidays = [["18-10-2025", "26-10-2025"]]', "school.holidays[0]:"),
+    ('[school]\nholidays = [{first = "31-10-2025"}]', "school.holidays[0].first:"),
+    ('[school]\nholidays = [{first = 2025-10-26, last = 2025-10-18}]', "school.holidays[0]:"),
+    ('[school]\nholidays = [{first = 2025-10-26, until = 2025-10-28}]',
+     "school.holidays[0].until:"),
+    ('[school]\nschool_days = ["maandag"]', "school.school_days[0]:"),
+    ('[school]\nschool_days = [0]', "school.school_days[0]:"),
+    ('[school]\nschool_days = []', "school.school_days:"),
+    (SAAS.replace('"08:50-09:40"', '"08:50-09:40", "9.40-10.30"'), "schools[1].lessons[2]:"),
+    (SAAS.replace('region = "zuid"', 'region = "Zuid"'), "schools[1].region:"),
+])
+def test_calendar_errors_name_the_key_and_entry(tmp_path: Path, text: str, key: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    message = str(err.value)
+    assert message.startswith(f"invalid configuration: {key}"), message
+    assert "\n" not in message
+    for value in ("8.30", "9.40", "maandag", "oost", "31-10-2025", "18-10-2025"):
+        assert value not in message
+

@@ -40,7 +40,8 @@ def test_wheel_contains_wsdl_migrations_and_type_marker(tmp_path: Path) -> None:
     [wheel] = tmp_path.glob("verzuim_adapter-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("adapter/py.typed", "adapter/duo/wsdl/verzuim.wsdl",
-                     "adapter/duo/wsdl/verzuim.xsd", "adapter/store/migrations/env.py"):
+                     "adapter/duo/wsdl/verzuim.xsd", "adapter/store/migrations/env.py",
+                     "adapter/domain/data/schoolvakanties.toml"):
         assert required in names, required
     assert any(n.startswith("adapter/store/migrations/versions/") and n.endswith(".py")
                for n in names)

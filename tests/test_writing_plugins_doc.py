@@ -53,3 +53,23 @@ def test_tutorial_plugin_registers_through_the_hook(tutorial: tuple[object, str]
     mapped = map_export(vendor, sample.encode())
     kinds = sorted(type(m).__name__ for m in mapped)
     assert kinds == ["MappedRecord", "MappedRegistratie", "MappedRegistratie"]
+
+
+def test_tutorial_plugin_takes_the_school_calendar_from_the_hook(
+        tutorial: tuple[object, str]) -> None:
+    """A school without lessons on Monday: the tutorial's Monday registration is dropped,
+    and lessons_in_day is that school's."""
+    from adapter.domain.calendar import Calendars, SchoolCalendar
+    from adapter.domain.model import MappedRegistratie
+    from adapter.testing import map_export, registered_plugin
+    module, _ = tutorial
+    calendar = SchoolCalendar.build(region="midden", school_days=[2, 3, 4, 5],
+                                    lessons=[f"{h:02d}:00-{h:02d}:50" for h in range(8, 18)])
+    with registered_plugin(module, config={"somtoday": {"brin": "00AA"}},
+                           calendars=Calendars({"00AA": calendar})) as registry:
+        vendor = registry.get("somtoday")
+    [sample] = blocks("json")
+    regs = [m.registratie for m in map_export(vendor, sample.encode())
+            if isinstance(m, MappedRegistratie)]
+    assert [(r.source_id, r.lesuren, r.lessons_in_day) for r in regs] == [
+        ("SOM-2", tuple(range(1, 9)), 10)]

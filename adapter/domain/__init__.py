@@ -1,9 +1,12 @@
-"""The canonical domain: model, JSON codec, identifier checks and DUO's business rules.
+"""The canonical domain: model, JSON codec, identifier checks, DUO's business rules and
+the school calendar.
 
-Pure logic, no I/O. Import from here (``from adapter.domain import Verzuimmelding,
-check_melding``) rather than from the submodules.
+Pure logic, no I/O but for reading the calendar's packaged holiday data. Import from
+here (``from adapter.domain import Verzuimmelding, check_melding``) rather than from
+the submodules.
 """
 
+from adapter.domain.calendar import Calendars, Holiday, Lesson, SchoolCalendar
 from adapter.domain.codec import melding_from_dict, melding_to_dict
 from adapter.domain.identifiers import (
                                   is_valid_brin,
@@ -43,7 +46,8 @@ from adapter.domain.rules import (
 )
 
 __all__ = [
-    "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "Bijlage", "MappedRecord",
+    "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "Bijlage", "Calendars", "Holiday",
+    "Lesson", "MappedRecord", "SchoolCalendar",
     "MappedRegistratie", "Melder", "Operation", "OutboundEvent", "Registratie", "RowRejection", "Status", "Student", "Terugmelding", "Verzuimdag",
     "Verzuimmelding", "Verzuimsoort", "Violation", "age_on", "allowed_soorten",
     "check_melding", "check_status_sendable", "is_valid_brin", "is_valid_bsn", "is_valid_oin",

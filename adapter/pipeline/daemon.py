@@ -27,9 +27,10 @@ from typing import Any
 import structlog
 
 from adapter.config import Settings
+from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
 from adapter.pipeline.health import HealthServer
-from adapter.pipeline.intake import Intake
+from adapter.pipeline.intake import Intake, today_in_nl
 from adapter.pipeline.poller import FeedbackPoller
 from adapter.pipeline.submitter import Submitter
 from adapter.pki.guard import CertificateGuard
@@ -56,7 +57,8 @@ class Daemon:
                                              on_unusable=self._hold, on_reloaded=self._reloaded)
         credentials = self.certificates.load_checked()
         self.vendors = vendors or load_vendors(enabled=settings.plugins.enabled,
-                                              config=settings.plugins.config)
+                                              config=settings.plugins.config,
+                                              calendars=settings.school_calendars())
         self.store = store or Store.open(settings.store.url)
         self.client = self._new_client(credentials)
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
@@ -114,6 +116,9 @@ class Daemon:
 
     def start(self) -> None:
         log.info("daemon_starting", vendors=self.vendors.names(), brin=self.settings.school.brin)
+        if today_in_nl() > holidays_known_until():
+            # Past the packaged data every weekday is a school day unless configured.
+            log.warning("school_holidays_unknown", known_until=holidays_known_until().isoformat())
         if self.settings.health.port:
             self.health = HealthServer(self.settings.health.host, self.settings.health.port,
                                        self.readiness, self.gauges)

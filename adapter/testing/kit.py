@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
-from adapter.hookspecs import Vendor
+from adapter.hookspecs import CalendarLookup, Vendor
 from adapter.logging import configure_logging
 from adapter.vendors import VendorRegistry, load_vendors
 
@@ -19,10 +19,16 @@ __all__ = ["ConformanceReport", "capture_log_lines", "map_export", "personal_val
 
 
 @contextmanager
-def registered_plugin(plugin: object, *, config: dict[str, Any] | None = None
-                      ) -> Iterator[VendorRegistry]:
-    """A vendor registry with the built-in vendor and ``plugin`` only (no entry points)."""
-    yield load_vendors(entry_points=False, plugins=[plugin], config=config or {})
+def registered_plugin(plugin: object, *, config: dict[str, Any] | None = None,
+                      calendars: CalendarLookup | None = None) -> Iterator[VendorRegistry]:
+    """A vendor registry with the built-in vendor and ``plugin`` only (no entry points).
+
+    ``calendars`` is what the hook hands the plugin (default: the default school
+    calendar for every BRIN); ``Settings.school_calendars()`` builds it from a
+    configuration, :class:`adapter.domain.calendar.Calendars` directly.
+    """
+    yield load_vendors(entry_points=False, plugins=[plugin], config=config or {},
+                       calendars=calendars)
 
 
 @contextmanager

@@ -23,8 +23,9 @@ import pluggy
 import structlog
 
 from adapter import hookspecs
+from adapter.domain.calendar import Calendars
 from adapter.errors import ConfigError, UnknownVendor
-from adapter.hookspecs import Vendor
+from adapter.hookspecs import CalendarLookup, Vendor
 from adapter.vendors import canonical
 
 log = structlog.get_logger(__name__)
@@ -113,7 +114,8 @@ def _local_name(pm: pluggy.PluginManager, plugin: object) -> str:
 
 def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
                  plugins: Sequence[object] = (),
-                 config: Mapping[str, Mapping[str, Any]] | None = None) -> VendorRegistry:
+                 config: Mapping[str, Mapping[str, Any]] | None = None,
+                 calendars: CalendarLookup | None = None) -> VendorRegistry:
     """Build the vendor registry of this process.
 
     :param enabled: when non-empty, an allow-list of vendor names; only these
@@ -123,6 +125,10 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
     :param plugins: extra plugin objects or modules to register (tests, embedding).
     :param config: per-vendor settings from ``[plugins.config.<vendor>]``, handed to
         ``adapter_register_vendors(config=...)``.
+    :param calendars: the school calendar per BRIN, handed to
+        ``adapter_register_vendors(calendars=...)``; the daemon passes
+        ``settings.school_calendars()``. Default: one default school calendar
+        (:class:`adapter.domain.calendar.Calendars`) for every BRIN.
     :raises ConfigError: a hook implementation matches no spec, two plugins
         register the same vendor name, a vendor is malformed, or an enabled
         vendor is missing.
@@ -142,6 +148,7 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
         raise ConfigError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: "
                           f"{exc}") from exc
 
+    lookup = calendars if calendars is not None else Calendars()
     vendors: dict[str, tuple[Vendor, str]] = {}
     owners: dict[str, str] = {}
     ordered = list(dists)  # registration order: canonical, entry points, extras
@@ -151,7 +158,7 @@ def load_vendors(*, enabled: Sequence[str] = (), entry_points: bool = True,
         caller = pm.subset_hook_caller("adapter_register_vendors", remove_plugins=others)
         dist = dists.get(plugin, LOCAL_DISTRIBUTION)
         caller(register=_registrar(vendors, owners, plugin_name, dist),
-               config=_frozen(config or {}))
+               config=_frozen(config or {}), calendars=lookup)
 
     if enabled:
         missing = sorted(set(enabled) - set(vendors))

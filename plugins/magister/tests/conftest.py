@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from magister_helpers import vendor_for
 from verzuim_magister.plugin import MagisterVendor
 
 
 @pytest.fixture
 def vendor() -> MagisterVendor:
-    return MagisterVendor({})
+    return vendor_for()

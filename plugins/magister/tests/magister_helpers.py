@@ -10,12 +10,27 @@ from pathlib import Path
 from datetime import date
 from typing import Any
 
+from adapter.domain.calendar import Calendars, SchoolCalendar
 from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
 from verzuim_magister.plugin import MagisterVendor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 EXAMPLE = SAMPLES / "sis-systems-6.2-voorbeeld.json"
 DEMO = sorted(p for p in SAMPLES.glob("[0-9][0-9]-*.json"))
+
+#: The lesson table the Magister samples were written for: the §6.2 sample's lessons
+#: 1–4 (a 15-minute break after lesson 3), extended to 8 lessons with a 30-minute
+#: lunch after lesson 5. The adapter's default table is another school's (§6.1), so
+#: the tests configure this one, as a school would in ``[school] lessons``.
+LESSONS = ("08:30-09:20", "09:20-10:10", "10:10-11:00", "11:15-12:05",
+           "12:05-12:55", "13:25-14:15", "14:15-15:05", "15:05-15:55")
+CALENDARS = Calendars(default=SchoolCalendar.build(region="midden", lessons=LESSONS))
+
+
+def vendor_for(config: dict[str, Any] | None = None,
+               calendars: Calendars = CALENDARS) -> MagisterVendor:
+    """The vendor as the adapter builds it for the samples' school."""
+    return MagisterVendor(config or {}, calendars)
 
 
 def run(vendor: MagisterVendor, body: bytes, content_type: str | None = "application/json"

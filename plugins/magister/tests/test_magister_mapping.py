@@ -7,11 +7,12 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from adapter.domain.calendar import Calendars, SchoolCalendar
 from adapter.domain.dagspec import merge_days
 from adapter.domain.model import Verzuimdag, Verzuimsoort
 from adapter.domain.rules import check_melding
-from magister_helpers import (DEMO, EXAMPLE, a_melding, an_item, dumps, minimal_export, run)
-from verzuim_magister.plugin import MagisterVendor
+from magister_helpers import (DEMO, EXAMPLE, LESSONS, a_melding, an_item, dumps, minimal_export,
+                              run, vendor_for)
 
 
 def by_id(regs):
@@ -50,7 +51,8 @@ def test_holidays_weekends_and_configured_days_produce_nothing(vendor):
              an_item(4, "2025-11-05T07:30:00Z", "2025-11-05T08:20:00Z")]   # Wednesday
     assert [r.registratie.source_id for r in run(vendor, dumps(minimal_export(items=items)))[0]] \
         == ["4"]
-    no_wednesday = MagisterVendor({"school_days": ["ma", "di", "do", "vr"], "holidays": []})
+    no_wednesday = vendor_for(calendars=Calendars(default=SchoolCalendar.build(
+        region=None, lessons=LESSONS, school_days=["ma", "di", "do", "vr"])))
     regs = run(no_wednesday, dumps(minimal_export(items=items)))[0]
     assert [r.registratie.source_id for r in regs] == ["1", "2"]
 
@@ -73,7 +75,7 @@ def test_authorised_items_are_kept_as_geoorloofd(vendor):
 def test_te_laat_counts_only_with_count_late(vendor):
     item = an_item(Code="L", Verantwoordingtype=2, Eind="2025-11-03T07:45:00Z")
     assert run(vendor, dumps(minimal_export(items=[item])))[0] == []
-    counting = MagisterVendor({"count_late": True})
+    counting = vendor_for({"count_late": True})
     (reg,) = run(counting, dumps(minimal_export(items=[item])))[0]
     assert reg.registratie.lesuren == (1,) and reg.registratie.minuten == 15
 
@@ -204,7 +206,7 @@ def test_to_duo_is_the_same_on_any_chunking(vendor, path):
     chunked = [m for i in range(0, len(natives), 3) for m in vendor.to_duo(natives[i:i + 3])]
     reversed_ = list(vendor.to_duo(natives[::-1]))[::-1]
     assert whole == chunked == reversed_
-    assert whole == list(MagisterVendor({}).to_duo(natives))   # deterministic, stateless
+    assert whole == list(vendor_for().to_duo(natives))   # deterministic, stateless
 
 
 def test_to_duo_refuses_foreign_records(vendor):

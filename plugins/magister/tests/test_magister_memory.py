@@ -36,14 +36,13 @@ def test_tracemalloc_peak_does_not_grow_with_the_export(vendor):
 PROBE = textwrap.dedent("""
     import re, sys
     sys.path.insert(0, sys.argv[2])
-    from magister_helpers import consume
-    from verzuim_magister.plugin import MagisterVendor
+    from magister_helpers import consume, vendor_for
 
     def status(key):
         with open("/proc/self/status") as f:
             return int(re.search(key + r":\\s+(\\d+) kB", f.read()).group(1)) * 1024
 
-    vendor = MagisterVendor({})
+    vendor = vendor_for()
     with open(sys.argv[1], "rb") as f:
         body = f.read()
     consume(vendor, b'{"Export": {"Brin": "00AA"}, "Items": []}')

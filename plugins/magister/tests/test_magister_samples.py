@@ -8,7 +8,7 @@ from datetime import date
 from adapter.domain.identifiers import is_valid_bsn, is_valid_onderwijsnummer
 from adapter.domain.rules import age_on
 from adapter.testing import run_conformance
-from magister_helpers import DEMO, SAMPLES, dumps, load, run
+from magister_helpers import DEMO, SAMPLES, dumps, load, run, vendor_for
 from test_magister_parser import corrupt
 
 ROD = SAMPLES / "rod.json"
@@ -84,10 +84,9 @@ def test_e_authorised_and_cancelled_items_produce_no_countable_registration(vend
 
 def test_conformance(tmp_path):
     """The lead engineer's suite: mapping, bad rows, the simulator round trip, no leaks."""
-    from verzuim_magister.plugin import MagisterVendor
     bad = tmp_path / "01-corrupt.json"
     bad.write_bytes(dumps(corrupt(load(DEMO[0]))[0]))
-    report = run_conformance(MagisterVendor({}), samples=DEMO, bad_samples=[bad],
+    report = run_conformance(vendor_for(), samples=DEMO, bad_samples=[bad],
                              rod_file=ROD)
     assert report.reports == 6 and report.rejections == 4
     assert report.rejected_by_duo == 1          # 880401: 19 per ROD

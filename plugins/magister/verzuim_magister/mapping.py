@@ -2,7 +2,9 @@
 
 * An ``Items`` entry (one lesson-hour absence) → at most one
   :class:`MappedRegistratie`: its local date and the lesuren of the school's
-  lesuurindeling that the missed interval overlaps. Items on cancelled lessons
+  lesson table that the missed interval overlaps. School days and lessons come
+  from the calendar of the record's school (BRIN), which the adapter hands the
+  plugin (:class:`adapter.hookspecs.CalendarLookup`). Items on cancelled lessons
   (``Afspraak.Status`` 4/5), roostervrij (``Afspraak.Type`` 6), weekends and
   holidays, ``BV``/``HV`` (types 7/8, "present" 5) and — unless ``count_late`` —
   te laat (type 2) produce nothing. Authorised items are mapped with
@@ -21,13 +23,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapter.domain.model import (Bijlage, MappedRecord, MappedRegistratie, Melder, Registratie,
                                   RowRejection, Student, Verzuimmelding, Verzuimsoort)
+from adapter.hookspecs import CalendarLookup, SchoolCalendarView
 
 from verzuim_magister.parser import ItemRecord, Leerling, MeldingRecord
-from verzuim_magister.schedule import Settings, local
 from verzuim_magister.schema import CODES, VERZUIMSOORTEN
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")  # the school's clock; Magister stamps are UTC
 
 CANCELLED = (4, 5)      # Afspraak.Status: (automatisch) vervallen
 ROOSTERVRIJ = 6         # Afspraak.Type
@@ -38,13 +43,14 @@ NOT_ABSENCE = (5, 7, 8)  # Verantwoordingtype: present, boeken vergeten, huiswer
 Mapped = MappedRecord | MappedRegistratie | RowRejection
 
 
-def to_duo(records: Iterable[object], settings: Settings) -> Iterator[Mapped]:
+def to_duo(records: Iterable[object], calendars: CalendarLookup, count_late: bool
+           ) -> Iterator[Mapped]:
     """Map each record; RowRejections pass through; unknown objects raise TypeError."""
     for record in records:
         if isinstance(record, RowRejection):
             yield record
         elif isinstance(record, ItemRecord):
-            mapped = map_item(record, settings)
+            mapped = map_item(record, calendars.for_brin(record.brin), count_late)
             if mapped is not None:
                 yield mapped
         elif isinstance(record, MeldingRecord):
@@ -63,8 +69,15 @@ def student_of(leerling: Leerling) -> Student:
                    leerlingnummer=leerling.stamnummer, geboortedatum=leerling.geboortedatum)
 
 
-def map_item(record: ItemRecord, settings: Settings) -> MappedRegistratie | RowRejection | None:
-    """One item → one registration on its local school day, or None when it does not count."""
+def local(moment: datetime) -> datetime:
+    """An aware datetime in Europe/Amsterdam (daylight saving handled by zoneinfo)."""
+    return moment.astimezone(AMSTERDAM)
+
+
+def map_item(record: ItemRecord, calendar: SchoolCalendarView, count_late: bool
+             ) -> MappedRegistratie | RowRejection | None:
+    """One item → one registration on its local school day in its school's ``calendar``,
+    or None when it does not count."""
     item, position = record.item, record.position
     start, end = local(item["Start"]), local(item["Eind"])
     if end.date() != start.date():
@@ -78,19 +91,18 @@ def map_item(record: ItemRecord, settings: Settings) -> MappedRegistratie | RowR
     if item["Verwijderd"]:
         # A tombstone needs no lessons: the adapter drops the same id wherever it is.
         return MappedRegistratie(position, Registratie(**base, deleted=True))
-    if not counts_at_all(item, settings) or not settings.is_school_day(start.date()):
+    if not counts_at_all(item, count_late) or not calendar.is_school_day(start.date()):
         return None
-    lesuren, minuten = lessons(start, end, settings)
+    lesuren, minuten = lessons(start, end, calendar)
     if not lesuren:
         return _reject(record, ("Start", "lies outside every lesson of the lesuurindeling"))
-    all_lessons = {slot.lesuur for slot in settings.slots}
+    in_day = calendar.lessons_in_day(start.date())
     return MappedRegistratie(position, Registratie(
-        **base, lesuren=tuple(lesuren), hele_dag=all_lessons <= set(lesuren),
-        lessons_in_day=settings.lessons_in_day, minuten=minuten,
-        geoorloofd=authorised(item)))
+        **base, lesuren=tuple(lesuren), hele_dag=set(range(1, in_day + 1)) <= set(lesuren),
+        lessons_in_day=in_day, minuten=minuten, geoorloofd=authorised(item)))
 
 
-def counts_at_all(item: dict[str, Any], settings: Settings) -> bool:
+def counts_at_all(item: dict[str, Any], count_late: bool) -> bool:
     """False for items that are no absence from a held lesson (see the module docstring)."""
     afspraak = item["Afspraak"]
     vtype = item["Verantwoordingtype"]
@@ -98,7 +110,7 @@ def counts_at_all(item: dict[str, Any], settings: Settings) -> bool:
         return False
     if vtype in NOT_ABSENCE or CODES.get(item["Code"], (0, True, False))[1] is None:
         return False
-    return not (vtype == TE_LAAT and not settings.count_late)
+    return not (vtype == TE_LAAT and not count_late)
 
 
 def authorised(item: dict[str, Any]) -> bool:
@@ -106,13 +118,19 @@ def authorised(item: dict[str, Any]) -> bool:
     return bool(item["Geoorloofd"]) or item["Verantwoordingtype"] == VRIJSTELLING
 
 
-def lessons(start: datetime, end: datetime, settings: Settings) -> tuple[list[int], int]:
-    """Lesuren whose slot the local interval [start, end) overlaps, and the minutes overlapped.
+def lessons(start: datetime, end: datetime, calendar: SchoolCalendarView
+            ) -> tuple[list[int], int]:
+    """Lesuren whose lesson the local interval [start, end) overlaps (≥ 1 whole minute),
+    and the minutes overlapped. ``start`` and ``end`` are Amsterdam wall-clock times of
+    one day (see :func:`local`), compared in minutes since midnight.
 
     A double lesson (``LesuurVan`` 1 – ``LesuurTotMet`` 2) missed as a whole covers
-    both slots and yields ``[1, 2]``, whatever ``Lesuur`` says.
+    both lessons and yields ``[1, 2]``, whatever ``Lesuur`` says.
     """
-    return settings.overlaps(start, end)
+    first = start.hour * 60 + start.minute + start.second / 60
+    last = end.hour * 60 + end.minute + end.second / 60
+    pairs = calendar.lessons_overlapping(first, last)
+    return [number for number, _ in pairs], sum(minutes for _, minutes in pairs)
 
 
 def map_melding(record: MeldingRecord) -> MappedRecord | RowRejection:
