@@ -48,7 +48,8 @@ def settings_from(ctx: click.Context) -> Settings:
     obj = ctx.ensure_object(dict)
     if "settings" not in obj:
         obj["settings"] = load_settings(obj.get("config_path"))
-    return obj["settings"]
+    settings: Settings = obj["settings"]
+    return settings
 
 
 def setup_logging(settings: Settings) -> None:

@@ -31,6 +31,7 @@ import pika
 from adapter.config import Settings
 from adapter.domain.model import OutboundEvent
 from adapter.logging import configure_logging
+from adapter.store import Store
 
 TAP_QUEUE = "verzuim.demo.sis-events"
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,7 +138,7 @@ def describe(kind: str, data: dict[str, Any]) -> str:
     return ""
 
 
-def _settled(store: Any) -> bool:
+def _settled(store: Store) -> bool:
     counts = store.counts()
     busy = sum(counts["submissions"].get(s, 0) for s in ("pending", "submitting", "unknown"))
     return busy == 0 and counts["outbox"].get("pending", 0) == 0

@@ -222,7 +222,8 @@ class _Session:
             self.store_failures += 1
             return
         self.store_failures = 0
-        now, batch = time.monotonic(), []
+        now = time.monotonic()
+        batch: list[tuple[int, OutboundEvent]] = []
         for outbox_id, event in rows:
             not_before = relay.deferred.get(outbox_id, (0.0, 0))[0]
             if not_before <= now and len(batch) < relay.window:

@@ -38,7 +38,8 @@ def _content_type(path: Path, given: str | None) -> str | None:
 
 
 def check_mapping(vendor: Vendor, path: Path, content_type: str | None,
-                  report: ConformanceReport) -> list[object]:
+                  report: ConformanceReport
+                  ) -> list[MappedRecord | MappedRegistratie | RowRejection]:
     """A good sample maps without rejections, and the same way twice."""
     body = path.read_bytes()
     first = map_export(vendor, body, _content_type(path, content_type))

@@ -125,7 +125,7 @@ def utc_z(value: object) -> str | None:
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return value
+            return str(value)
     if not isinstance(value, datetime):
         return str(value)
     if value.tzinfo is None:
