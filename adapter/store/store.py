@@ -76,6 +76,11 @@ class Store:
                   updated=result.updated_reports, rejections=result.rejections)
         return result
 
+    def committed_parts(self, message_id: str) -> set[int]:
+        """Chunk numbers of ``message_id`` already committed (see ``accept.part_id``)."""
+        with self._db.read("committed_parts") as conn:
+            return _accept.committed_parts(conn, message_id)
+
     # -- submissions --------------------------------------------------------------------
 
     def claim_due(self, *, limit: int, now: datetime | None = None) -> list[Claim]:
