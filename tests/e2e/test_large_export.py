@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapter.config import Settings
+from adapter.intake import CHUNK
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
 
@@ -63,7 +64,7 @@ def test_sigterm_mid_export_stops_within_5_s_and_the_restart_stores_each_row_onc
         assert 8_000 <= before_restart < ROWS, "SIGTERM did not land in the middle"
         # Whole chunks only: what is stored is what the committed parts held.
         committed = interrupted["parts_committed"]
-        assert before_restart == 1000 * committed
+        assert before_restart == CHUNK * committed
         assert scalar("SELECT sum(items) FROM inbox_messages") == before_restart
 
         proc = start_daemon(config, log, **BIG_BODIES)
@@ -76,11 +77,11 @@ def test_sigterm_mid_export_stops_within_5_s_and_the_restart_stores_each_row_onc
     [accepted] = log_events(log, "message_accepted")
     # The redelivery skipped the committed chunks and stored only the rest: no chunk
     # twice, each row once.
-    assert accepted["parts"] == ROWS // 1000
+    assert accepted["parts"] == ROWS // CHUNK
     assert accepted["parts_already_stored"] == committed
     assert accepted["registraties"] == ROWS - before_restart
     assert scalar("SELECT count(DISTINCT source_id) FROM registraties") == ROWS
-    assert scalar("SELECT count(*) FROM inbox_messages") == ROWS // 1000
+    assert scalar("SELECT count(*) FROM inbox_messages") == ROWS // CHUNK
     assert scalar("SELECT sum(items) FROM inbox_messages") == ROWS
     # Nothing stored before the stop was written again.
     assert scalar("SELECT count(*) FROM registraties WHERE updated_at <> received_at") == 0
