@@ -21,8 +21,8 @@ from adapter.faults import failpoint
 from adapter.logging import redact_text
 from adapter.plugins import Vendor, VendorRegistry
 from adapter.sis import Delivery, Disposition
-from adapter.store import IncomingRegistratie, IncomingRejection, IncomingReport, Store
-from adapter.store.accept import part_id
+from adapter.store import (IncomingRegistratie, IncomingRejection, IncomingReport, Store,
+                           part_id)
 
 log = structlog.get_logger(__name__)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -63,7 +63,7 @@ class Intake:
         the store cannot be written (system fault) or the daemon is stopping,
         otherwise ``ack``. A large export is committed in chunks of :data:`CHUNK`
         parsed records, each one transaction under its own inbox key
-        (:func:`~adapter.store.accept.part_id`); ``stopping`` is checked before
+        (:func:`~adapter.store.api.part_id`); ``stopping`` is checked before
         each chunk, so a stop waits for at most one chunk. A redelivered export
         skips the chunks already committed without mapping them again.
         """

@@ -50,7 +50,7 @@ from sqlalchemy.engine import Connection, Row
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.api import (AcceptResult, IncomingRegistratie, IncomingRejection,
-                               IncomingReport)
+                               IncomingReport, part_id)
 from adapter.store.common import (
     as_utc, content_hash, encode, event_uuid, history, insert_ignore, new_document_id,
     outbox_event, student_key)
@@ -60,11 +60,6 @@ from adapter.store.registraties_bulk import store_registraties
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
 #: Part ids looked up per query by :func:`committed_parts`.
 PART_PROBE = 500
-
-
-def part_id(message_id: str, part: int) -> str:
-    """The inbox key of chunk ``part`` of a message: the message id, then ``<id>#<n>``."""
-    return message_id if part == 0 else f"{message_id}#{part}"
 
 
 def committed_parts(conn: Connection, message_id: str) -> set[int]:

@@ -29,6 +29,15 @@ from datetime import datetime
 from adapter.domain.model import Operation, Registratie, Verzuimmelding
 
 
+def part_id(message_id: str, part: int) -> str:
+    """The inbox key of chunk ``part`` of a message: the message id, then ``<id>#<n>``.
+
+    A large export is stored in chunks, one :meth:`Store.accept` each under its
+    part id; :meth:`Store.committed_parts` tells which a redelivery may skip.
+    """
+    return message_id if part == 0 else f"{message_id}#{part}"
+
+
 @dataclass(frozen=True)
 class IncomingReport:
     """A valid report from one AMQP message, ready to be queued for DUO."""

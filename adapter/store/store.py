@@ -77,7 +77,7 @@ class Store:
         return result
 
     def committed_parts(self, message_id: str) -> set[int]:
-        """Chunk numbers of ``message_id`` already committed (see ``accept.part_id``)."""
+        """Chunk numbers of ``message_id`` already committed (see :func:`~adapter.store.api.part_id`)."""
         with self._db.read("committed_parts") as conn:
             return _accept.committed_parts(conn, message_id)
 
