@@ -71,7 +71,6 @@ def store_registraties(conn: Connection, vendor: str, items: Sequence[IncomingRe
     """Store, replace and retire a chunk's registrations; the students whose days changed."""
     if not items:
         return set()
-    keep_statistics(conn, ("registraties", "reports"))
     incoming = [_incoming(vendor, item, now) for item in items]
     stored = _stored(conn, vendor, {(v.brin, v.source_id) for v in incoming})
     latest: dict[tuple[str, str], _Version] = {}
@@ -115,7 +114,9 @@ def keep_statistics(conn: Connection, tables: Sequence[str]) -> None:
     off), and a planner that still thinks the table is tiny filters the whole
     school's rows per look-up instead. One cheap statistics read per chunk;
     an ``ANALYZE`` (a sample, not a scan) once :data:`STALE_ROWS` rows plus
-    :data:`STALE_SHARE` of the table changed since the last one.
+    :data:`STALE_SHARE` of the table changed since the last one. Run it in a
+    transaction of its own (``Store.accept`` does, after the chunk's commit):
+    inside one holding row locks, two replicas analysing at once could deadlock.
     """
     if conn.dialect.name != "postgresql":
         return   # SQLite's planner prefers the index matching the most columns without stats
