@@ -12,19 +12,22 @@ publishes ``--exports`` generated exports of ``--rows`` registration rows each
 plugin, new ids per export, so each export after the first lands in a filled
 store) and follows the registrations table (``max(id)``: a cheap index look-up, where
 ``count(*)`` would scan a growing table five times a second on the daemon's CPUs)
-until every row is stored, then checks ``count(*)``. The broker objects get unique names (deleted afterwards); a PostgreSQL
-store gets a fresh database on that server (dropped afterwards).
+until every row is stored, then checks ``count(*)``. The broker objects get unique
+names (deleted afterwards); a PostgreSQL store gets a fresh database on that server
+(dropped afterwards).
 
 Prints the rate per fifth of all rows, timed by the inbox rows of the chunks
 (``received_at`` and ``items`` of each part, so the fifths do not depend on
 polling; the first fifth counts from the first committed chunk, so the one-off
-transfer and read-through of the body are in ``seconds`` but not in the fifths), the daemon's peak RSS (``VmHWM``), and as
-its last line::
+transfer and read-through of the body are in ``seconds`` but not in the fifths),
+the daemon's peak RSS (``VmHWM``), and as its last line::
 
     rows=<n> seconds=<n> rows_per_s=<n> last_vs_first=<last fifth's rate / first's> rss_mb=<n>
 
 Target on the 2-core dev machine (docs/performance.md): 200,000 rows within
 120 s, ``last_vs_first`` ≥ 0.8, RSS ≤ 200 MB, on SQLite and on PostgreSQL.
+Run it with the plugins of this checkout importable (``pip install -e plugins/*``,
+or ``PYTHONPATH``): the daemon loads them by entry point.
 """
 
 from __future__ import annotations
