@@ -97,9 +97,12 @@ class Intake:
                     continue   # committed by an earlier delivery of this message
                 if self._stopping():
                     return self._interrupted(n, len(done))
+                items = self._items(vendor, natives)
+                natives.clear()   # the parsed rows are mapped: free them before storing
                 result = self._store.accept(
                     message_id=part_id(delivery.message_id, n), vendor=vendor.name,
-                    routing_key=delivery.routing_key, items=self._items(vendor, natives))
+                    routing_key=delivery.routing_key, items=items)
+                del items
                 for key, value in vars(result).items():
                     totals[key] = totals.get(key, 0) + int(value)
         except StoreUnavailable as exc:
