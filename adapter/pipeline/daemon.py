@@ -13,7 +13,8 @@ when the files are usable, a new DUO client replaces the old one and held
 submissions resume.
 
 Shutdown (SIGTERM/SIGINT) runs in that order: stop consuming (in-flight delivery
-finished, acks flushed), let DUO calls in flight finish, stop polling, publish
+finished, or — for a large export — given back to the broker after the chunk in
+progress is committed; acks flushed), let DUO calls in flight finish, stop polling, publish
 what the outbox holds, close the store. Rows never claimed stay in the store.
 """
 
@@ -70,7 +71,8 @@ class Daemon:
                                      interval=settings.duo.poll_interval,
                                      on_events=self.relay.wake,
                                      paused=lambda: self.submitter.held is not None)
-        self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed)
+        self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed,
+                             stopping=lambda: self.consumer.stopping)
         self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
         self.amqp_connected = False
         self.health: HealthServer | None = None

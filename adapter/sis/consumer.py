@@ -19,6 +19,9 @@ Dispositions:
   separate confirmed connection, wait for the confirm, then ack the original.
   If that publish fails the original is nacked with requeue and the worker
   pauses.
+- ``requeue`` while stopping: the handler gave way to the stop at a safe point
+  (see :attr:`Consumer.stopping`); the delivery stays unacked and goes back to
+  the broker when the connection closes.
 - ``requeue``: a system fault (store down). The delivery stays unacked and is
   handed to ``handle`` again after a growing pause; it is **not** nacked back
   to the broker, because on a quorum queue every nack-requeue increments
@@ -104,6 +107,7 @@ class Consumer:
         self._busy = False            # worker is inside one delivery
         self._draining = False        # stop: the worker takes no new delivery
         self._exit = threading.Event()
+        self._stop: threading.Event | None = None
         self._pause_requested = False
         self._pause_attempt = 0
         self._conn: BlockingConnection | None = None
@@ -122,6 +126,7 @@ class Consumer:
         deliveries not yet handled are left unacked (the broker redelivers).
         """
         self._exit.clear()
+        self._stop = stop
         worker = threading.Thread(target=self._work, name="amqp-consumer-worker", daemon=True)
         worker.start()
         failures = 0
@@ -144,6 +149,13 @@ class Consumer:
         finally:
             self._exit.set()
             worker.join()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`run` was told to stop: a long handler should return
+        ``requeue`` at its next safe point (the delivery goes back to the broker)."""
+        stop = self._stop
+        return self._draining or self._exit.is_set() or (stop is not None and stop.is_set())
 
     def _log_failure(self, exc: BaseException, failures: int) -> None:
         fields = {"role": "consumer", "url": self._url, "error": type(exc).__name__,
@@ -278,6 +290,9 @@ class Consumer:
             except Exception as exc:   # a bug here must not silently kill the only worker
                 log.error("consumer_worker_error", error=type(exc).__name__)
             finally:
+                # Drop the body now: a large export must not stay alive while pika
+                # assembles the next one (that would hold three bodies at once).
+                del delivery
                 with self._lock:
                     self._busy = False
 
@@ -298,6 +313,8 @@ class Consumer:
                 self._pause_attempt = 0
                 self._post(_Settled(generation, delivery, disposition))
                 return
+            if self.stopping:
+                return   # the handler gave way to a stop: left unacked, the broker redelivers
             # System fault: keep the delivery (not counted by the broker) and retry it.
             if not self._pause(generation, "requeue"):
                 return   # stopping or connection lost: left unacked, the broker redelivers

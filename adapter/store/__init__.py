@@ -12,6 +12,7 @@ from adapter.store.api import (
     IncomingRejection,
     IncomingReport,
     ReportSummary,
+    part_id,
 )
 from adapter.store.lifecycle import UnknownSubmission
 from adapter.store.states import IllegalTransition
@@ -20,5 +21,5 @@ from adapter.store.store import Store
 __all__ = [
     "AcceptResult", "Claim", "ExchangeRecord", "IllegalTransition", "IncomingRegistratie",
     "IncomingRejection",
-    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission",
+    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
 ]

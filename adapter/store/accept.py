@@ -32,7 +32,10 @@ report of that student whose period covers the date is re-evaluated through
 the same rules as a new version of the record (so a registered report is
 amended with ``wijzigen``, a queued one has its payload replaced). A
 registration split per day (``<id>@<date>``) is replaced as a whole: days a
-newer version no longer lists are marked deleted.
+newer version no longer lists are marked deleted. Registrations are written
+set-based (:mod:`adapter.store.registraties_bulk`) and the reports of the
+touched students refreshed once per message, so a chunk of a large export costs
+a bounded number of statements whatever the store already holds.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from adapter.store.api import (
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
+    part_id,
 )
 from adapter.store.common import (
     as_utc,
@@ -63,14 +67,30 @@ from adapter.store.common import (
     student_key,
 )
 from adapter.store.outbox import outbox_event
-from adapter.store.registraties import (
-    effective,
-    refresh_reports,
-    retire_missing_days,
-    upsert_registratie,
-)
+from adapter.store.registraties import effective, refresh_reports
+from adapter.store.registraties_bulk import store_registraties
 
 NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+#: Part ids looked up per query by :func:`committed_parts`.
+PART_PROBE = 500
+
+
+def committed_parts(conn: Connection, message_id: str) -> set[int]:
+    """The chunks of ``message_id`` already in the inbox (each committed whole).
+
+    Exact look-ups on the unique inbox key, :data:`PART_PROBE` part ids at a
+    time, until a window is not full (chunks are committed in order).
+    """
+    found: set[int] = set()
+    m = t.inbox_messages.c.message_id
+    start = 0
+    while True:
+        names = {part_id(message_id, n): n for n in range(start, start + PART_PROBE)}
+        rows = conn.execute(sa.select(m).where(m.in_(list(names)))).scalars().all()
+        found |= {names[name] for name in rows}
+        if len(rows) < PART_PROBE:
+            return found
+        start += PART_PROBE
 
 
 def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
@@ -84,13 +104,10 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
                             rejections=0)
     _lock_known_reports(conn, items)
     tally = {NEW: 0, UPDATED: 0, UNCHANGED: 0}
-    rejections = registraties = 0
-    touched: set[tuple[str, str, str]] = set()
+    rejections = 0
     registrations = [i for i in items if isinstance(i, IncomingRegistratie)]
-    for item in registrations:  # registrations first: reports in this message see them
-        registraties += 1
-        touched |= upsert_registratie(conn, item, now)
-    touched |= retire_missing_days(conn, vendor, registrations, now)
+    # Registrations first (set-based), so reports in this message see them.
+    touched = store_registraties(conn, vendor, registrations, now)
     in_message: set[tuple[str, str, str]] = set()
     for item in items:
         if isinstance(item, IncomingRejection):
@@ -99,22 +116,21 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
         elif isinstance(item, IncomingReport):
             tally[_accept_report(conn, item, now)] += 1
             in_message.add((item.vendor, item.melding.brin, item.melding.source_id))
-    for vendor_, brin, skey in sorted(touched):
-        for report, melding in refresh_reports(conn, vendor_, brin, skey, skip=in_message):
-            if report.state not in (S.QUEUED, S.REGISTERED):
-                # A rejected, failed or withdrawn report is only revived by a new
-                # version of its record, never by a registration.
-                continue
-            payload = encode(melding)
-            digest = content_hash(payload)
-            if digest == report.content_hash:
-                continue
-            history(conn, report.id, "days_from_registrations", at=now)
-            if _change(conn, report, payload, digest, deleted=melding.deleted, now=now) == UPDATED:
-                tally[UPDATED] += 1
+    for report, melding in refresh_reports(conn, touched, skip=in_message):
+        if report.state not in (S.QUEUED, S.REGISTERED):
+            # A rejected, failed or withdrawn report is only revived by a new
+            # version of its record, never by a registration.
+            continue
+        payload = encode(melding)
+        digest = content_hash(payload)
+        if digest == report.content_hash:
+            continue
+        history(conn, report.id, "days_from_registrations", at=now)
+        if _change(conn, report, payload, digest, deleted=melding.deleted, now=now) == UPDATED:
+            tally[UPDATED] += 1
     return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
                         unchanged_reports=tally[UNCHANGED], rejections=rejections,
-                        updated_reports=tally[UPDATED], registraties=registraties)
+                        updated_reports=tally[UPDATED], registraties=len(registrations))
 
 
 def _lock_known_reports(conn: Connection, items: Sequence[object]) -> None:

@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adapter.domain.model import Operation, Registratie, Verzuimmelding
-from adapter.duo.port import ExchangeRecord  # noqa: F401 - kept as evidence by the store
+# The DUO side defines what an exchange is; the store keeps it as evidence.
+from adapter.duo.port import ExchangeRecord as ExchangeRecord
+
+
+def part_id(message_id: str, part: int) -> str:
+    """The inbox key of chunk ``part`` of a message: the message id, then ``<id>#<n>``.
+
+    A large export is stored in chunks, one :meth:`Store.accept` each under its
+    part id; :meth:`Store.committed_parts` tells which a redelivery may skip.
+    """
+    return message_id if part == 0 else f"{message_id}#{part}"
 
 
 @dataclass(frozen=True)

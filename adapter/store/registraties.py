@@ -7,50 +7,22 @@ same student (vendor, BRIN, student key) — :func:`adapter.domain.dagspec.merge
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from adapter.domain.codec import registratie_from_dict, registratie_to_dict
+from adapter.domain.codec import registratie_from_dict
 from adapter.domain.dagspec import merge_days
 from adapter.domain.model import Registratie, Verzuimmelding
 from adapter.store import schema as t
-from adapter.store.api import IncomingRegistratie
-from adapter.store.common import as_utc, content_hash, decode, student_key_of
+from adapter.store.common import decode, student_key_of
+from adapter.store.registraties_bulk import Key, batched
 
-Key = tuple[str, str, str]  # vendor, BRIN, student key
-
-
-def upsert_registratie(conn: Connection, item: IncomingRegistratie, now: datetime) -> set[Key]:
-    """Store a registration (newest ``modified_at`` wins); the students whose days changed."""
-    reg = item.registratie
-    skey = student_key_of(reg.brin, reg.student, fallback=reg.source_id)
-    payload = registratie_to_dict(reg)
-    digest = content_hash(payload)
-    r = t.registraties.c
-    row = conn.execute(sa.select(t.registraties).where(
-        r.vendor == item.vendor, r.brin == reg.brin, r.source_id == reg.source_id)
-        .with_for_update()).first()
-    modified = as_utc(reg.modified_at) if reg.modified_at else None
-    if row is None:
-        conn.execute(t.registraties.insert().values(
-            vendor=item.vendor, brin=reg.brin, source_id=reg.source_id, student_key=skey,
-            datum=reg.datum, payload=payload, content_hash=digest, modified_at=modified,
-            received_at=now, updated_at=now))
-        return {(item.vendor, reg.brin, skey)}
-    if row.content_hash == digest:
-        return set()
-    if modified is not None and row.modified_at is not None and modified < row.modified_at:
-        return set()  # an older version arrived late
-    conn.execute(t.registraties.update().where(r.id == row.id).values(
-        student_key=skey, datum=reg.datum, payload=payload, content_hash=digest,
-        modified_at=modified, updated_at=now))
-    # Both students when a correction moved the registration to another one.
-    return {(item.vendor, reg.brin, skey), (item.vendor, reg.brin, row.student_key)}
+#: Students whose registrations are loaded together when reports are refreshed.
+REFRESH_STUDENTS = 16
 
 
 def registraties_of(conn: Connection, vendor: str, brin: str, skey: str) -> list[Registratie]:
@@ -63,7 +35,11 @@ def registraties_of(conn: Connection, vendor: str, brin: str, skey: str) -> list
 def effective(conn: Connection, vendor: str, record: Verzuimmelding) -> Verzuimmelding:
     """The record with its days merged from the student's counting registrations."""
     skey = student_key_of(record.brin, record.student, fallback=record.source_id)
-    regs = registraties_of(conn, vendor, record.brin, skey)
+    return merged(record, registraties_of(conn, vendor, record.brin, skey))
+
+
+def merged(record: Verzuimmelding, regs: list[Registratie]) -> Verzuimmelding:
+    """``record`` with its days merged from ``regs`` (all of its student's registrations)."""
     if not regs:
         return record
     days, _ = merge_days(record, regs)
@@ -76,18 +52,66 @@ def registratie_ids(conn: Connection, vendor: str, melding: Verzuimmelding) -> l
     return list(merge_days(melding, registraties_of(conn, vendor, melding.brin, skey))[1])
 
 
-def refresh_reports(conn: Connection, vendor: str, brin: str, skey: str, *,
+def refresh_reports(conn: Connection, touched: Iterable[Key], *,
                     skip: set[Key]) -> Iterator[tuple[Row[Any], Verzuimmelding]]:
-    """The student's reports with their freshly merged content (``skip``: already done)."""
+    """The touched students' reports with their freshly merged content, in (vendor,
+    BRIN, student key, id) order (``skip``: reports already done, by business key).
+
+    A bounded number of statements per call: the reports of up to
+    :data:`~adapter.store.registraties_bulk.BATCH` students per query (locked),
+    then the registrations of up to :data:`REFRESH_STUDENTS` students of those
+    reports per query, so memory holds a few students' registrations at a time.
+    """
     rp = t.reports.c
-    rows = conn.execute(sa.select(t.reports).where(
-        rp.vendor == vendor, rp.brin == brin, rp.student_key == skey)
-        .order_by(rp.id).with_for_update(key_share=True)).all()
+    students: dict[tuple[str, str], list[str]] = {}
+    for vendor, brin, skey in sorted(set(touched)):
+        students.setdefault((vendor, brin), []).append(skey)
+    rows: list[Row[Any]] = []
+    for (vendor, brin), skeys in students.items():
+        for batch in batched(skeys):
+            rows += conn.execute(sa.select(t.reports).where(
+                rp.vendor == vendor, rp.brin == brin, rp.student_key.in_(batch))
+                .order_by(rp.id).with_for_update(key_share=True)).all()
+    rows = sorted((row for row in rows if (row.vendor, row.brin, row.source_id) not in skip),
+                  key=lambda row: (row.vendor, row.brin, row.student_key, row.id))
+    for group in _by_students(rows):
+        records = [(row, decode(row.record if row.record is not None else row.payload))
+                   for row in group]
+        regs = _registraties_by_student(conn, group[0].vendor, group[0].brin, {
+            student_key_of(record.brin, record.student, fallback=record.source_id)
+            for _, record in records})
+        for row, record in records:
+            skey = student_key_of(record.brin, record.student, fallback=record.source_id)
+            yield row, merged(record, regs.get(skey, []))
+
+
+def _by_students(rows: list[Row[Any]]) -> Iterator[list[Row[Any]]]:
+    """Consecutive runs of ``rows`` of one vendor and BRIN, at most REFRESH_STUDENTS students."""
+    group: list[Row[Any]] = []
+    seen: set[str] = set()
     for row in rows:
-        if (row.vendor, row.brin, row.source_id) in skip:
-            continue
-        record = decode(row.record if row.record is not None else row.payload)
-        yield row, effective(conn, vendor, record)
+        if group and ((row.vendor, row.brin) != (group[0].vendor, group[0].brin) or (
+                row.student_key not in seen and len(seen) >= REFRESH_STUDENTS)):
+            yield group
+            group, seen = [], set()
+        group.append(row)
+        seen.add(row.student_key)
+    if group:
+        yield group
+
+
+def _registraties_by_student(conn: Connection, vendor: str, brin: str, skeys: set[str]
+                             ) -> dict[str, list[Registratie]]:
+    """Every registration of these students, per student key, in (datum, id) order."""
+    r = t.registraties.c
+    out: dict[str, list[Registratie]] = {}
+    for batch in batched(sorted(skeys)):
+        rows = conn.execute(sa.select(r.student_key, r.payload).where(
+            r.vendor == vendor, r.brin == brin, r.student_key.in_(batch))
+            .order_by(r.datum, r.id)).all()
+        for row in rows:
+            out.setdefault(row.student_key, []).append(registratie_from_dict(dict(row.payload)))
+    return out
 
 
 def report_context(conn: Connection, report_id: int) -> dict[str, Any]:
@@ -109,42 +133,3 @@ def report_context(conn: Connection, report_id: int) -> dict[str, Any]:
         "registratie_ids": registratie_ids(conn, row.vendor, melding),
     }
     return {k: v for k, v in context.items() if v not in (None, [])}
-
-
-def retire_missing_days(conn: Connection, vendor: str, items: list[IncomingRegistratie],
-                        now: datetime) -> set[Key]:
-    """A registration split per day (``<id>@<date>``) is replaced as a whole.
-
-    When a message carries a newer version of ``<id>`` and no longer lists some
-    of its days (the SIS shortened the period), those days are marked deleted,
-    so they stop counting. Returns the students whose days changed.
-    """
-    groups: dict[tuple[str, str], tuple[set[str], datetime | None]] = {}
-    for item in items:
-        reg = item.registratie
-        if "@" not in reg.source_id:
-            continue
-        base = reg.source_id.rsplit("@", 1)[0]
-        present, newest = groups.get((reg.brin, base), (set(), None))
-        present.add(reg.source_id)
-        stamp = as_utc(reg.modified_at) if reg.modified_at else None
-        if stamp is not None and (newest is None or stamp > newest):
-            newest = stamp
-        groups[(reg.brin, base)] = (present, newest)
-    touched: set[Key] = set()
-    r = t.registraties.c
-    for (brin, base), (present, newest) in sorted(groups.items()):
-        escaped = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = conn.execute(sa.select(t.registraties).where(
-            r.vendor == vendor, r.brin == brin, r.source_id.like(f"{escaped}@%", escape="\\"),
-            r.source_id.not_in(present)).with_for_update()).all()
-        for row in rows:
-            if row.payload.get("deleted") or (
-                    newest is not None and row.modified_at is not None
-                    and row.modified_at > newest):
-                continue
-            payload = {**row.payload, "deleted": True}
-            conn.execute(t.registraties.update().where(r.id == row.id).values(
-                payload=payload, content_hash=content_hash(payload), updated_at=now))
-            touched.add((vendor, brin, row.student_key))
-    return touched

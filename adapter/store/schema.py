@@ -93,8 +93,11 @@ registraties = sa.Table(
     _ts("modified_at", nullable=True),
     _ts("received_at"),
     _ts("updated_at"),
+    # ``<id>`` of a registration split per day (``<id>@<date>``), else NULL (0003).
+    sa.Column("base_id", sa.String(255)),
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_registraties_business_key"),
     sa.Index("ix_registraties_student_day", "vendor", "brin", "student_key", "datum"),
+    sa.Index("ix_registraties_base", "vendor", "brin", "base_id"),
 )
 
 submissions = sa.Table(

@@ -35,8 +35,11 @@ from adapter.store.api import (
 )
 from adapter.store.common import as_utc, utcnow
 from adapter.store.engine import Database
+from adapter.store.registraties_bulk import keep_statistics
 
 log = structlog.get_logger(__name__)
+#: Tables whose statistics ``accept`` keeps current on PostgreSQL.
+_GROWING = ("registraties", "reports")
 
 
 class Store:
@@ -78,10 +81,19 @@ class Store:
         result = self._db.run("accept", lambda conn: _accept.accept(
             conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
             now=at))
+        if self._db.dialect == "postgresql" and any(
+                isinstance(item, IncomingRegistratie) for item in items):
+            # Keep the planner's statistics up with a table growing by whole exports.
+            self._db.run("analyze", lambda conn: keep_statistics(conn, _GROWING))
         log.debug("message_stored", message_id=message_id, vendor=vendor,
                   duplicate=result.duplicate_message, new=result.new_reports,
                   updated=result.updated_reports, rejections=result.rejections)
         return result
+
+    def committed_parts(self, message_id: str) -> set[int]:
+        """Chunk numbers of ``message_id`` already committed (see :func:`~adapter.store.api.part_id`)."""
+        with self._db.read("committed_parts") as conn:
+            return _accept.committed_parts(conn, message_id)
 
     # -- submissions --------------------------------------------------------------------
 
