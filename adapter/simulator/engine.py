@@ -14,19 +14,19 @@ import time
 
 import structlog
 
-from adapter.domain.model import Behandelaar, Status
+from adapter.simulator.model import Officer, Status
 from adapter.simulator.state import SimState
 
 log = structlog.get_logger(__name__)
 
 #: Fictional officers (example.org addresses, 0900 numbers: nobody real).
 OFFICERS = (
-    Behandelaar(naam="J. de Leerplicht", telefoonnummer="0900-1234567",
+    Officer(naam="J. de Leerplicht", telefoonnummer="0900-1234567",
                 emailadres="leerplicht@gemeente.example.org", organisatie="Gemeente Voorbeeld"),
-    Behandelaar(naam="A. Bakker", telefoonnummer="0900-7654321",
+    Officer(naam="A. Bakker", telefoonnummer="0900-7654321",
                 emailadres="rbl@regio.example.org", organisatie="RBL Regio Voorbeeld"),
 )
-CLOSE_REASON = "GS"        # "gesprek gevoerd" (DUO's reason list is not public)
+CLOSE_REASON = "GS"        # "gesprek gevoerd": DUO's reason list is not public (§2.6 [?])
 CLOSE_TEXT = "Gesprek gevoerd met leerling en ouders; verzuim gestopt."
 
 

@@ -24,7 +24,7 @@ from adapter.duo import contract as c
 from adapter.duo.wsse import sign_envelope
 from adapter.simulator.server import SimulatorServer
 
-from support import SCHOOL_OIN, TODAY, control, fixed_today  # noqa: F401 - re-exported
+from support import SCHOOL_OIN, TODAY, control, fixed_today, valid_bsn  # noqa: F401 - re-exported
 
 DUO_OIN = "00000001800866472000"
 
