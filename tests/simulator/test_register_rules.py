@@ -216,3 +216,19 @@ def _wire_stamp(sim: SimulatorServer, nummer: str) -> str:
     [held] = [m for m in control(sim, "meldingen") if m["meldingsnummer"] == nummer]
     moment = datetime.fromisoformat(held["laatste_mutatie"]).astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@pytest.mark.parametrize("args, expected", [([], False), (["--require-stamp"], True)])
+def test_cli_passes_the_stamp_policy(args: list[str], expected: bool, pki_dir: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import adapter.logging
+    import adapter.simulator.server as server
+    from adapter.cli import cli
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(server, "serve", lambda pki, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(adapter.logging, "configure_logging", lambda *a, **k: None)
+    result = CliRunner().invoke(cli, ["simulator", "--pki", str(pki_dir), *args])
+    assert result.exit_code == 0, result.output
+    assert seen["require_stamp"] is expected
