@@ -5,6 +5,10 @@ has been in ``R`` for ``delay_behandeling`` seconds, and to ``G`` (with a reason
 code and explanation) after ``delay_afgesloten`` more seconds in ``B``. Each
 change bumps the mutation stamp, so the change feed returns it. A delay of
 ``None`` switches that step off (tests then drive statuses via the control API).
+
+The whole municipality is a stand-in [I]: the statuses are DUO's (§2.8 [F]), but
+when and how a municipality moves a report, its officers' fields and its reason
+codes are not public (§2.6, §5), so timing, officers and ``GS`` are invented.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """DUO's functional layer: what happens to an XSD-valid request.
 
 Functional outcomes are ``leveringGoedgekeurd=false`` + foutmeldingen (never
-faults). The simulator decides with its own code: it reads the body itself
+faults): the shape of DUO's newer services (§2.7 [F]), with a *list* of errors and
+one ``sleutelgegeven`` ``veld`` naming the element [I]. The simulator decides with its own code: it reads the body itself
 (:mod:`adapter.simulator.request`), applies its content rules
 (:mod:`adapter.simulator.rules`, ``VZ0xx``) with the student's birth date from
 the request or else from its ROD [I], and its rules against what it holds

@@ -18,6 +18,9 @@ first failure (RIO PvE §6.2/§6.5; a more specific code wins). Order:
    or mandated: DK0002);
 5. the Body against the XSD (DK0004).
 
+The four steps and their order are DUO's ([F] RIO PvE §6.2); the order *within*
+a step (which of two faults a doubly broken request gets) is our guess [I].
+
 Fault details name elements, checks and error kinds, never values.
 :func:`envelope` and :func:`fault_envelope` build the (unsigned) answers, with
 ``wsa:RelatesTo`` = the request's MessageID and DUO's OIN in ``wsa:From``.
