@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -69,6 +70,9 @@ from adapter.simulator.profile import (
     security_headers,
 )
 from adapter.simulator.wire import DS_NS, WSU_ID, q
+
+# signxml logs every canonicalised part at DEBUG: whole bodies, personal data. Never.
+logging.getLogger("signxml").setLevel(logging.WARNING)
 
 _CONFIG_LOCATION = f"./{q(c.SOAP11_NS, 'Header')}/{q(c.WSSE_NS, 'Security')}/"
 _URI_IN_MESSAGE = re.compile(r"\(#([^)]*)\)")
