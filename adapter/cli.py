@@ -98,11 +98,17 @@ def run(ctx: click.Context) -> None:
               help="Seconds of tolerance on the request's wsu:Timestamp.")
 @click.option("--unsigned", is_flag=True,
               help="Accept requests without WS-Security (the unsigned Digikoppeling profile).")
+# TODO(issue 8 item 2): make --require-stamp the default once the client sends the stamp.
+@click.option("--require-stamp", is_flag=True,
+              help="Refuse wijzigen and intrekken without datumTijdLaatsteMutatie (VZ904).")
 @one_line_errors
 def simulator(pki_dir: Path, host: str, port: int, control_port: int, delay_behandeling: float,
               delay_afgesloten: float, rod_file: Path | None, mandate_file: Path | None,
-              clock_skew: float, unsigned: bool) -> None:
-    """Run the DUO simulator (two-way TLS SOAP, municipality engine, control API)."""
+              clock_skew: float, unsigned: bool, require_stamp: bool) -> None:
+    """Run the DUO simulator (two-way TLS SOAP, municipality engine, control API).
+
+    It decides with its own rules (docs/architecture.md, "The simulator"); with --rod
+    it also refuses students its registry does not know (VZ908)."""
     from adapter.logging import configure_logging
     from adapter.simulator.server import serve
     configure_logging("info", "auto")
@@ -111,7 +117,7 @@ def simulator(pki_dir: Path, host: str, port: int, control_port: int, delay_beha
     serve(pki_dir, host=host, port=port, control_port=control_port,
           delay_behandeling=delay_behandeling, delay_afgesloten=delay_afgesloten,
           rod_file=rod_file, mandate_file=mandate_file, clock_skew=clock_skew,
-          require_signature=not unsigned)
+          require_signature=not unsigned, require_stamp=require_stamp)
 
 
 @cli.group()

@@ -22,6 +22,18 @@ def fixed_today() -> date:
     return TODAY
 
 
+def valid_bsn(n: int) -> str:
+    """The ``n``-th of a fixed series of fictional BSNs passing the 11-proef (distinct per n).
+
+    For tests that register several reports: the simulator keeps one open report per
+    student, verzuimsoort and period, as DUO would, so each needs its own student."""
+    candidate = 200_000_000 + n * 1_000
+    while (sum(w * int(d) for w, d in zip(range(9, 1, -1), str(candidate)))
+           - candidate % 10) % 11:
+        candidate += 1
+    return str(candidate)
+
+
 def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:
     """Call the simulator's control API (plain HTTP on loopback): GET, or POST with JSON."""
     data = None if body is None else json.dumps(body).encode()

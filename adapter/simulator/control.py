@@ -29,8 +29,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from adapter.domain.codec import melding_to_dict
-from adapter.domain.model import Behandelaar, Status
+from adapter.simulator.model import Officer, Status, report_json
 from adapter.simulator.state import FAULT_MODES, FaultPlan, SimMelding, SimState
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -42,11 +41,11 @@ def melding_json(sim: SimMelding) -> dict[str, Any]:
     b = sim.behandelaar
     return {
         "meldingsnummer": sim.meldingsnummer, "document_id": sim.document_id, "brin": sim.brin,
-        "verzuimsoort": sim.melding.verzuimsoort.value, "status": sim.status.value,
+        "verzuimsoort": sim.report.soort.value, "status": sim.status.value,
         "reden": sim.reden, "toelichting": sim.toelichting,
-        "behandelaar": {k: getattr(b, k) for k in _BEHANDELAAR_KEYS},
+        "behandelaar": b.as_dict(),
         "laatste_mutatie": sim.laatste_mutatie.isoformat(), "bijlagen": list(sim.bijlagen),
-        "melding": melding_to_dict(sim.melding),
+        "melding": report_json(sim.report),
     }
 
 
@@ -109,7 +108,7 @@ class ControlApp:
             self.state.set_status(
                 sim, status, monotonic_now=time.monotonic(), reden=data.get("reden"),
                 toelichting=data.get("toelichting"),
-                behandelaar=Behandelaar(**beh) if beh is not None else None)
+                behandelaar=Officer(**beh) if beh is not None else None)
             return melding_json(sim)
 
     def _reset(self, request: Request) -> dict[str, Any]:

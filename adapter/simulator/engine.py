@@ -5,6 +5,10 @@ has been in ``R`` for ``delay_behandeling`` seconds, and to ``G`` (with a reason
 code and explanation) after ``delay_afgesloten`` more seconds in ``B``. Each
 change bumps the mutation stamp, so the change feed returns it. A delay of
 ``None`` switches that step off (tests then drive statuses via the control API).
+
+The whole municipality is a stand-in [I]: the statuses are DUO's (§2.8 [F]), but
+when and how a municipality moves a report, its officers' fields and its reason
+codes are not public (§2.6, §5), so timing, officers and ``GS`` are invented.
 """
 
 from __future__ import annotations
@@ -14,19 +18,19 @@ import time
 
 import structlog
 
-from adapter.domain.model import Behandelaar, Status
+from adapter.simulator.model import Officer, Status
 from adapter.simulator.state import SimState
 
 log = structlog.get_logger(__name__)
 
 #: Fictional officers (example.org addresses, 0900 numbers: nobody real).
 OFFICERS = (
-    Behandelaar(naam="J. de Leerplicht", telefoonnummer="0900-1234567",
+    Officer(naam="J. de Leerplicht", telefoonnummer="0900-1234567",
                 emailadres="leerplicht@gemeente.example.org", organisatie="Gemeente Voorbeeld"),
-    Behandelaar(naam="A. Bakker", telefoonnummer="0900-7654321",
+    Officer(naam="A. Bakker", telefoonnummer="0900-7654321",
                 emailadres="rbl@regio.example.org", organisatie="RBL Regio Voorbeeld"),
 )
-CLOSE_REASON = "GS"        # "gesprek gevoerd" (DUO's reason list is not public)
+CLOSE_REASON = "GS"        # "gesprek gevoerd": DUO's reason list is not public (§2.6 [?])
 CLOSE_TEXT = "Gesprek gevoerd met leerling en ouders; verzuim gestopt."
 
 

@@ -1,56 +1,64 @@
 """DUO's functional layer: what happens to an XSD-valid request.
 
 Functional outcomes are ``leveringGoedgekeurd=false`` + foutmeldingen (never
-faults). Codes: the domain rules' ``VZ0xx`` (:mod:`adapter.domain.rules`,
-applied with the student's birth date from the request or else from ROD) and
-the simulator's own:
+faults): the shape of DUO's newer services (§2.7 [F]), with a *list* of errors and
+one ``sleutelgegeven`` ``veld`` naming the element [I]. The simulator decides with its own code: it reads the body itself
+(:mod:`adapter.simulator.request`), applies its content rules
+(:mod:`adapter.simulator.rules`, ``VZ0xx``) with the student's birth date from
+the request or else from its ROD [I], and its rules against what it holds
+(:mod:`adapter.simulator.register`, ``VZ9xx``; every one a guess, see there).
 
-- ``VZ900`` identificatiecodeBedrijfsdocument already used (nothing registered again);
-- ``VZ901`` report unknown for this BRIN; ``VZ902`` report closed (G/K/I) or
-  withdrawn: no change; ``VZ903`` mutation stamp does not match (changed meanwhile).
+Per operation, in this order (an earlier failure answers alone):
 
+- aanleveren: VZ900; then content rules, VZ908 (ROD), VZ905 (follow-up), VZ907
+  (overlap), all reported together;
+- wijzigen: VZ900; VZ901/VZ902; VZ904/VZ903 (stamp); then content rules, VZ906
+  (student, soort, begindatum kept), VZ908, VZ905, VZ907 (other reports) together;
+- intrekken: VZ900; VZ901/VZ902; VZ904/VZ903;
+- aanleverenBijlage: VZ900; VZ901 (a closed report still takes attachments [I]);
+- opvragen/opvragenGewijzigde: no errors; an unknown report has no element.
+
+``require_stamp`` (default off: TODO issue 8 item 2, the client will send the
+stamp on every wijzigen and intrekken; switch it on then) makes VZ904 apply.
 A document id counts as *used* only once it was registered, so a resend after a
 functional rejection gets the same rejection, not VZ900.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from datetime import date, datetime, timezone
 from typing import Callable
 
 from lxml import etree
 
-from adapter.domain.model import Status, Verzuimmelding
-from adapter.domain.rules import check_melding
 from adapter.duo import contract as c
-from adapter.duo.mapping import melding_from_element, parse_datetime, utc_text
+from adapter.simulator import register as reg
+from adapter.simulator.model import Report, Status
+from adapter.simulator.request import (
+    bedrijfsdocument,
+    read_datetime,
+    read_report,
+    target,
+    write_datetime,
+)
+from adapter.simulator.rules import check_report
 from adapter.simulator.state import SimMelding, SimState
+from adapter.simulator.wire import text_of, vz
 
-_CLOSED = (Status.G, Status.K, Status.I, Status.D)
-Fout = tuple[str, str, str | None]        # (code, text, field)
+Fout = tuple[str, str, str]               # (code, field, text)
 #: What an operation handler returns: DUO's errors, and what fills a good answer.
 Outcome = tuple[list[Fout], Callable[[etree._Element], None] | None]
-
-
-def _q(name: str) -> str:
-    return f"{{{c.SCHEMA_NS}}}{name}"
-
-
-def _text(el: etree._Element, name: str) -> str | None:
-    found = el.find(_q(name))
-    return found.text.strip() if found is not None and found.text else None
 
 
 def _add(parent: etree._Element, name: str, value: object | None) -> etree._Element | None:
     if value is None or value == "":
         return None                                   # empty optional elements are omitted
-    el = etree.SubElement(parent, _q(name))
+    el = etree.SubElement(parent, vz(name))
     if isinstance(value, bool):
         el.text = "true" if value else "false"
     elif isinstance(value, datetime):
-        el.text = utc_text(value)
+        el.text = write_datetime(value)
     elif isinstance(value, date):
         el.text = value.isoformat()
     else:
@@ -62,65 +70,64 @@ class Operations:
     """Handles the six operations against a :class:`SimState`."""
 
     def __init__(self, state: SimState, *, page_size: int = 100,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] = date.today, require_stamp: bool = False) -> None:
         self.state = state
         self.page_size = page_size
         self.today = today
+        self.require_stamp = require_stamp
 
     def handle(self, operation: str, body: etree._Element) -> etree._Element:
-        resp = etree.Element(_q(f"{operation}_Response"), nsmap={"vz": c.SCHEMA_NS})
-        _add(resp, "identificatiecodeBedrijfsdocument",
-             _text(body, "identificatiecodeBedrijfsdocument"))
-        _add(resp, "verzendendeInstantie", _text(body, "ontvangendeInstantie"))
-        _add(resp, "ontvangendeInstantie", _text(body, "verzendendeInstantie"))
+        doc = bedrijfsdocument(body)
+        resp = etree.Element(vz(f"{operation}_Response"), nsmap={"vz": c.SCHEMA_NS})
+        _add(resp, "identificatiecodeBedrijfsdocument", doc.document_id)
+        _add(resp, "verzendendeInstantie", doc.receiver)     # DUO swaps the parties
+        _add(resp, "ontvangendeInstantie", doc.sender)
         _add(resp, "datumTijdBedrijfsdocument", datetime.now(timezone.utc))
         handler = getattr(self, f"_{operation}")
         with self.state.lock:
             fouten, fill = handler(body)
         _add(resp, "leveringGoedgekeurd", not fouten)
-        for code, text, field in fouten:
-            f = etree.SubElement(resp, _q("foutmelding"))
+        for code, field, text in fouten:
+            f = etree.SubElement(resp, vz("foutmelding"))
             _add(f, "foutcode", code)
-            _add(f, "fouttekst", text[:200])
-            if field:
-                s = etree.SubElement(f, _q("sleutelgegeven"))
-                _add(s, "sleutelnaam", "veld")
-                _add(s, "sleutelwaarde", field[:25])
+            _add(f, "fouttekst", f"{field}: {text}"[:200])
+            s = etree.SubElement(f, vz("sleutelgegeven"))
+            _add(s, "sleutelnaam", "veld")
+            _add(s, "sleutelwaarde", field[:25])
         if fill is not None:
             fill(resp)
         return resp
 
     # ---- helpers --------------------------------------------------------------------
 
-    def _rules(self, body: etree._Element) -> tuple[Verzuimmelding, list[Fout]]:
-        m = melding_from_element(body)
-        if m.student.geboortedatum is None:
-            birth = self.state.birth_date(m.student.bsn, m.student.onderwijsnummer)
-            if birth is not None:
-                m = dataclasses.replace(m, student=dataclasses.replace(m.student,
-                                                                       geboortedatum=birth))
-        fouten: list[Fout] = [(v.code, f"{v.field}: {v.rule}", v.field)
-                              for v in check_melding(m, today=self.today())]
-        return m, fouten
+    def _content(self, report: Report, *, itself: str | None = None,
+                 before: SimMelding | None = None) -> list[Fout]:
+        """Content rules, identity kept (wijzigen), ROD, follow-up, overlap."""
+        birth = report.pupil.geboortedatum or self.state.birth_date(
+            report.pupil.bsn, report.pupil.onderwijsnummer)
+        held = list(self.state.meldingen.values())
+        return [*check_report(report, birth=birth, today=self.today()),
+                *(reg.check_identity_kept(before, report) if before is not None else []),
+                *reg.check_in_registry(report.pupil, self.state.rod),
+                *reg.check_follow_up(report, held),
+                *reg.check_no_overlap(report, held, itself=itself)]
 
     def _used(self, body: etree._Element) -> list[Fout]:
-        doc_id = _text(body, "identificatiecodeBedrijfsdocument") or ""
-        if doc_id in self.state.ledger:
-            return [(c.DUPLICATE_DOCUMENT_CODE, c.DUPLICATE_DOCUMENT_TEXT,
-                     "bedrijfsdocument")]
+        if bedrijfsdocument(body).document_id in self.state.ledger:
+            return [(c.DUPLICATE_DOCUMENT_CODE, "bedrijfsdocument", c.DUPLICATE_DOCUMENT_TEXT)]
         return []
 
-    def _find(self, body: etree._Element) -> tuple[SimMelding | None, list[Fout]]:
-        sim = self.state.meldingen.get(_text(body, "meldingsnummer") or "")
-        if sim is None or sim.brin != _text(body, "brin"):
-            return None, [("VZ901", "melding niet gevonden voor deze instelling",
-                           "meldingsnummer")]
-        if sim.status in _CLOSED:
-            return None, [("VZ902", "melding is afgesloten of ingetrokken", "status")]
-        return sim, []
+    def _open_target(self, body: etree._Element, *, stamp: bool) -> tuple[SimMelding | None,
+                                                                          list[Fout]]:
+        named = target(body)
+        sim = self.state.meldingen.get(named.meldingsnummer or "")
+        fouten = reg.check_target(sim, named.brin)
+        if not fouten and sim is not None and stamp:
+            fouten = reg.check_stamp(sim, named.stamp, required=self.require_stamp)
+        return (sim if not fouten else None), fouten
 
     def _register(self, body: etree._Element) -> None:
-        doc_id = _text(body, "identificatiecodeBedrijfsdocument") or ""
+        doc_id = bedrijfsdocument(body).document_id
         self.state.ledger[doc_id] = self.state.ledger.get(doc_id, 0) + 1
 
     @staticmethod
@@ -136,12 +143,12 @@ class Operations:
     def _aanleverenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
-        melding, fouten = self._rules(body)
-        if fouten:
+        report = read_report(body)
+        if fouten := self._content(report):
             return fouten, None
-        doc_id = _text(body, "identificatiecodeBedrijfsdocument") or ""
+        doc_id = bedrijfsdocument(body).document_id
         sim = SimMelding(meldingsnummer=self.state.next_meldingsnummer(), document_id=doc_id,
-                         brin=melding.brin, melding=melding, status=Status.R,
+                         brin=report.brin, report=report, status=Status.R,
                          laatste_mutatie=self.state.next_stamp(), status_since=time.monotonic())
         self.state.meldingen[sim.meldingsnummer] = sim
         self.state.by_document[doc_id] = sim.meldingsnummer
@@ -151,16 +158,13 @@ class Operations:
     def _wijzigenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
-        sim, fouten = self._find(body)
+        sim, fouten = self._open_target(body, stamp=True)
         if sim is None:
             return fouten, None
-        stamp = _text(body, "datumTijdLaatsteMutatie")
-        if stamp is not None and parse_datetime(stamp) != sim.laatste_mutatie:
-            return [("VZ903", "melding is intussen gewijzigd", "datumTijdLaatsteMutatie")], None
-        melding, fouten = self._rules(body)
-        if fouten:
+        report = read_report(body)
+        if fouten := self._content(report, itself=sim.meldingsnummer, before=sim):
             return fouten, None
-        sim.melding = melding
+        sim.report = report
         sim.laatste_mutatie = self.state.next_stamp()
         self._register(body)
         return [], self._registratie(sim)
@@ -168,7 +172,7 @@ class Operations:
     def _intrekkenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
-        sim, fouten = self._find(body)
+        sim, fouten = self._open_target(body, stamp=True)
         if sim is None:
             return fouten, None
         self.state.set_status(sim, Status.I, monotonic_now=time.monotonic())
@@ -176,19 +180,19 @@ class Operations:
         return [], self._registratie(sim)
 
     def _opvragenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
-        nummer = _text(body, "meldingsnummer")
+        nummer = text_of(body, "meldingsnummer")
         if nummer is None:
             nummer = self.state.by_document.get(
-                _text(body, "identificatiecodeBedrijfsdocumentAanlevering") or "")
+                text_of(body, "identificatiecodeBedrijfsdocumentAanlevering") or "")
         sim = self.state.meldingen.get(nummer or "")
-        if sim is None or sim.brin != _text(body, "brin"):
+        if sim is None or sim.brin != text_of(body, "brin"):
             return [], None                            # unknown: no verzuimmelding element
         return [], lambda resp: status_element(resp, sim)
 
     def _opvragenGewijzigdeVerzuimmeldingen(self, body: etree._Element) -> Outcome:  # noqa: N802
-        since_text = _text(body, "selectiemoment")
-        since = parse_datetime(since_text) if since_text else None
-        page, nxt, more = self.state.changes(_text(body, "brin") or "", since, self.page_size)
+        since_text = text_of(body, "selectiemoment")
+        since = read_datetime(since_text) if since_text else None
+        page, nxt, more = self.state.changes(text_of(body, "brin") or "", since, self.page_size)
 
         def fill(resp: etree._Element) -> None:
             for sim in page:
@@ -200,14 +204,14 @@ class Operations:
     def _aanleverenBijlage(self, body: etree._Element) -> Outcome:  # noqa: N802
         if fouten := self._used(body):
             return fouten, None
-        sim = self.state.meldingen.get(_text(body, "meldingsnummer") or "")
-        if sim is None or sim.brin != _text(body, "brin"):
-            return [("VZ901", "melding niet gevonden voor deze instelling",
-                     "meldingsnummer")], None
+        named = target(body)
+        sim = self.state.meldingen.get(named.meldingsnummer or "")
+        if sim is None or sim.brin != named.brin:
+            return [reg.unknown_report()], None
         bijlage_id = f"B{len(sim.bijlagen) + 1}-{sim.meldingsnummer}"
-        sim.bijlagen.append({"bijlage_id": bijlage_id, "bestandsnaam": _text(body, "bestandsnaam"),
-                             "mime_type": _text(body, "mimeType"),
-                             "size": len(_text(body, "inhoud") or "") * 3 // 4})
+        sim.bijlagen.append({"bijlage_id": bijlage_id, "bestandsnaam": text_of(body, "bestandsnaam"),
+                             "mime_type": text_of(body, "mimeType"),
+                             "size": len(text_of(body, "inhoud") or "") * 3 // 4})
         self._register(body)
 
         def fill(resp: etree._Element) -> None:
@@ -217,21 +221,18 @@ class Operations:
 
 def status_element(parent: etree._Element, sim: SimMelding) -> None:
     """Append a ``verzuimmelding`` (Verzuimmeldingstatus) for ``sim`` to ``parent``."""
-    el = etree.SubElement(parent, _q("verzuimmelding"))
+    el = etree.SubElement(parent, vz("verzuimmelding"))
     _add(el, "meldingsnummer", sim.meldingsnummer)
     _add(el, "identificatiecodeBedrijfsdocumentAanlevering", sim.document_id)
     _add(el, "brin", sim.brin)
-    _add(el, "verzuimsoort", sim.melding.verzuimsoort.value)
-    _add(el, "begindatum", sim.melding.begindatum)
-    _add(el, "einddatum", sim.melding.einddatum)
+    _add(el, "verzuimsoort", sim.report.soort.value)
+    _add(el, "begindatum", sim.report.begindatum)
+    _add(el, "einddatum", sim.report.einddatum)
     _add(el, "status", sim.status.value)
     _add(el, "reden", sim.reden)
     _add(el, "toelichting", sim.toelichting)
-    b = sim.behandelaar
-    if any((b.naam, b.telefoonnummer, b.emailadres, b.organisatie)):
-        beh = etree.SubElement(el, _q("behandelaar"))
-        _add(beh, "naam", b.naam)
-        _add(beh, "telefoonnummer", b.telefoonnummer)
-        _add(beh, "emailadres", b.emailadres)
-        _add(beh, "organisatie", b.organisatie)
+    if not sim.behandelaar.empty():
+        beh = etree.SubElement(el, vz("behandelaar"))
+        for key, value in sim.behandelaar.as_dict().items():
+            _add(beh, key, value)
     _add(el, "datumTijdLaatsteMutatie", sim.laatste_mutatie)

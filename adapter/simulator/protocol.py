@@ -10,16 +10,24 @@ first failure (RIO PvE §6.2/§6.5; a more specific code wins). Order:
    headers (DK0010), each WSA header present once and valid (DK0005–DK0007,
    EK0020–EK0023, DK0011), ``wsa:Action`` = SOAPAction (DK0003);
 3. authentication: the WS-Security signature (EK0031; see
-   :mod:`adapter.duo.wsse_verify`): Body, Timestamp, token, To, Action, MessageID
-   and From signed, token chained to the trust bundle and carrying the TLS
-   certificate's OIN, timestamp within its window ± clock skew;
+   :mod:`adapter.simulator.signature`, verified with signxml): the parts of
+   :data:`~adapter.simulator.profile.REQUEST_MUST_SIGN` signed, token chained to
+   the trust bundle and carrying the TLS certificate's OIN, timestamp within its
+   window ± clock skew;
 4. authorisation: the certificate OIN may send for the ``wsa:From`` OIN (its own,
    or mandated: DK0002);
 5. the Body against the XSD (DK0004).
 
+The four steps and their order are DUO's ([F] RIO PvE §6.2); the order *within*
+a step (which of two faults a doubly broken request gets) is our guess [I].
+
 Fault details name elements, checks and error kinds, never values.
 :func:`envelope` and :func:`fault_envelope` build the (unsigned) answers, with
 ``wsa:RelatesTo`` = the request's MessageID and DUO's OIN in ``wsa:From``.
+
+Only the service contract (:mod:`adapter.duo.contract`: names, codes, WSDL/XSD) is
+shared with the client; the reading, the addressing rules and the signature
+check are the simulator's own.
 """
 
 from __future__ import annotations
@@ -30,26 +38,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography import x509
 from lxml import etree
 
 from adapter.duo import contract as c
-from adapter.duo.addressing import wsa_headers
-from adapter.duo.wsse import DS_NS, REQUEST_PARTS, security_header
-from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
-from adapter.pki.certs import read_oin
-
-_PARSERS = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    """One safe parser per request thread: no DTD, no entities, no network."""
-    parser = getattr(_PARSERS, "parser", None)
-    if parser is None:
-        parser = _PARSERS.parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    return parser
-_ALLOWED_HEADER_NS = (c.WSA_NS, c.WSSE_NS, c.WSU_NS)
+from adapter.simulator.addressing import (
+    AddressingFault,
+    answer_headers,
+    check_addressing,
+    headers,
+    read_addresses,
+)
+from adapter.simulator.signature import RequestVerifier, SignatureRefused
+from adapter.simulator.signer import ANSWER_NSMAP
+from adapter.simulator.wire import certificate_oin, der_oin, parser, q
 
 
 class SoapFault(Exception):
@@ -83,10 +84,9 @@ class Policy:
     """What one simulator instance enforces beyond the fixed rules."""
 
     duo_oin: str
-    trust_store: tuple[x509.Certificate, ...]      # roots/CAs a signing token must chain to
+    verifier: RequestVerifier                      # trust bundle and clock skew
     may_send_for: Callable[[str, str], bool]       # (certificate OIN, wsa:From OIN)
     require_signature: bool = True
-    clock_skew: float = 300.0
 
 
 @dataclass
@@ -105,19 +105,12 @@ def check_request(*, content_type: str, soap_action_header: str, body: bytes,
 
     ``schema_lock`` guards ``schema`` (an XMLSchema object is not thread-safe)."""
     doc, body_el = _framing(content_type, body)
-    found = wsa_headers(doc)
-    ids = found.get("MessageID") or []
-    if len(ids) == 1 and c.MESSAGE_ID_RE.match((ids[0].text or "").strip()):
-        partial.message_id = ids[0].text.strip()   # type: ignore[union-attr]
-    froms = found.get("From") or []
-    if len(froms) == 1:
-        address = (froms[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip()
-        oin = c.oin_from_address(address)
-        if oin and c.OIN_RE.match(oin):
-            partial.from_oin = oin
+    found = headers(doc)
+    seen = read_addresses(found)
+    partial.message_id, partial.from_oin = seen.message_id, seen.from_oin
 
     # -- identification
-    cert_oin = _cert_oin(client_cert_der)
+    cert_oin = der_oin(client_cert_der)
     if cert_oin is None:
         raise SoapFault("EK0030")
     action_header = soap_action_header.strip().strip('"')
@@ -125,23 +118,25 @@ def check_request(*, content_type: str, soap_action_header: str, body: bytes,
     if operation is None:
         raise SoapFault("DK0003", "SOAPAction does not name an operation of this service")
     partial.operation = operation
-    _check_addressing(doc, found, action_header, partial, policy.duo_oin)
+    try:
+        check_addressing(doc, found, seen, action_header, policy.duo_oin)
+    except AddressingFault as fault:
+        raise SoapFault(fault.code, fault.detail) from None
 
     # -- authentication
-    if policy.require_signature or security_header(doc):
+    if policy.require_signature or doc.find(
+            f"{q(c.SOAP11_NS, 'Header')}/{q(c.WSSE_NS, 'Security')}") is not None:
         try:
-            verified = verify_envelope(doc, trust_store=policy.trust_store,
-                                       required_parts=REQUEST_PARTS,
-                                       clock_skew=policy.clock_skew)
-        except SignatureInvalid as exc:
+            signer = policy.verifier.verify(body, doc)
+        except SignatureRefused as exc:
             raise SoapFault("EK0031", str(exc)) from None
-        if read_oin(verified.certificate) != cert_oin:
+        if certificate_oin(signer) != cert_oin:
             raise SoapFault("EK0031", "signing certificate OIN differs from the TLS certificate")
 
     # -- authorisation
-    if partial.from_oin is None or partial.message_id is None:   # _check_addressing saw to it
+    if seen.from_oin is None or seen.message_id is None:   # check_addressing saw to it
         raise SoapFault("DK0011")
-    if not policy.may_send_for(cert_oin, partial.from_oin):
+    if not policy.may_send_for(cert_oin, seen.from_oin):
         raise SoapFault("DK0002", "certificate OIN is not authorised for wsa:From")
 
     # -- the message itself
@@ -152,7 +147,7 @@ def check_request(*, content_type: str, soap_action_header: str, body: bytes,
         detail = None if schema.validate(body_el) else _schema_detail(schema)
     if detail is not None:
         raise SoapFault("DK0004", detail)
-    return SoapRequest(operation, body_el, partial.message_id, partial.from_oin, cert_oin)
+    return SoapRequest(operation, body_el, seen.message_id, seen.from_oin, cert_oin)
 
 
 def _framing(content_type: str, body: bytes) -> tuple[etree._Element, etree._Element]:
@@ -169,59 +164,17 @@ def _framing(content_type: str, body: bytes) -> tuple[etree._Element, etree._Ele
     if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
         raise SoapFault("DK0004", "DTD and entity declarations are not allowed")
     try:
-        doc = etree.fromstring(body, _parser())
+        doc = etree.fromstring(body, parser())
     except etree.XMLSyntaxError:
         raise SoapFault("DK0004", "XML not well-formed") from None
     if doc.getroottree().docinfo.doctype:  # type: ignore[union-attr]  # lxml-stubs: DocInfo has it
         raise SoapFault("DK0004", "DTD not allowed")
-    if doc.tag != f"{{{c.SOAP11_NS}}}Envelope":
+    if doc.tag != q(c.SOAP11_NS, "Envelope"):
         raise SoapFault("DK0001", "not a SOAP 1.1 Envelope")
-    bodies = doc.findall(f"{{{c.SOAP11_NS}}}Body")
+    bodies = doc.findall(q(c.SOAP11_NS, "Body"))
     if len(bodies) != 1 or len([e for e in bodies[0] if isinstance(e.tag, str)]) != 1:
         raise SoapFault("DK0001", "Body must hold exactly one element")
     return doc, next(e for e in bodies[0] if isinstance(e.tag, str))
-
-
-def _check_addressing(doc: etree._Element, found: dict[str, list[etree._Element]],
-                      action_header: str, partial: Partial, duo_oin: str) -> None:
-    """Only WSA/WS-Security header blocks; each WSA header once, present and valid."""
-    header = doc.find(f"{{{c.SOAP11_NS}}}Header")
-    if header is not None:
-        for child in header:
-            if isinstance(child.tag, str) and \
-                    etree.QName(child).namespace not in _ALLOWED_HEADER_NS:
-                raise SoapFault("DK0010", "only WS-Addressing and WS-Security headers allowed")
-    for name, code in (("To", "DK0005"), ("Action", "DK0006"), ("MessageID", "DK0007"),
-                       ("From", "EK0020")):
-        if not found.get(name):
-            raise SoapFault(code)
-    for name, elements in found.items():
-        if len(elements) > 1:
-            raise SoapFault("DK0011", f"wsa:{name} occurs more than once")
-    if (found["Action"][0].text or "").strip() != action_header:
-        raise SoapFault("DK0003", "SOAPAction differs from wsa:Action")
-    to_oin = c.oin_from_address((found["To"][0].text or "").strip())
-    if not to_oin or not c.OIN_RE.match(to_oin):
-        raise SoapFault("EK0022")
-    if to_oin != duo_oin:
-        raise SoapFault("DK0011", "wsa:To does not carry the OIN of this service")
-    if partial.from_oin is None:
-        raise SoapFault("EK0021")
-    if partial.message_id is None:
-        raise SoapFault("EK0023")
-    replies = found.get("ReplyTo") or []
-    if replies and (replies[0].findtext(f"{{{c.WSA_NS}}}Address") or "").strip() != c.ANONYMOUS:
-        raise SoapFault("DK0011", "wsa:ReplyTo must be anonymous")
-
-
-def _cert_oin(der: bytes | None) -> str | None:
-    if not der:
-        return None
-    try:
-        oin = read_oin(x509.load_der_x509_certificate(der))
-    except ValueError:
-        return None
-    return oin if oin and c.OIN_RE.match(oin) else None
 
 
 def _schema_detail(schema: etree.XMLSchema) -> str:
@@ -235,44 +188,26 @@ def _schema_detail(schema: etree.XMLSchema) -> str:
 
 # ---- answers --------------------------------------------------------------------------
 
-def _headers(env: etree._Element, *, action: str, relates_to: str | None, to_oin: str | None,
-             duo_oin: str) -> None:
-    header = etree.SubElement(env, f"{{{c.SOAP11_NS}}}Header")
-    w = c.WSA_NS
-    etree.SubElement(header, f"{{{w}}}To").text = (
-        c.anonymous_address(to_oin) if to_oin else c.ANONYMOUS)
-    etree.SubElement(header, f"{{{w}}}Action").text = action
-    etree.SubElement(header, f"{{{w}}}MessageID").text = f"urn:uuid:{uuid.uuid4()}"
-    if relates_to:
-        etree.SubElement(header, f"{{{w}}}RelatesTo").text = relates_to
-    from_el = etree.SubElement(header, f"{{{w}}}From")
-    etree.SubElement(from_el, f"{{{w}}}Address").text = c.anonymous_address(duo_oin)
-
-
-_ANSWER_NS = {"soapenv": c.SOAP11_NS, "wsa": c.WSA_NS, "wsse": c.WSSE_NS, "wsu": c.WSU_NS,
-              "ds": DS_NS}
-
-
 def envelope(body_el: etree._Element, *, operation: str, relates_to: str, to_oin: str,
              duo_oin: str) -> etree._Element:
     """A response envelope around ``body_el`` (unsigned: the caller signs it)."""
-    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope", nsmap={**_ANSWER_NS, "vz": c.SCHEMA_NS})
-    _headers(env, action=c.response_action(operation), relates_to=relates_to, to_oin=to_oin,
-             duo_oin=duo_oin)
-    etree.SubElement(env, f"{{{c.SOAP11_NS}}}Body").append(body_el)
+    env = etree.Element(q(c.SOAP11_NS, "Envelope"), nsmap={**ANSWER_NSMAP, "vz": c.SCHEMA_NS})
+    answer_headers(env, action=c.response_action(operation), relates_to=relates_to,
+                   to_oin=to_oin, duo_oin=duo_oin, message_id=f"urn:uuid:{uuid.uuid4()}")
+    etree.SubElement(env, q(c.SOAP11_NS, "Body")).append(body_el)
     return env
 
 
 def fault_envelope(fault: SoapFault, partial: Partial, *, duo_oin: str) -> etree._Element:
     """A SOAP 1.1 fault (``soapenv:Client.DK0004`` …) with WSA headers where possible."""
-    env = etree.Element(f"{{{c.SOAP11_NS}}}Envelope", nsmap=_ANSWER_NS)
-    _headers(env, action=f"{c.CONTRACT_NS}/Fault", relates_to=partial.message_id,
-             to_oin=partial.from_oin, duo_oin=duo_oin)
-    body = etree.SubElement(env, f"{{{c.SOAP11_NS}}}Body")
-    f = etree.SubElement(body, f"{{{c.SOAP11_NS}}}Fault")
+    env = etree.Element(q(c.SOAP11_NS, "Envelope"), nsmap={**ANSWER_NSMAP, "vz": c.SCHEMA_NS})
+    answer_headers(env, action=f"{c.CONTRACT_NS}/Fault", relates_to=partial.message_id,
+                   to_oin=partial.from_oin, duo_oin=duo_oin, message_id=f"urn:uuid:{uuid.uuid4()}")
+    body = etree.SubElement(env, q(c.SOAP11_NS, "Body"))
+    f = etree.SubElement(body, q(c.SOAP11_NS, "Fault"))
     etree.SubElement(f, "faultcode").text = f"soapenv:{fault.faultcode}"
     etree.SubElement(f, "faultstring").text = fault.faultstring
     if fault.detail:
         detail = etree.SubElement(f, "detail")
-        etree.SubElement(detail, f"{{{c.SCHEMA_NS}}}foutdetail").text = fault.detail
+        etree.SubElement(detail, q(c.SCHEMA_NS, "foutdetail")).text = fault.detail
     return env

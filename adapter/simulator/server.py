@@ -17,7 +17,12 @@ present must still be valid), ``clock_skew`` (seconds of tolerance on the
 request's ``wsu:Timestamp``), ``mandate_file`` (JSON ``{"mandates": {"<cert OIN>":
 ["<school OIN>", …]}}``: which certificate may send for which ``wsa:From``; a
 certificate may always send for its own OIN; also settable through ``POST
-/control/mandates``). Answers are signed with ``duo.pem``/``duo-key.pem``.
+/control/mandates``), ``require_stamp`` (default off — TODO issue 8 item 2: on
+once the client sends ``datumTijdLaatsteMutatie`` on every wijzigen and
+intrekken — refuses those without it, VZ904), ``rod_file`` (a loaded student
+registry also refuses reports of students it does not know, VZ908). ``xsd_path``
+is the service contract's XSD (default: the one shared with the client).
+Answers are signed with ``duo.pem``/``duo-key.pem``.
 """
 
 from __future__ import annotations
@@ -31,20 +36,21 @@ from types import FrameType
 from typing import Callable
 
 import structlog
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from adapter.config import DUO_OIN
 from adapter.duo.contract import XSD_PATH
-from adapter.duo.wsse import EnvelopeSigner
 from adapter.errors import ConfigError
-from adapter.pki.certs import load_pem_chain
 from adapter.simulator.control import ControlApp
 from adapter.simulator.engine import MunicipalityEngine
 from adapter.simulator.httpd import ThreadedWSGIServer, require_loopback, server_context
 from adapter.simulator.operations import Operations
 from adapter.simulator.protocol import Policy
+from adapter.simulator.signature import RequestVerifier
+from adapter.simulator.signer import AnswerSigner
 from adapter.simulator.soap import SoapApp
 from adapter.simulator.state import SimState
 
@@ -71,7 +77,8 @@ class SimulatorServer:
                  rod_file: Path | None = None, page_size: int = 100,
                  duo_oin: str = DUO_OIN, today: Callable[[], date] = amsterdam_today,
                  clock_skew: float = 300.0, require_signature: bool = True,
-                 mandate_file: Path | None = None) -> None:
+                 mandate_file: Path | None = None, require_stamp: bool = False,
+                 xsd_path: Path = XSD_PATH) -> None:
         require_loopback(control_host)        # refuse before anything is bound
         if page_size < 1:
             raise ConfigError("page_size must be at least 1")
@@ -79,6 +86,8 @@ class SimulatorServer:
             raise ConfigError("clock_skew must not be negative")
         self.clock_skew = clock_skew
         self.require_signature = require_signature
+        self.require_stamp = require_stamp
+        self.xsd_path = Path(xsd_path)
         self.pki_dir = Path(pki_dir)
         self.host, self.port = host, port
         self.control_host, self.control_port = control_host, control_port
@@ -87,7 +96,8 @@ class SimulatorServer:
             self.load_rod(Path(rod_file))
         if mandate_file is not None:
             self.load_mandates(Path(mandate_file))
-        self.operations = Operations(self.state, page_size=page_size, today=today)
+        self.operations = Operations(self.state, page_size=page_size, today=today,
+                                     require_stamp=require_stamp)
         self.engine = MunicipalityEngine(self.state, delay_behandeling=delay_behandeling,
                                          delay_afgesloten=delay_afgesloten)
         self.duo_oin = duo_oin
@@ -128,15 +138,18 @@ class SimulatorServer:
                 (self.pki_dir / "duo-key.pem").read_bytes(), None)
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise ConfigError("the simulator's duo-key.pem must be an RSA key")
-            signer = EnvelopeSigner(key, load_pem_chain(self.pki_dir / "duo.pem")[0])
-            trust = tuple(load_pem_chain(self.pki_dir / "trust-bundle.pem"))
+            signer = AnswerSigner(key, x509.load_pem_x509_certificates(
+                (self.pki_dir / "duo.pem").read_bytes())[0])
+            trust = x509.load_pem_x509_certificates(
+                (self.pki_dir / "trust-bundle.pem").read_bytes())
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"simulator PKI in {self.pki_dir} cannot be loaded "
                               f"({type(exc).__name__})") from exc
-        policy = Policy(duo_oin=self.duo_oin, trust_store=trust,
+        policy = Policy(duo_oin=self.duo_oin,
+                        verifier=RequestVerifier(trust, clock_skew=self.clock_skew),
                         may_send_for=self.state.may_send_for,
-                        require_signature=self.require_signature, clock_skew=self.clock_skew)
-        schema = etree.XMLSchema(etree.parse(str(XSD_PATH)))
+                        require_signature=self.require_signature)
+        schema = etree.XMLSchema(etree.parse(str(self.xsd_path)))
         soap = SoapApp(self.state, self.operations, path=SOAP_PATH, policy=policy,
                        signer=signer, schema=schema, stopping=self._stopping)
         soap_server = ThreadedWSGIServer((self.host, self.port), soap, ssl_context=ctx)
@@ -182,13 +195,15 @@ def serve(pki_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
           control_host: str = "127.0.0.1", control_port: int = 8444,
           delay_behandeling: float | None = 5.0, delay_afgesloten: float | None = 10.0,
           rod_file: Path | None = None, page_size: int = 100, clock_skew: float = 300.0,
-          require_signature: bool = True, mandate_file: Path | None = None) -> None:
+          require_signature: bool = True, mandate_file: Path | None = None,
+          require_stamp: bool = False) -> None:
     """Run the simulator until SIGINT/SIGTERM; prints one ready line to stdout."""
     server = SimulatorServer(pki_dir, host=host, port=port, control_host=control_host,
                              control_port=control_port, delay_behandeling=delay_behandeling,
                              delay_afgesloten=delay_afgesloten, rod_file=rod_file,
                              page_size=page_size, clock_skew=clock_skew,
-                             require_signature=require_signature, mandate_file=mandate_file)
+                             require_signature=require_signature, mandate_file=mandate_file,
+                             require_stamp=require_stamp)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

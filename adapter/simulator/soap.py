@@ -3,7 +3,7 @@
 Order per request: path/method/size → injected fault (control API) → protocol
 checks (:mod:`adapter.simulator.protocol`, SOAP faults) → functional handling
 (:mod:`adapter.simulator.operations`) → response envelope, signed with DUO's
-key (faults too), unless the fault plan says ``unsigned`` or ``bad_signature``
+key (faults too, with :mod:`adapter.simulator.signer`), unless the fault plan says ``unsigned`` or ``bad_signature``
 (signature value tampered with after signing). The client certificate comes
 from ``environ["SSL_CLIENT_CERT_DER"]`` (set by :mod:`adapter.simulator.httpd`).
 Logs carry operation, codes and check names only.
@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable
 import structlog
 from lxml import etree
 
-from adapter.duo.wsse import DS_NS, EnvelopeSigner, security_header
 from adapter.simulator.operations import Operations
 from adapter.simulator.protocol import (
     Partial,
@@ -28,7 +27,9 @@ from adapter.simulator.protocol import (
     envelope,
     fault_envelope,
 )
+from adapter.simulator.signer import AnswerSigner
 from adapter.simulator.state import FaultPlan, SimState
+from adapter.simulator.wire import DS_NS
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +42,7 @@ class SoapApp:
     """WSGI app for ``POST <path>``."""
 
     def __init__(self, state: SimState, operations: Operations, *, path: str, policy: Policy,
-                 signer: EnvelopeSigner, schema: etree.XMLSchema,
+                 signer: AnswerSigner, schema: etree.XMLSchema,
                  stopping: threading.Event) -> None:
         self.state = state
         self.operations = operations
@@ -118,7 +119,7 @@ class SoapApp:
         if plan is None or plan.mode != "unsigned":
             env = self.signer.sign(env)
         if plan is not None and plan.mode == "bad_signature":
-            value = security_header(env)[0].find(f"{{{DS_NS}}}Signature/{{{DS_NS}}}SignatureValue")
+            value = env.find(f".//{{{DS_NS}}}Signature/{{{DS_NS}}}SignatureValue")
             if value is None:   # we signed it a line above
                 raise AssertionError("the answer's signature value is missing")
             raw = bytearray(base64.b64decode(value.text or ""))

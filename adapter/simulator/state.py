@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from adapter.domain.model import Behandelaar, Status, Verzuimmelding
 from adapter.duo.contract import OIN_RE
+from adapter.simulator.model import Officer, Report, Status
 
 
 @dataclass
@@ -24,13 +24,13 @@ class SimMelding:
     meldingsnummer: str
     document_id: str
     brin: str
-    melding: Verzuimmelding
+    report: Report
     status: Status
     laatste_mutatie: datetime
     status_since: float                 # monotonic time of the last status change
     reden: str | None = None
     toelichting: str | None = None
-    behandelaar: Behandelaar = field(default_factory=Behandelaar)
+    behandelaar: Officer = field(default_factory=Officer)
     bijlagen: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -162,7 +162,7 @@ class SimState:
 
     def set_status(self, sim: SimMelding, status: Status, *, monotonic_now: float,
                    reden: str | None = None, toelichting: str | None = None,
-                   behandelaar: Behandelaar | None = None) -> None:
+                   behandelaar: Officer | None = None) -> None:
         """Change a report's status (and feedback), bumping its mutation stamp."""
         with self.lock:
             sim.status = status

@@ -18,7 +18,7 @@ from adapter.duo.client import DuoClient
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from support import SCHOOL_OIN, TODAY, control, fixed_today  # noqa: F401 - re-exported
+from support import SCHOOL_OIN, TODAY, control, fixed_today, valid_bsn  # noqa: F401 - re-exported
 
 BRIN = "00AA"
 BSN = "123456782"          # passes the 11-proef; fictional

@@ -17,7 +17,7 @@ from adapter.errors import DuoRejected, DuplicateDocument
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from .conftest import BRIN, BSN, OLD_BSN, TODAY, control, fixed_today, melding
+from .conftest import BRIN, BSN, OLD_BSN, TODAY, control, fixed_today, melding, valid_bsn
 
 OFFICER = {"naam": "J. Jansen", "telefoonnummer": "0900-1111111",
            "emailadres": "lpa@gemeente.example.org", "organisatie": "Gemeente Voorbeeld"}
@@ -167,8 +167,8 @@ def test_changes_are_paged(pki_dir, make_client: Callable[..., DuoClient]) -> No
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
                          delay_afgesloten=None, today=fixed_today, page_size=2) as sim:
         client = make_client(url=sim.soap_url)
-        for _ in range(3):
-            client.aanleveren(melding(), document_id=new_id())
+        for n in range(3):        # three students: one open report per student and period
+            client.aanleveren(melding(bsn=valid_bsn(n)), document_id=new_id())
         one = client.opvragen_gewijzigd(brin=BRIN, since=None)
         assert len(one.items) == 2 and one.more
         two = client.opvragen_gewijzigd(brin=BRIN, since=one.next_since)
@@ -197,8 +197,9 @@ def test_rule_violations_are_rejected_functionally(client: DuoClient) -> None:
 def test_one_client_is_safe_across_threads(client: DuoClient, simulator: SimulatorServer) -> None:
     from concurrent.futures import ThreadPoolExecutor
     docs = [new_id() for _ in range(12)]
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(lambda d: client.aanleveren(melding(), document_id=d), docs))
+    with ThreadPoolExecutor(max_workers=6) as pool:      # twelve students, twelve reports
+        results = list(pool.map(lambda n: client.aanleveren(melding(bsn=valid_bsn(n)),
+                                                            document_id=docs[n]), range(12)))
     assert len({r.meldingsnummer for r in results}) == 12
     assert control(simulator, "ledger") == {d: 1 for d in docs}
 

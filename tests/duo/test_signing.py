@@ -22,7 +22,7 @@ from adapter.pki.testpki import issue_leaf
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from .conftest import BRIN, SCHOOL_OIN, control, fixed_today, melding
+from .conftest import BRIN, SCHOOL_OIN, control, fixed_today, melding, valid_bsn
 
 SUPPLIER_OIN = "00000003123456780000"
 SCHOOL_A = SchoolSettings(brin="11AA", oin="00000099000000000011")
@@ -133,10 +133,11 @@ def test_saas_sends_each_school_with_its_own_oin(
     client = make_client(client_cert=cert, client_key=key, school_oin=SUPPLIER_OIN,
                          schools=(SCHOOL_A, SCHOOL_B, SCHOOL_C))
     # Both schools at once from several threads: the From OIN is chosen per call.
-    jobs = [SCHOOL_A, SCHOOL_B] * 4
+    # Each report its own student: DUO keeps one open report per student, soort and period.
+    jobs = list(enumerate([SCHOOL_A, SCHOOL_B] * 4))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda s: client.aanleveren(melding(brin=s.brin),
-                                                            document_id=new_id()), jobs))
+        results = list(pool.map(lambda job: client.aanleveren(
+            melding(brin=job[1].brin, bsn=valid_bsn(job[0])), document_id=new_id()), jobs))
     assert len({r.meldingsnummer for r in results}) == 8
     sent = [(sender(e), from_oin(e)) for e in exchanges]
     assert sorted(sent) == sorted([(SCHOOL_A.brin, SCHOOL_A.oin)] * 4

@@ -38,8 +38,11 @@ def vhost() -> Iterator[str]:
 
 @pytest.fixture()
 def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
+    # No student registry: the records here are random students (records.py), and a loaded
+    # ROD refuses students it does not know, as DUO would. A test that needs the registry
+    # loads its own students through the control API.
     sim = SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=0.5,
-                          delay_afgesloten=1.0, rod_file=SAMPLES / "rod.json")
+                          delay_afgesloten=1.0)
     sim.start()
     yield sim
     sim.stop()

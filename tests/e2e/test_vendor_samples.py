@@ -24,6 +24,9 @@ pytestmark = pytest.mark.timeout(120)
 def quiet_simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
     sim = SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
                           delay_afgesloten=None, rod_file=EDUARTE / "rod.json")
+    # Both vendors' samples are sent here: DUO's registry knows both schools' students
+    # (a loaded ROD refuses students it does not know).
+    sim.load_rod(MAGISTER / "rod.json")
     sim.start()
     yield sim
     sim.stop()

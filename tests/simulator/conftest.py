@@ -11,8 +11,9 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -24,7 +25,7 @@ from adapter.duo import contract as c
 from adapter.duo.wsse import sign_envelope
 from adapter.simulator.server import SimulatorServer
 
-from support import SCHOOL_OIN, TODAY, control, fixed_today  # noqa: F401 - re-exported
+from support import SCHOOL_OIN, TODAY, control, fixed_today, valid_bsn  # noqa: F401 - re-exported
 
 DUO_OIN = "00000001800866472000"
 
@@ -38,26 +39,63 @@ def simulator(pki_dir: Path) -> Iterator[SimulatorServer]:
 
 
 
-def aanlevering_body(*, bsn: str = "123456782", doc_id: str | None = None) -> str:
-    """A valid aanleverenVerzuimmelding_Request body (as text)."""
-    today = TODAY
-    doc_id = doc_id or str(uuid.uuid4())
-    return f"""<vz:aanleverenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
-  <vz:identificatiecodeBedrijfsdocument>{doc_id}</vz:identificatiecodeBedrijfsdocument>
-  <vz:verzendendeInstantie>00AA</vz:verzendendeInstantie>
-  <vz:ontvangendeInstantie>DUO</vz:ontvangendeInstantie>
-  <vz:datumTijdBedrijfsdocument>2025-03-10T09:15:00.000Z</vz:datumTijdBedrijfsdocument>
-  <vz:onderwijsdeelnemer>
+def melding_xml(*, bsn: str = "123456782", brin: str = "00AA", soort: str = "O",
+                begin: date | None = None, eind: date | None = None,
+                vervolg: str | None = None) -> str:
+    """The Melding group of a valid report (as text)."""
+    begin = begin or TODAY - timedelta(days=5)
+    return f"""<vz:onderwijsdeelnemer>
     <vz:burgerservicenummer>{bsn}</vz:burgerservicenummer>
   </vz:onderwijsdeelnemer>
-  <vz:brin>00AA</vz:brin>
-  <vz:verzuimsoort>O</vz:verzuimsoort>
-  <vz:begindatum>{today - timedelta(days=5)}</vz:begindatum>
+  <vz:brin>{brin}</vz:brin>
+  <vz:verzuimsoort>{soort}</vz:verzuimsoort>
+  <vz:begindatum>{begin}</vz:begindatum>
+  {f"<vz:einddatum>{eind}</vz:einddatum>" if eind else ""}
   <vz:vermoedelijkeReden>Spijbelen</vz:vermoedelijkeReden>
   <vz:melder>
     <vz:naam>M. Melder</vz:naam><vz:emailadres>m@school.example.org</vz:emailadres>
   </vz:melder>
+  {f"<vz:vervolgOpMeldingsnummer>{vervolg}</vz:vervolgOpMeldingsnummer>" if vervolg else ""}"""
+
+
+def _document(doc_id: str | None, brin: str = "00AA") -> str:
+    return f"""<vz:identificatiecodeBedrijfsdocument>{doc_id or uuid.uuid4()}</vz:identificatiecodeBedrijfsdocument>
+  <vz:verzendendeInstantie>{brin}</vz:verzendendeInstantie>
+  <vz:ontvangendeInstantie>DUO</vz:ontvangendeInstantie>
+  <vz:datumTijdBedrijfsdocument>2025-03-10T09:15:00.000Z</vz:datumTijdBedrijfsdocument>"""
+
+
+def aanlevering_body(*, bsn: str = "123456782", doc_id: str | None = None, **melding: Any
+                     ) -> str:
+    """A valid aanleverenVerzuimmelding_Request body (as text); ``melding``: see melding_xml."""
+    return f"""<vz:aanleverenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
+  {_document(doc_id, melding.get("brin", "00AA"))}
+  {melding_xml(bsn=bsn, **melding)}
 </vz:aanleverenVerzuimmelding_Request>"""
+
+
+def wijziging_body(nummer: str, *, stamp: str | None = None, doc_id: str | None = None,
+                   **melding: Any) -> str:
+    """A wijzigenVerzuimmelding_Request for report ``nummer`` (stamp only when given)."""
+    stamp_el = (f"<vz:datumTijdLaatsteMutatie>{stamp}</vz:datumTijdLaatsteMutatie>"
+                if stamp else "")
+    return f"""<vz:wijzigenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
+  {_document(doc_id, melding.get("brin", "00AA"))}
+  <vz:meldingsnummer>{nummer}</vz:meldingsnummer>{stamp_el}
+  {melding_xml(**melding)}
+</vz:wijzigenVerzuimmelding_Request>"""
+
+
+def intrekking_body(nummer: str, *, stamp: str | None = None, brin: str = "00AA",
+                    doc_id: str | None = None) -> str:
+    """An intrekkenVerzuimmelding_Request; ``stamp`` needs a contract that carries it."""
+    stamp_el = (f"<vz:datumTijdLaatsteMutatie>{stamp}</vz:datumTijdLaatsteMutatie>"
+                if stamp else "")
+    return f"""<vz:intrekkenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
+  {_document(doc_id, brin)}
+  <vz:meldingsnummer>{nummer}</vz:meldingsnummer>{stamp_el}
+  <vz:brin>{brin}</vz:brin>
+</vz:intrekkenVerzuimmelding_Request>"""
 
 
 @dataclass
@@ -129,6 +167,17 @@ class Answer:
     @property
     def faultcode(self) -> str | None:
         return self.doc.findtext(".//faultcode") if self.doc is not None else None
+
+    def find(self, name: str) -> str | None:
+        """Text of the first ``vz:name`` in the answer."""
+        return self.doc.findtext(f".//{{{c.SCHEMA_NS}}}{name}") if self.doc is not None else None
+
+    @property
+    def codes(self) -> list[str]:
+        """The functional error codes (empty when approved)."""
+        if self.doc is None:
+            return []
+        return [el.text or "" for el in self.doc.iter(f"{{{c.SCHEMA_NS}}}foutcode")]
 
     def header(self, name: str) -> str | None:
         if self.doc is None:
