@@ -277,34 +277,57 @@ def meldingen() -> None:
 @meldingen.command("list")
 @click.option("--state", help="Only reports in this state (queued, registered, rejected, …).")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array of objects: id, source_id, vendor, brin, state, meldingsnummer, …")
 @click.pass_context
 @one_line_errors
-def meldingen_list(ctx: click.Context, state: str | None, limit: int) -> None:
-    """List reports: internal id, source id, state, DUO status, meldingsnummer."""
+def meldingen_list(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
+    """List reports, newest first: internal id, source id, state, DUO status, meldingsnummer."""
+    from adapter.commands.archive import report_json
     from adapter.commands.status import render_reports
     from adapter.store import Store
     store = Store.open(settings_from(ctx).store.url)
     try:
-        click.echo(render_reports(store.list_reports(limit=limit, state=state)))
+        reports = store.list_reports(limit=limit, state=state)
     finally:
         store.close()
+    click.echo(json.dumps([report_json(r) for r in reports], indent=2) if as_json
+               else render_reports(reports))
 
 
 @meldingen.command("show")
 @click.argument("report_id", type=int)
+@click.option("--xml", "as_xml", is_flag=True,
+              help="The stored request and response envelopes, oldest first, byte for byte "
+                   "as sent and received (they contain personal data).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --xml: write one file per envelope into this directory.")
 @click.pass_context
 @one_line_errors
-def meldingen_show(ctx: click.Context, report_id: int) -> None:
-    """Show one report's history, submissions and exchanges (no personal data)."""
+def meldingen_show(ctx: click.Context, report_id: int, as_xml: bool,
+                   out_dir: Path | None) -> None:
+    """Show one report's history, submissions and exchanges (no personal data), or
+    with --xml the envelopes themselves."""
+    from adapter.commands.archive import envelopes, write_envelopes
     from adapter.store import Store
+    if out_dir is not None and not as_xml:
+        raise click.UsageError("--out goes with --xml")
     store = Store.open(settings_from(ctx).store.url)
     try:
         detail = store.report_detail(report_id)
+        exchanges = store.exchanges_for(report_id) if as_xml else []
     finally:
         store.close()
     if detail is None:
         raise AdapterError(f"no report with id {report_id}")
-    click.echo(json.dumps(detail, indent=2, default=str))
+    if not as_xml:
+        click.echo(json.dumps(detail, indent=2, default=str))
+        return
+    if not exchanges:
+        raise AdapterError(f"report {report_id} has no stored exchanges with DUO")
+    write_envelopes(envelopes(exchanges), out_dir=out_dir,
+                    stdout=sys.stdout.buffer,
+                    note=lambda text: click.echo(text, err=True))
 
 
 @cli.command()

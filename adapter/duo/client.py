@@ -18,8 +18,10 @@ Contract of :class:`DuoClient`:
   classified on their code whether signed or not (a fault never makes us believe
   something was registered);
 - every exchange that produced a request is handed to ``exchange_sink`` (request
-  and response bytes, outcome) before the method returns or raises; an exception
-  from the sink propagates (the evidence could not be kept);
+  and response bytes exactly as sent and received, outcome, and the submission the
+  call was made for: :data:`~adapter.duo.port.current_submission`) before the method
+  returns or raises; an exception from the sink propagates (the evidence could not
+  be kept);
 - outcomes are raised as :mod:`adapter.errors` (table in :mod:`adapter.duo.classify`).
 """
 
@@ -43,7 +45,12 @@ from adapter.domain.model import Status, Terugmelding, Verzuimmelding
 from adapter.duo import classify, contract, mapping
 from adapter.duo.addressing import address_request, message_id_of
 from adapter.duo.binding import SoapBinding
-from adapter.duo.port import ChangesPage, ExchangeRecord, SubmitResult
+from adapter.duo.port import (
+    ChangesPage,
+    ExchangeRecord,
+    SubmitResult,
+    current_submission,
+)
 from adapter.duo.transport import DuoTransport, build_session
 from adapter.duo.wsse import RESPONSE_PARTS, EnvelopeSigner
 from adapter.duo.wsse_verify import SignatureInvalid, verify_envelope
@@ -244,7 +251,8 @@ class DuoClient:
                     request_xml=message,
                     response_xml=response.content if response is not None else None,
                     http_status=response.status_code if response is not None else None,
-                    outcome=outcome, started_at=started, duration_ms=duration))
+                    outcome=outcome, started_at=started, duration_ms=duration,
+                    submission_id=current_submission.get()))
 
     def _interpret(self, operation: str, response: requests.Response, message_id: str | None,
                    mutating: bool) -> Any:

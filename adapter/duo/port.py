@@ -13,13 +13,32 @@ reconcile), ``OutcomeUnknown`` (reconcile), ``TransientError`` (retry later),
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from adapter.domain.model import Status, Terugmelding, Verzuimmelding
 
-__all__ = ["ChangesPage", "DuoPort", "ExchangeRecord", "SubmitResult"]
+__all__ = ["ChangesPage", "DuoPort", "ExchangeRecord", "SubmitResult", "current_submission",
+           "for_submission"]
+
+#: The submission a DUO call is made for (None: a call of its own, e.g. a feedback poll).
+#: The client stamps it on every :class:`ExchangeRecord` it hands to its sink, so the
+#: store keeps each exchange with its submission, and so with its report.
+current_submission: ContextVar[int | None] = ContextVar("current_submission", default=None)
+
+
+@contextmanager
+def for_submission(submission_id: int) -> Iterator[None]:
+    """Every DUO call inside the block belongs to ``submission_id`` (this thread/context)."""
+    token = current_submission.set(submission_id)
+    try:
+        yield
+    finally:
+        current_submission.reset(token)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import structlog
 from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
 from adapter.domain.model import Operation
-from adapter.duo.port import DuoPort
+from adapter.duo.port import DuoPort, for_submission
 from adapter.errors import (
     DuoRejected,
     DuplicateDocument,
@@ -163,7 +163,8 @@ class Submitter:
 
     def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
         try:
-            fn(claim)
+            with for_submission(claim.submission_id):   # exchanges are kept with it
+                fn(claim)
         except SystemFault as exc:
             with self._claim_lock:
                 self._pause(exc)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adapter.domain.model import Operation, Registratie, Verzuimmelding
+
 # The DUO side defines what an exchange is; the store keeps it as evidence.
 from adapter.duo.port import ExchangeRecord as ExchangeRecord
 

@@ -120,7 +120,8 @@ def vendor_sample_values() -> set[str]:
 
 
 @pytest.mark.timeout(240)
-def test_demo_runs_and_logs_no_personal_data(settings: Settings, tmp_path: Path) -> None:
+def test_demo_runs_and_logs_no_personal_data(settings: Settings, tmp_path: Path,
+                                             xmlsec1: str) -> None:
     # The demo starts its own simulator on the configured port: give it a free one.
     import socket
     with socket.socket() as s:
@@ -148,6 +149,24 @@ def test_demo_runs_and_logs_no_personal_data(settings: Settings, tmp_path: Path)
     assert len(secrets) >= 30
     leaked = sorted(v for v in secrets if v in everything)
     assert not leaked, f"{len(leaked)} personal values leaked into logs or output"
+
+    # The archive after the demo: every report listed, and a registered one's envelopes
+    # verify with an independent verifier and the demo PKI's certificates.
+    from .test_archive import cli, xmlsec_verify
+    listed = cli(config, "meldingen", "list", "--json", "--limit", "500")
+    assert listed.returncode == 0, listed.stderr
+    reports = json.loads(listed.stdout)
+    assert len(reports) >= registered and all("id" in r for r in reports)
+    done = next(r for r in reports if r["state"] == "registered" and r["meldingsnummer"])
+    out = tmp_path / "evidence"
+    shown = cli(config, "meldingen", "show", str(done["id"]), "--xml", "--out", str(out))
+    assert shown.returncode == 0, shown.stderr
+    envelopes = sorted(out.glob("*.xml"))
+    assert envelopes and envelopes[0].name.endswith("aanleverenVerzuimmelding-request.xml")
+    for path in envelopes:
+        cert = pki / ("school.pem" if path.name.endswith("-request.xml") else "duo.pem")
+        checked = xmlsec_verify(xmlsec1, path, cert)
+        assert checked.returncode == 0, (path.name, checked.stderr[-500:])
 
 
 @pytest.mark.timeout(60)
