@@ -15,6 +15,7 @@ import pika
 import pytest
 
 from adapter.config import Settings, load_settings
+from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 
 from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
@@ -61,6 +62,16 @@ def make_settings(pki_dir: Path, vhost: str, soap_url: str, db: Path, **duo: Any
         "store": {"url": f"sqlite:///{db}"},
         "health": {"port": 0},
     })
+
+
+@pytest.fixture()
+def daemon(settings: Settings) -> Iterator[Daemon]:
+    """The daemon in this process (its store and client reachable), started and stopped."""
+    d = Daemon(settings)
+    d.start()
+    wait_for(lambda: d.amqp_connected, what="daemon connected to the broker")
+    yield d
+    d.stop(timeout=20)
 
 
 @pytest.fixture()

@@ -12,7 +12,6 @@ import random
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,15 +58,6 @@ def signxml_verify(envelope: Path, cert: Path) -> int:
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "adapter", "--config", str(config), *args],
                           capture_output=True, env=subprocess_env(), cwd=ROOT, timeout=60)
-
-
-@pytest.fixture()
-def daemon(settings: Settings) -> Iterator[Daemon]:
-    d = Daemon(settings)
-    d.start()
-    wait_for(lambda: d.amqp_connected, what="daemon connected to the broker")
-    yield d
-    d.stop(timeout=20)
 
 
 def test_every_exchange_is_kept_with_its_report_and_verifies_as_sent(

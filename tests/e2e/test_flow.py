@@ -6,7 +6,6 @@ import random
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,6 @@ pytestmark = pytest.mark.timeout(90)
 @pytest.fixture()
 def rng() -> random.Random:
     return random.Random(20261129)
-
-
-@pytest.fixture()
-def daemon(settings: Settings) -> Iterator[Daemon]:
-    d = Daemon(settings)
-    d.start()
-    wait_for(lambda: d.amqp_connected, what="daemon connected to the broker")
-    yield d
-    d.stop(timeout=20)
 
 
 def test_record_is_registered_and_feedback_comes_back(daemon: Daemon, settings: Settings,
