@@ -35,6 +35,7 @@ from adapter.domain.model import (
                                   Verzuimsoort,
 )
 from adapter.domain.rules import (
+                                  ADAPTER_RULES,
                                   MAX_LENGTHS,
                                   RULES,
                                   Violation,
@@ -46,7 +47,7 @@ from adapter.domain.rules import (
 )
 
 __all__ = [
-    "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "Bijlage", "Calendars", "Holiday",
+    "ADAPTER_RULES", "EVENT_KINDS", "MAX_LENGTHS", "RULES", "Behandelaar", "Bijlage", "Calendars", "Holiday",
     "Lesson", "MappedRecord", "SchoolCalendar",
     "MappedRegistratie", "Melder", "Operation", "OutboundEvent", "Registratie", "RowRejection", "Status", "Student", "Terugmelding", "Verzuimdag",
     "Verzuimmelding", "Verzuimsoort", "Violation", "age_on", "allowed_soorten",

@@ -65,6 +65,17 @@ RULES: dict[str, str] = {
     "VZ033": "at most 200 characters",
 }
 
+#: The adapter's own refusals, outside DUO's business rules: stable code -> phrase.
+#: They judge a report against what the store knows (its earlier reports, DUO's
+#: status) or DUO's schema, before anything is sent. Ranges: AD001–AD019 schema
+#: and intake, AD020–AD029 follow-ups, AD030–AD039 amendments and withdrawals.
+ADAPTER_RULES: dict[str, str] = {
+    "AD020": "vervolg_op names no report of this vendor and school",
+    "AD021": "vervolg_op names a report of another student",
+    "AD022": "vervolg_op names a report that is not registered at DUO (rejected, failed or withdrawn)",
+    "AD030": "DUO closed this report (status G, K or I): it can no longer be amended or withdrawn",
+}
+
 #: DUO's field lengths (§2.4); fields not listed have no documented limit.
 MAX_LENGTHS: dict[str, int] = {
     "student.achternaam": 200,

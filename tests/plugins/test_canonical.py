@@ -173,3 +173,10 @@ def test_every_rule_code_is_documented() -> None:
         if code.startswith("VZ03"):
             continue  # length rules share one row
         assert f"| {code} |" in docs, code
+
+
+def test_every_adapter_code_is_documented() -> None:
+    from adapter.domain import ADAPTER_RULES
+    docs = DOCS.read_text()
+    for code in ADAPTER_RULES:
+        assert f"| {code} |" in docs, code
