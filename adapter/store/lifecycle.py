@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 
 from adapter.domain.model import Operation
 from adapter.errors import RuleViolation
+from adapter.store import followups
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import add_submission, latest_submission, set_report_state
@@ -79,6 +80,15 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *,
             # be claimed forever; fail it visibly instead. The message names fields only.
             mark_failed(conn, row.id, reason=f"stored payload unreadable: {exc}", now=now)
             continue
+        if count_attempt:  # a send, not a reconciliation: name DUO's number of the earlier report
+            resolution = followups.resolve(conn, row, melding)
+            if isinstance(resolution, followups.Refused):
+                mark_rejected(conn, row.id, now=now, errors=[(resolution.code, resolution.rule)])
+                continue
+            if isinstance(resolution, followups.Wait):
+                followups.requeue_behind(conn, row, now)
+                continue
+            melding = resolution.melding
         claims.append(Claim(
             submission_id=row.id, report_id=row.report_id, vendor=row.vendor,
             operation=Operation(row.operation), document_id=row.document_id, attempt=attempt,
