@@ -366,6 +366,27 @@ def demo(ctx: click.Context, timeout: float, control_port: int) -> None:
     sys.exit(run_demo(settings_from(ctx), timeout=timeout, control_port=control_port))
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_root().ensure_object(dict)["config_path"] = value
+
+
+def accept_config_everywhere(group: click.Group) -> None:
+    """Let ``--config`` follow any command too (``meldingen list --json --config F``).
+
+    Operators paste a command and add the file at the end; a global-only option
+    would then fail with "No such option". Idempotent (plugin commands are added
+    later, so :func:`main` runs it again)."""
+    for command in group.commands.values():
+        if not any(p.name == "config_path" for p in command.params):
+            command.params.append(click.Option(
+                ["--config", "config_path"], type=click.Path(path_type=Path),
+                expose_value=False, callback=_set_config,
+                help="TOML configuration file (as the global --config)."))
+        if isinstance(command, click.Group):
+            accept_config_everywhere(command)
+
+
 def main() -> None:
     """Console-script entry point."""
     # A crash inside a C extension (TLS, XML, database driver) must leave a
@@ -382,4 +403,8 @@ def main() -> None:
         register_commands(cli, load_vendors())
     except AdapterError:  # a broken plugin set-up: `plugins` and `run` report it in full
         pass
+    accept_config_everywhere(cli)
     cli(prog_name="verzuim-adapter")
+
+
+accept_config_everywhere(cli)  # the built-in commands; main() adds the plugins' commands

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,16 @@ def test_status_and_meldingen_read_the_store(tmp_path: Path, pki_dir: Path) -> N
     assert "Test Melder" not in shown.output  # no personal data in the archive view
     missing = runner.invoke(cli, ["--config", str(cfg), "meldingen", "show", "99"])
     assert missing.exit_code == 1 and "no report with id 99" in missing.output
+    # The issue's own command line: --config after the command.
+    after = runner.invoke(cli, ["meldingen", "list", "--json", "--config", str(cfg)])
+    assert after.exit_code == 0, after.output
+    # (CliRunner skips main()'s logging set-up, so a store log line may precede it)
+    listed = json.loads(after.output[after.output.index("[\n"):])
+    assert [r["source_id"] for r in listed] == ["test-1"]
+
+
+@pytest.mark.parametrize("path", command_paths(cli), ids=" ".join)
+def test_every_command_takes_config_after_it_too(path: tuple[str, ...], tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, [*path, "--config", str(tmp_path / "nope.toml"), "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--config" in result.output
