@@ -295,6 +295,25 @@ def meldingen_list(ctx: click.Context, state: str | None, limit: int, as_json: b
                else render_reports(reports))
 
 
+@cli.command("signalen")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array of objects: id, signaal, vendor, brin, state, leerlingnummer, "
+                   "begindatum, einddatum, uren, reden, meld_uiterlijk, raised_at.")
+@click.option("--all", "include_closed", is_flag=True, help="Closed signals too.")
+@click.pass_context
+@one_line_errors
+def signalen(ctx: click.Context, as_json: bool, include_closed: bool) -> None:
+    """List the open signals (16 hours reached, deadline passed, …), newest first."""
+    from adapter.commands.signals import render_signals
+    from adapter.store import Store
+    store = Store.open(settings_from(ctx).store.url)
+    try:
+        rows = store.list_signals(include_closed=include_closed)
+    finally:
+        store.close()
+    click.echo(json.dumps(rows, indent=2) if as_json else render_signals(rows))
+
+
 @meldingen.command("show")
 @click.argument("report_id", type=int)
 @click.option("--xml", "as_xml", is_flag=True,

@@ -183,6 +183,13 @@ class HealthSettings(_Section):
     port: int = Field(8081, ge=0, le=65535)
 
 
+class SignalSettings(_Section):
+    enabled: bool = True
+    count: Literal["clock", "lessons"] = "clock"
+    missing_einddatum_after_days: int = Field(28, ge=1, le=366)
+    interval: float = Field(60.0, gt=0)
+
+
 class PluginSettings(_Section):
     enabled: tuple[str, ...] = ()
     config: dict[str, dict[str, Any]] = {}
@@ -202,6 +209,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
+    signals: SignalSettings = SignalSettings()
     plugins: PluginSettings = PluginSettings()
 
     @property

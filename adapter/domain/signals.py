@@ -97,31 +97,37 @@ def working_days_after(day: date, n: int) -> date:
 
 def day_hours(registraties: Iterable[Registratie], calendar: SchoolCalendar,
               count: Count = "clock") -> dict[date, float]:
-    """Counted hours per date: unauthorised, not deleted, not luxe; overlaps once."""
-    lessons: dict[date, set[int]] = {}
-    extra: dict[date, float] = {}
+    """Counted hours per date: unauthorised, not deleted, not luxe; overlaps once.
+
+    Per date, each lesson counts once (the largest minutes any registration gives
+    it: its own ``minuten`` shared over its lessons, else the lesson's length in
+    the table); minutes without lessons are added as they are."""
+    table = {lesson.number: lesson.minutes for lesson in calendar.lessons}
+    per_lesson: dict[date, dict[int, float]] = {}
+    loose: dict[date, float] = {}
     for reg in registraties:
         if reg.deleted or reg.geoorloofd is True or reg.luxe:
             continue
-        table = [lesson.number for lesson in calendar.lessons_on(reg.datum)] or [
-            lesson.number for lesson in calendar.lessons]
+        lessons = per_lesson.setdefault(reg.datum, {})
         if reg.hele_dag:
-            whole = reg.lessons_in_day or len(table)
-            lessons.setdefault(reg.datum, set()).update(range(1, whole + 1))
-        elif reg.lesuren:
-            lessons.setdefault(reg.datum, set()).update(reg.lesuren)
-        if count == "clock" and reg.minuten and not reg.hele_dag:
-            # The SIS measured the time itself: it wins over the lesson table.
-            extra[reg.datum] = max(extra.get(reg.datum, 0.0), reg.minuten / 60)
-            lessons.get(reg.datum, set()).difference_update(reg.lesuren)
-    minutes = {lesson.number: lesson.minutes for lesson in calendar.lessons}
-    hours: dict[date, float] = {}
-    for day in sorted(set(lessons) | set(extra)):
-        numbers = lessons.get(day, set())
-        if count == "lessons":
-            value = float(len(numbers)) or extra.get(day, 0.0)
+            whole = reg.lessons_in_day or calendar.lessons_in_day(reg.datum) or len(table)
+            numbers: tuple[int, ...] = tuple(range(1, whole + 1))
         else:
-            value = sum(minutes.get(n, 0) for n in numbers) / 60 + extra.get(day, 0.0)
+            numbers = reg.lesuren
+        if not numbers:
+            loose[reg.datum] = loose.get(reg.datum, 0.0) + (reg.minuten or 0)
+            continue
+        measured = reg.minuten / len(numbers) if reg.minuten and not reg.hele_dag else None
+        for n in numbers:
+            minutes = measured if measured is not None else float(table.get(n, 0))
+            lessons[n] = max(lessons.get(n, 0.0), minutes)
+    hours: dict[date, float] = {}
+    for day in sorted(set(per_lesson) | set(loose)):
+        lessons = per_lesson.get(day, {})
+        if count == "lessons":
+            value = float(len(lessons)) or loose.get(day, 0.0) / 60
+        else:
+            value = (sum(lessons.values()) + loose.get(day, 0.0)) / 60
         if value > 0:
             hours[day] = value
     return hours

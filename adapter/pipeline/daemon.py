@@ -7,6 +7,7 @@ Threads (each a loop that ends when its stop event is set):
 - ``poller``: DUO feedback since the watermark into the outbox
 - ``relay``: outbox rows to ``verzuim.adapter`` with publisher confirms
 - ``certificates``: expiry checks; an unusable certificate holds submissions
+- ``signaler``: the school's registrations evaluated for signals (``[signals]``)
 
 SIGHUP reloads the certificates (:class:`~adapter.pki.guard.CertificateGuard`):
 when the files are usable, a new DUO client replaces the old one and held
@@ -23,6 +24,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -33,6 +35,7 @@ from adapter.duo.client import DuoClient
 from adapter.pipeline.health import HealthServer
 from adapter.pipeline.intake import Intake, today_in_nl
 from adapter.pipeline.poller import FeedbackPoller
+from adapter.pipeline.signaler import Signaler
 from adapter.pipeline.submitter import Submitter
 from adapter.pki.guard import CertificateGuard
 from adapter.pki.identity import Credentials
@@ -71,6 +74,9 @@ class Daemon:
                                      interval=settings.duo.poll_interval,
                                      on_events=self.relay.wake,
                                      paused=lambda: self.submitter.held is not None)
+        self.signaler = Signaler(settings.signals, self.store, settings.school_calendars(),
+                                 today=today_in_nl, clock=lambda: datetime.now(UTC),
+                                 on_events=self.relay.wake)
         self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed,
                              stopping=lambda: self.consumer.stopping)
         self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
@@ -105,6 +111,7 @@ class Daemon:
     def _committed(self) -> None:
         self.relay.wake()
         self.submitter.wake()
+        self.signaler.wake()
 
     def _amqp_state(self, state: str) -> None:
         self.amqp_connected = state == "connected"
@@ -130,6 +137,8 @@ class Daemon:
         self._spawn("poller", self.poller.run)
         self._spawn("consumer", self.consumer.run)
         self._spawn("certificates", self.certificates.run)
+        if self.settings.signals.enabled:
+            self._spawn("signaler", self.signaler.run)
         log.info("daemon_started", certificate_days_left=dict(self.certificates.days_left))
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
@@ -156,12 +165,19 @@ class Daemon:
                 [({"state": state}, float(n)) for state, n in counts["submissions"].items()]),
             "verzuim_outbox_pending": ("Events not yet confirmed by the broker",
                                        [({}, float(counts["outbox"].get("pending", 0)))]),
+            "verzuim_signals_open": (
+                "Open signals per kind",
+                [({"signaal": kind}, float(n)) for (kind, state), n
+                 in sorted(self.store.signal_counts().items()) if state == "open"]),
+            "verzuim_signals_raised": (
+                "Signals raised by this process per kind",
+                [({"signaal": kind}, float(n)) for kind, n in sorted(self.signaler.raised.items())]),
         }
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop in dependency order; each part gets ``timeout`` seconds."""
         log.info("daemon_stopping")
-        for name in ("consumer", "certificates", "submitter", "poller", "relay"):
+        for name in ("consumer", "signaler", "certificates", "submitter", "poller", "relay"):
             if name == "relay":
                 self.relay.wake()
             stop = self._stops.get(name)
@@ -170,6 +186,8 @@ class Daemon:
             stop.set()
             if name == "poller":
                 self.poller.wake()
+            if name == "signaler":
+                self.signaler.wake()
             if name == "certificates":
                 self.certificates.wake()
             self._threads[name].join(timeout)

@@ -171,6 +171,23 @@ terugmeldingen = sa.Table(
     sa.UniqueConstraint("meldingsnummer", "laatste_mutatie", name="uq_terugmeldingen_mutation"),
 )
 
+signals = sa.Table(
+    "signals", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("brin", sa.String(16), nullable=False),
+    sa.Column("student_key", sa.String(64), nullable=False),
+    sa.Column("signaal", sa.String(32), nullable=False),
+    sa.Column("situation", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    _ts("raised_at"),
+    _ts("closed_at", nullable=True),
+    sa.UniqueConstraint("vendor", "brin", "student_key", "situation",
+                        name="uq_signals_situation"),
+    sa.Index("ix_signals_state", "state", "signaal"),
+)
+
 watermarks = sa.Table(
     "watermarks", metadata,
     sa.Column("name", sa.String(64), primary_key=True),

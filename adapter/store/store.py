@@ -12,17 +12,21 @@ returned is timezone-aware UTC; naive datetimes passed in are taken as UTC.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import structlog
 
+from adapter.domain.calendar import Calendars
 from adapter.domain.model import OutboundEvent, Terugmelding
+from adapter.domain.signals import Count
 from adapter.store import accept as _accept
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
+from adapter.store import signals as _signals
 from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
     AcceptResult,
@@ -175,6 +179,35 @@ class Store:
         ids = list(outbox_ids)
         self._db.run("mark_published", lambda conn: _outbox.mark_published(
             conn, ids, now=utcnow()))
+
+    # -- signals ------------------------------------------------------------------------
+
+    def signal_students(self, since: datetime | None = None) -> list[_signals.Student]:
+        """Students whose registrations or reports changed after ``since`` (all: None)."""
+        with self._db.read("signal_students") as conn:
+            return _signals.changed_students(conn, as_utc(since) if since else None)
+
+    def evaluate_signals(self, students: Sequence[_signals.Student], *, calendars: Calendars,
+                         today: date, count: Count = "clock",
+                         missing_einddatum_after_days: int = 28,
+                         batch: int = 50) -> Counter[str]:
+        """Raise, keep and close the students' signals (``adapter.store.signals``);
+        one transaction per ``batch`` students. Returns the newly raised by kind."""
+        raised: Counter[str] = Counter()
+        for start in range(0, len(students), batch):
+            part = list(students[start:start + batch])
+            raised += self._db.run("evaluate_signals", lambda conn: _signals.evaluate_students(
+                conn, part, calendars=calendars, today=today, count=count,
+                missing_einddatum_after_days=missing_einddatum_after_days, now=utcnow()))
+        return raised
+
+    def list_signals(self, *, include_closed: bool = False) -> list[dict[str, Any]]:
+        with self._db.read("list_signals") as conn:
+            return _signals.list_signals(conn, include_closed=include_closed)
+
+    def signal_counts(self) -> dict[tuple[str, str], int]:
+        with self._db.read("signal_counts") as conn:
+            return _signals.signal_counts(conn)
 
     # -- views --------------------------------------------------------------------------
 

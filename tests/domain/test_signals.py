@@ -101,6 +101,9 @@ def test_hours_count_overlaps_once_in_clock_or_lesson_hours(count: str, expected
     assert hours == {day: expected}                                   # 2 lessons of 45 min
     measured = day_hours([reg(day, 1, minuten=50)], MIDDEN, "clock")
     assert measured == {day: pytest.approx(50 / 60)}
+    # One registration per lesson, each with its minutes (as Eduarte exports them): summed.
+    per_lesson = [reg(day, n, minuten=45) for n in (1, 2, 3)] + [reg(day, 3, minuten=45)]
+    assert day_hours(per_lesson, MIDDEN, "clock") == {day: pytest.approx(2.25)}
 
 
 def test_working_days_skip_weekends() -> None:
