@@ -8,6 +8,8 @@ from adapter.store.api import (
     AcceptResult,
     Claim,
     ExchangeRecord,
+    ContentCheck,
+    FieldViolation,
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
@@ -19,7 +21,7 @@ from adapter.store.states import IllegalTransition
 from adapter.store.store import Store
 
 __all__ = [
-    "AcceptResult", "Claim", "ExchangeRecord", "IllegalTransition", "IncomingRegistratie",
+    "AcceptResult", "Claim", "ContentCheck", "ExchangeRecord", "FieldViolation", "IllegalTransition", "IncomingRegistratie",
     "IncomingRejection",
     "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
 ]
