@@ -266,8 +266,10 @@ class Submitter:
 def refusals(exc: RecordError) -> list[FieldViolation]:
     """A record error raised on our side of the wire as (field, rule, code): a rule's own
     code when it names one of ours, else ``AD012`` (the request could not be built)."""
-    if isinstance(exc, RuleViolation) and exc.violations:
-        return [(field, rule, code_for(rule)) for field, rule in exc.violations]
-    rule = exc.rule or ADAPTER_RULES["AD012"]
-    code = code_for(rule) if exc.rule else "AD012"
-    return [(exc.field or "melding", rule, "AD012" if code == "AD010" else code)]
+    pairs = (exc.violations if isinstance(exc, RuleViolation) and exc.violations
+             else [(exc.field or "melding", exc.rule or ADAPTER_RULES["AD012"])])
+    out: list[FieldViolation] = []
+    for field, rule in pairs:
+        code = code_for(rule)
+        out.append((field, rule, "AD012" if code == "AD010" else code))
+    return out
