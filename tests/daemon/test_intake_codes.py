@@ -94,3 +94,29 @@ def test_schema_violations_are_refused_before_anything_is_queued(
     assert "06-12ab5678" not in json.dumps(event) and "ttt" not in json.dumps(event)
     claims = store.claim_due(limit=10)
     assert [c.melding.source_id for c in claims] == ["VM-2"]
+
+
+def test_magister_afwijzing_carries_code_field_rule_and_text(settings: Settings,
+                                                             store: Store) -> None:
+    """What plugins/magister/README.md promises: Fouten [{Code, Veld, Regel, Tekst}]."""
+    from verzuim_magister import plugin as magister
+    vendors = load_vendors(entry_points=False, plugins=[magister])
+    export = {"Export": {"Brin": "00AA"},
+              "Leerlingen": [{"Stamnummer": "1", "Bsn": "123456782"}],
+              "Items": [{"Id": 1, "Stamnummer": "1", "Start": "3 november", "Eind": None,
+                         "Code": "A", "Verantwoordingtype": 1, "Geoorloofd": False,
+                         "Afspraak": {"Type": 13, "Status": 1}}],
+              "Meldingen": None}
+    intake = Intake(settings, store, vendors, today=lambda: TODAY)
+    delivery = Delivery(body=json.dumps(export).encode(), routing_key="magister.export",
+                        message_id="m-mag", content_type="application/json", headers={},
+                        redelivered=False, timestamp=None, delivery_tag=1)
+    assert intake.handle(delivery).action == "ack"
+    [(_, event)] = store.pending_events(limit=5)
+    body, _ = vendors.get("magister").from_duo(event)
+    doc = json.loads(body)
+    assert doc["Soort"] == "Afwijzing" and doc["Positie"] == "$.Items[0]"
+    assert [(f["Code"], f["Veld"]) for f in doc["Fouten"]] == [
+        ("AD010", "$.Items[0].Start"), ("AD010", "$.Items[0].Eind")]
+    assert all(f["Regel"] and f["Tekst"] == f["Regel"] for f in doc["Fouten"])
+    assert "3 november" not in body.decode()
