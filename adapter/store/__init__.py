@@ -7,8 +7,8 @@ contract and :mod:`adapter.store.states` for the state machines.
 from adapter.store.api import (
     AcceptResult,
     Claim,
-    ExchangeRecord,
     ContentCheck,
+    ExchangeRecord,
     FieldViolation,
     IncomingRegistratie,
     IncomingRejection,
@@ -21,7 +21,6 @@ from adapter.store.states import IllegalTransition
 from adapter.store.store import Store
 
 __all__ = [
-    "AcceptResult", "Claim", "ContentCheck", "ExchangeRecord", "FieldViolation", "IllegalTransition", "IncomingRegistratie",
-    "IncomingRejection",
-    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
+    "AcceptResult", "Claim", "ContentCheck", "ExchangeRecord", "FieldViolation",
+    "IllegalTransition", "IncomingRegistratie", "IncomingRejection", "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
 ]
