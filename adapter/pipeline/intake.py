@@ -8,6 +8,7 @@ the consumer acks only after :meth:`Intake.handle` returns ``ack``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -54,11 +55,22 @@ def today_in_nl() -> date:
 NOT_OUR_SCHOOL = ("brin", ADAPTER_RULES["AD011"], "AD011")
 
 
+#: Stands in for ``vervolg_op`` in the schema check (a valid meldingsnummer).
+_SOME_MELDINGSNUMMER = "1"
+
+
 def content_check(today: date) -> ContentCheck:
     """The store's check of a report's final content: DUO's schema first (DUO checks
-    the XSD before its rules, §2.10), then DUO's rules, as (field, rule, code)."""
+    the XSD before its rules, §2.10), then DUO's rules, as (field, rule, code).
+
+    ``vervolg_op`` is the SIS's ``source_id`` of the earlier report, not yet DUO's
+    meldingsnummer that is sent in its place (that look-up has rules of its own,
+    AD020–AD022), so the schema judges the report with a valid meldingsnummer there.
+    """
     def check(melding: Verzuimmelding) -> list[Violation]:
-        return [*check_schema(melding), *check_melding(melding, today=today)]
+        sent = (replace(melding, vervolg_op=_SOME_MELDINGSNUMMER) if melding.vervolg_op
+                else melding)
+        return [*check_schema(sent), *check_melding(melding, today=today)]
     return check
 
 

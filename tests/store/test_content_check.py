@@ -127,3 +127,10 @@ def test_a_withdrawal_is_not_judged_on_content(store: Store) -> None:
     assert accept(store, "m-2", gone).rejections == 0
     [withdraw] = store.claim_due(limit=5, now=LATER + timedelta(days=2))
     assert withdraw.operation.value == "intrekken"
+
+
+def test_vervolg_op_is_a_source_id_not_judged_as_a_meldingsnummer(store: Store) -> None:
+    # vervolg_op names the SIS's earlier report; DUO's meldingsnummer is sent in its
+    # place, so its schema pattern does not apply to the source id.
+    result = accept(store, "m-1", lrv(vervolg_op="VM-2025-0101"))
+    assert (result.new_reports, result.rejections) == (1, 0)
