@@ -13,7 +13,7 @@ and a stable code. It never carries the offending value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import NamedTuple
 
@@ -70,6 +70,15 @@ RULES: dict[str, str] = {
 #: status) or DUO's schema, before anything is sent. Ranges: AD001–AD019 schema
 #: and intake, AD020–AD029 follow-ups, AD030–AD039 amendments and withdrawals.
 ADAPTER_RULES: dict[str, str] = {
+    "AD001": "value does not match DUO's schema type or pattern",
+    "AD002": "longer than DUO's schema allows",
+    "AD003": "empty where DUO's schema requires a value",
+    "AD004": "outside the range DUO's schema allows",
+    "AD005": "not one of the values DUO's schema allows",
+    "AD006": "does not fit DUO's schema (an element missing, repeated or out of place)",
+    "AD010": "the record does not fit the vendor's export format",
+    "AD011": "not a school this adapter sends for",
+    "AD012": "the request for DUO could not be built from the report",
     "AD020": "vervolg_op names no report of this vendor and school",
     "AD021": "vervolg_op names a report of another student",
     "AD022": "vervolg_op names a report that is not registered at DUO (rejected, failed or withdrawn)",
@@ -95,6 +104,21 @@ _FROM_23 = frozenset({Verzuimsoort.V4, Verzuimsoort.L, Verzuimsoort.O})
 _NEEDS_EINDDATUM = frozenset({Verzuimsoort.V3, Verzuimsoort.V4})
 _LOCATIECODE = re.compile(r"[0-9]{3}[A-Z][0-9]{3}|[0-9]{2}[A-Z0-9]{2}[0-9]{2}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+_CODE_OF_RULE: dict[str, str] = {rule: code for code, rule in (*RULES.items(),
+                                                               *ADAPTER_RULES.items())}
+
+
+def code_for(rule: str) -> str:
+    """The code of a rule phrase: its ``VZ…``/``AD…`` code when it is one of ours,
+    else ``AD010`` (a vendor plugin's own format rule)."""
+    return _CODE_OF_RULE.get(rule, "AD010")
+
+
+def with_codes(violations: Iterable[tuple[str, str]]) -> tuple[Violation, ...]:
+    """(field, rule) pairs (a vendor plugin's ``RowRejection``) as coded violations."""
+    return tuple(Violation(field, rule, code_for(rule)) for field, rule in violations)
 
 
 def _v(field: str, code: str) -> Violation:

@@ -8,20 +8,24 @@ the consumer acks only after :meth:`Intake.handle` returns ``ack``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from adapter.config import Settings
-from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection
-from adapter.domain.rules import check_melding
+from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection, Verzuimmelding
+from adapter.domain.rules import ADAPTER_RULES, Violation, check_melding, with_codes
+from adapter.duo.schema_check import check_schema
 from adapter.errors import RecordError, StoreUnavailable, UnknownVendor
 from adapter.hookspecs import Vendor
 from adapter.logging import redact_text
 from adapter.pipeline.faults import failpoint
 from adapter.sis.delivery import Delivery, Disposition
 from adapter.store import (
+    ContentCheck,
+    FieldViolation,
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
@@ -45,6 +49,29 @@ Item = IncomingReport | IncomingRegistratie | IncomingRejection
 def today_in_nl() -> date:
     """DUO's calendar is Dutch: 'in the future' is judged in Europe/Amsterdam."""
     return datetime.now(AMSTERDAM).date()
+
+
+#: A report for a BRIN the adapter does not send for.
+NOT_OUR_SCHOOL = ("brin", ADAPTER_RULES["AD011"], "AD011")
+
+
+#: Stands in for ``vervolg_op`` in the schema check (a valid meldingsnummer).
+_SOME_MELDINGSNUMMER = "1"
+
+
+def content_check(today: date) -> ContentCheck:
+    """The store's check of a report's final content: DUO's schema first (DUO checks
+    the XSD before its rules, §2.10), then DUO's rules, as (field, rule, code).
+
+    ``vervolg_op`` is the SIS's ``source_id`` of the earlier report, not yet DUO's
+    meldingsnummer that is sent in its place (that look-up has rules of its own,
+    AD020–AD022), so the schema judges the report with a valid meldingsnummer there.
+    """
+    def check(melding: Verzuimmelding) -> list[Violation]:
+        sent = (replace(melding, vervolg_op=_SOME_MELDINGSNUMMER) if melding.vervolg_op
+                else melding)
+        return [*check_schema(sent), *check_melding(melding, today=today)]
+    return check
 
 
 class Intake:
@@ -107,7 +134,8 @@ class Intake:
                 natives.clear()   # the parsed rows are mapped: free them before storing
                 result = self._store.accept(
                     message_id=part_id(delivery.message_id, n), vendor=vendor.name,
-                    routing_key=delivery.routing_key, items=items)
+                    routing_key=delivery.routing_key, items=items,
+                    check=content_check(self._today()))
                 del items
                 for key, value in vars(result).items():
                     totals[key] = totals.get(key, 0) + int(value)
@@ -160,21 +188,22 @@ class Intake:
         natives: list[object] = []
         for native in chunk:
             if isinstance(native, RowRejection):
-                items.append(self._rejection(vendor.name, native.position, native.violations,
+                items.append(self._rejection(vendor.name, native.position,
+                                             with_codes(native.violations),
                                              native.source_id, native.brin))
             else:
                 natives.append(native)
         today = self._today()
         for entry in vendor.to_duo(natives):
             if isinstance(entry, RowRejection):
-                items.append(self._rejection(vendor.name, entry.position, entry.violations,
+                items.append(self._rejection(vendor.name, entry.position,
+                                             with_codes(entry.violations),
                                              entry.source_id, entry.brin))
             elif isinstance(entry, MappedRegistratie):
                 reg = entry.registratie
                 if self._settings.school_for(reg.brin) is None:
-                    items.append(self._rejection(vendor.name, entry.position, (
-                        ("brin", "not a school this adapter sends for"),), reg.source_id,
-                        reg.brin))
+                    items.append(self._rejection(vendor.name, entry.position,
+                                                 (NOT_OUR_SCHOOL,), reg.source_id, reg.brin))
                 else:
                     items.append(IncomingRegistratie(vendor=vendor.name, registratie=reg))
             else:
@@ -182,18 +211,18 @@ class Intake:
         return items
 
     def _report(self, vendor: str, entry: MappedRecord, today: date) -> Item:
-        violations = [(v.field, v.rule) for v in check_melding(entry.melding, today=today)]
+        violations: list[FieldViolation] = list(check_melding(entry.melding, today=today))
         if self._settings.school_for(entry.melding.brin) is None:
-            violations.append(("brin", "not a school this adapter sends for"))
+            violations.append(NOT_OUR_SCHOOL)
         if violations:
             return self._rejection(vendor, entry.position, tuple(violations),
                                    entry.melding.source_id, entry.melding.brin)
-        return IncomingReport(vendor=vendor, melding=entry.melding)
+        return IncomingReport(vendor=vendor, melding=entry.melding, position=entry.position)
 
-    def _rejection(self, vendor: str, position: str, violations: tuple[tuple[str, str], ...],
+    def _rejection(self, vendor: str, position: str, violations: tuple[FieldViolation, ...],
                    source_id: str | None, brin: str | None) -> IncomingRejection:
-        log.warning("record_rejected", position=position, fields=[f for f, _ in violations],
-                    rules=[r for _, r in violations])
+        log.warning("record_rejected", position=position, fields=[f for f, _, _ in violations],
+                    rules=[r for _, r, _ in violations], codes=[c for _, _, c in violations])
         return IncomingRejection(vendor=vendor, brin=brin or self._settings.school.brin,
                                  source_id=source_id, position=position, violations=violations)
 

@@ -26,18 +26,20 @@ import structlog
 from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
 from adapter.domain.model import Operation
+from adapter.domain.rules import ADAPTER_RULES, code_for
 from adapter.duo.port import DuoPort, for_submission
 from adapter.errors import (
     DuoRejected,
     DuplicateDocument,
     OutcomeUnknown,
     RecordError,
+    RuleViolation,
     SystemFault,
     TransientError,
 )
 from adapter.logging import in_context
 from adapter.pipeline.faults import failpoint
-from adapter.store import Claim, Store
+from adapter.store import Claim, FieldViolation, Store
 
 log = structlog.get_logger(__name__)
 
@@ -206,8 +208,11 @@ class Submitter:
             log.error("report_rejected", codes=[code for code, _ in exc.errors])
             return
         except RecordError as exc:
-            self._store.mark_rejected(claim.submission_id, errors=[("VALIDATION", str(exc))])
-            log.error("report_rejected", codes=["VALIDATION"])
+            # Refused on our side before anything reached DUO: the adapter's own code,
+            # field and rule; the exception's text may quote a value and is not kept.
+            own = refusals(exc)
+            self._store.mark_rejected(claim.submission_id, errors=[], violations=own)
+            log.error("report_rejected", codes=[code for _, _, code in own])
             return
         except OutcomeUnknown as exc:
             self._store.mark_unknown(claim.submission_id, error=type(exc).__name__)
@@ -256,3 +261,15 @@ class Submitter:
         self.paused_until = datetime.now(UTC) + timedelta(seconds=self._pause_seconds)
         self.pause_reason = type(exc).__name__
         log.error("submissions_paused", error=str(exc), resume_after_s=self._pause_seconds)
+
+
+def refusals(exc: RecordError) -> list[FieldViolation]:
+    """A record error raised on our side of the wire as (field, rule, code): a rule's own
+    code when it names one of ours, else ``AD012`` (the request could not be built)."""
+    pairs = (exc.violations if isinstance(exc, RuleViolation) and exc.violations
+             else [(exc.field or "melding", exc.rule or ADAPTER_RULES["AD012"])])
+    out: list[FieldViolation] = []
+    for field, rule in pairs:
+        code = code_for(rule)
+        out.append((field, rule, "AD012" if code == "AD010" else code))
+    return out

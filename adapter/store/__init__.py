@@ -7,7 +7,9 @@ contract and :mod:`adapter.store.states` for the state machines.
 from adapter.store.api import (
     AcceptResult,
     Claim,
+    ContentCheck,
     ExchangeRecord,
+    FieldViolation,
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
@@ -19,7 +21,6 @@ from adapter.store.states import IllegalTransition
 from adapter.store.store import Store
 
 __all__ = [
-    "AcceptResult", "Claim", "ExchangeRecord", "IllegalTransition", "IncomingRegistratie",
-    "IncomingRejection",
-    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
+    "AcceptResult", "Claim", "ContentCheck", "ExchangeRecord", "FieldViolation",
+    "IllegalTransition", "IncomingRegistratie", "IncomingRejection", "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
 ]

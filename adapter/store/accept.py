@@ -21,7 +21,16 @@ retrying)                                    in-flight one settles, the store qu
                                              follow-up (see ``lifecycle.settle_follow_up``)
 anything else (``failed``, ``withdrawn``,    store the payload, history row                unchanged
 deleted after rejection)
+content refused by the content check         ``rejected`` event naming field, rule and     rejection
+                                             code; nothing stored, nothing queued
 ===========================================  ============================================  =========
+
+The content check (``check``, a :data:`~adapter.store.api.ContentCheck`) judges
+a report's final content, its record with the verzuimdagspecificatie merged,
+whenever a submission would be queued or replaced for it (not for a deletion:
+``intrekken`` carries no content). A new report it refuses is not stored; a
+known report keeps its earlier content and submissions (history
+``content_refused``), so only content that passed the check is ever sent.
 
 Registrations (one per student and school day) are stored first, keyed by
 (vendor, BRIN, source_id); a newer ``modified_at`` replaces an older version.
@@ -51,6 +60,8 @@ from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.api import (
     AcceptResult,
+    ContentCheck,
+    FieldViolation,
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
@@ -67,10 +78,10 @@ from adapter.store.common import (
     student_key,
 )
 from adapter.store.outbox import outbox_event
-from adapter.store.registraties import effective, refresh_reports
+from adapter.store.registraties import effective, refresh_reports, report_context
 from adapter.store.registraties_bulk import store_registraties
 
-NEW, UPDATED, UNCHANGED = "new", "updated", "unchanged"
+NEW, UPDATED, UNCHANGED, REFUSED = "new", "updated", "unchanged", "refused"
 #: Part ids looked up per query by :func:`committed_parts`.
 PART_PROBE = 500
 
@@ -95,7 +106,7 @@ def committed_parts(conn: Connection, message_id: str) -> set[int]:
 
 def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
            items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
-           now: datetime) -> AcceptResult:
+           now: datetime, check: ContentCheck | None = None) -> AcceptResult:
     inbox_id = insert_ignore(conn, t.inbox_messages, dict(
         message_id=message_id, vendor=vendor, routing_key=routing_key, received_at=now,
         items=len(items)), ["message_id"])
@@ -103,7 +114,7 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
         return AcceptResult(duplicate_message=True, new_reports=0, unchanged_reports=0,
                             rejections=0)
     _lock_known_reports(conn, items)
-    tally = {NEW: 0, UPDATED: 0, UNCHANGED: 0}
+    tally = {NEW: 0, UPDATED: 0, UNCHANGED: 0, REFUSED: 0}
     rejections = 0
     registrations = [i for i in items if isinstance(i, IncomingRegistratie)]
     # Registrations first (set-based), so reports in this message see them.
@@ -114,7 +125,7 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             _reject(conn, message_id, item, now)
             rejections += 1
         elif isinstance(item, IncomingReport):
-            tally[_accept_report(conn, item, now)] += 1
+            tally[_accept_report(conn, message_id, item, now, check)] += 1
             in_message.add((item.vendor, item.melding.brin, item.melding.source_id))
     for report, melding in refresh_reports(conn, touched, skip=in_message):
         if report.state not in (S.QUEUED, S.REGISTERED):
@@ -125,11 +136,18 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
         digest = content_hash(payload)
         if digest == report.content_hash:
             continue
+        violations = check(melding) if check is not None and not melding.deleted else ()
+        if violations:
+            _refuse(conn, message_id, report, violations, now,
+                    event_id=event_uuid(message_id, "refused", str(report.id)), position=None)
+            rejections += 1
+            continue
         history(conn, report.id, "days_from_registrations", at=now)
         if _change(conn, report, payload, digest, deleted=melding.deleted, now=now) == UPDATED:
             tally[UPDATED] += 1
     return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
-                        unchanged_reports=tally[UNCHANGED], rejections=rejections,
+                        unchanged_reports=tally[UNCHANGED],
+                        rejections=rejections + tally[REFUSED],
                         updated_reports=tally[UPDATED], registraties=len(registrations))
 
 
@@ -148,13 +166,41 @@ def _lock_known_reports(conn: Connection, items: Sequence[object]) -> None:
             .order_by(r.id).with_for_update(key_share=True)).all()
 
 
+def rejection_errors(violations: Sequence[FieldViolation]) -> list[dict[str, str]]:
+    """The ``errors`` of a ``rejected`` event: code, field, rule and text (never a value)."""
+    return [{"code": code, "field": field, "rule": rule, "text": rule}
+            for field, rule, code in violations]
+
+
 def _reject(conn: Connection, message_id: str, item: IncomingRejection, now: datetime) -> None:
-    errors = [{"code": "VALIDATION", "field": f, "rule": r, "text": r}
-              for f, r in item.violations]
     outbox_event(conn, message_id=event_uuid(message_id, item.position), vendor=item.vendor,
                  brin=item.brin, event="rejected", source_id=item.source_id,
-                 data={"errors": errors, "position": item.position, "operation": "aanleveren"},
+                 data={"errors": rejection_errors(item.violations), "position": item.position,
+                       "operation": "aanleveren"},
                  at=now)
+
+
+def _refuse(conn: Connection, message_id: str, report: Row[Any] | None,
+            violations: Sequence[FieldViolation], now: datetime, *, event_id: str,
+            position: str | None, vendor: str = "", brin: str = "",
+            source_id: str | None = None) -> None:
+    """The content check refused a report's new content: a ``rejected`` event, nothing queued.
+
+    A known report keeps its earlier content and submissions (history ``content_refused``).
+    """
+    data: dict[str, Any] = {}
+    operation = "aanleveren"
+    if report is not None:
+        vendor, brin, source_id = report.vendor, report.brin, report.source_id
+        data.update(report_context(conn, report.id))
+        if report.state == S.REGISTERED:
+            operation = "wijzigen"
+        codes = ",".join(sorted({code for _, _, code in violations}))
+        history(conn, report.id, "content_refused", at=now, detail=f"refused: {codes}"[:200])
+    data.update({"errors": rejection_errors(violations), "position": position,
+                 "operation": operation})
+    outbox_event(conn, message_id=event_id, vendor=vendor, brin=brin, event="rejected",
+                 source_id=source_id, data=data, at=now)
 
 
 def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] | None:
@@ -164,12 +210,22 @@ def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] 
         .with_for_update(key_share=True)).first()
 
 
-def _accept_report(conn: Connection, item: IncomingReport, now: datetime) -> str:
+def _accept_report(conn: Connection, message_id: str, item: IncomingReport, now: datetime,
+                   check: ContentCheck | None) -> str:
     record = item.melding
     m = effective(conn, item.vendor, record)
     payload = encode(m)
     digest = content_hash(payload)
     report = _find(conn, item.vendor, m.brin, m.source_id)
+    would_change = report is None or (report.content_hash != digest
+                                      and not _is_stale(report.payload, m.modified_at))
+    violations = check(m) if check is not None and would_change and not m.deleted else ()
+    if violations:
+        position = item.position or f"source_id {m.source_id}"
+        _refuse(conn, message_id, report, violations, now,
+                event_id=event_uuid(message_id, position), position=item.position,
+                vendor=item.vendor, brin=m.brin, source_id=m.source_id)
+        return REFUSED
     if report is not None and not _is_stale(report.payload, m.modified_at):
         conn.execute(t.reports.update().where(t.reports.c.id == report.id).values(
             record=encode(record)))

@@ -23,6 +23,7 @@ status letter (R, B, G, K, I).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,12 +42,28 @@ def part_id(message_id: str, part: int) -> str:
     return message_id if part == 0 else f"{message_id}#{part}"
 
 
+#: One refusal: (field path, rule phrase, code). The code is a rule's own (``VZ…``
+#: from :data:`adapter.domain.rules.RULES`, ``AD…`` from ``ADAPTER_RULES``); no value.
+FieldViolation = tuple[str, str, str]
+
+#: The content check :meth:`Store.accept` runs on each report's final content (the
+#: record with the verzuimdagspecificatie merged from registrations) before it queues
+#: a submission for it; an empty result lets the report through. Intake passes DUO's
+#: rules plus DUO's schema (:mod:`adapter.duo.schema_check`).
+ContentCheck = Callable[[Verzuimmelding], Sequence[FieldViolation]]
+
+
 @dataclass(frozen=True)
 class IncomingReport:
-    """A valid report from one AMQP message, ready to be queued for DUO."""
+    """A valid report from one AMQP message, ready to be queued for DUO.
+
+    ``position`` (``row 7``, ``$.meldingen[2]``) names it in a rejection should its
+    final content fail the store's content check.
+    """
 
     vendor: str
     melding: Verzuimmelding
+    position: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,13 +76,16 @@ class IncomingRegistratie:
 
 @dataclass(frozen=True)
 class IncomingRejection:
-    """A row that failed parsing or rules: becomes a ``rejected`` outbox event, no SOAP call."""
+    """A row that failed parsing or rules: becomes a ``rejected`` outbox event, no SOAP call.
+
+    ``violations`` are (field, rule, code) triples (:data:`FieldViolation`).
+    """
 
     vendor: str
     brin: str
     source_id: str | None
     position: str
-    violations: tuple[tuple[str, str], ...]
+    violations: tuple[FieldViolation, ...]
 
 
 @dataclass(frozen=True)

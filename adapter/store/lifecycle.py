@@ -10,6 +10,7 @@ same row) and rely on the single writer (``BEGIN IMMEDIATE``) on SQLite.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,13 @@ from adapter.errors import RuleViolation
 from adapter.store import followups
 from adapter.store import schema as t
 from adapter.store import states as S
-from adapter.store.accept import add_submission, latest_submission, set_report_state
-from adapter.store.api import Claim, ExchangeRecord
+from adapter.store.accept import (
+    add_submission,
+    latest_submission,
+    rejection_errors,
+    set_report_state,
+)
+from adapter.store.api import Claim, ExchangeRecord, FieldViolation
 from adapter.store.common import clip, decode, history
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
@@ -162,8 +168,10 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
 
 
 def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[str, str]],
-                  now: datetime) -> None:
-    codes = ",".join(code for code, _ in errors)[:200]
+                  now: datetime, violations: Sequence[FieldViolation] = ()) -> None:
+    """``errors``: DUO's (code, text) pairs (its texts state rules, never values; DUO
+    names no field); ``violations``: the adapter's own (field, rule, code) refusals."""
+    codes = ",".join([*(code for code, _ in errors), *(c for _, _, c in violations)])[:200]
     row = _move(conn, submission_id, S.REJECTED, now, "rejected",
                       last_error=clip(f"rejected: {codes}"))
     if row.operation == "aanleveren":
@@ -171,7 +179,9 @@ def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[st
                          "report_rejected", submission_id=submission_id)
     outbox_event(conn, message_id=f"rejected:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="rejected", source_id=row.source_id, at=now, data={
-                     **report_context(conn, row.report_id), "errors": [{"code": c, "text": x} for c, x in errors],
+                     **report_context(conn, row.report_id), "errors": [
+                         *({"code": c, "field": None, "rule": x, "text": x} for c, x in errors),
+                         *rejection_errors(violations)],
                      "operation": row.operation})
     follow_up(conn, row, now)
 

@@ -31,7 +31,9 @@ from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
     AcceptResult,
     Claim,
+    ContentCheck,
     ExchangeRecord,
+    FieldViolation,
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
@@ -76,15 +78,17 @@ class Store:
 
     def accept(self, *, message_id: str, vendor: str, routing_key: str,
                items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
-               now: datetime | None = None) -> AcceptResult:
+               now: datetime | None = None, check: ContentCheck | None = None) -> AcceptResult:
         """Store one AMQP message's reports and rejections; idempotent on ``message_id``.
 
-        See :mod:`adapter.store.accept` for the rules per report.
+        ``check`` judges each report's final content (registrations merged) before a
+        submission is queued for it; a report it refuses becomes a ``rejected`` event
+        and nothing is queued. See :mod:`adapter.store.accept` for the rules per report.
         """
         at = as_utc(now)
         result = self._db.run("accept", lambda conn: _accept.accept(
             conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
-            now=at))
+            now=at, check=check))
         if self._db.dialect == "postgresql" and any(
                 isinstance(item, IncomingRegistratie) for item in items):
             # Keep the planner's statistics up with a table growing by whole exports.
@@ -133,10 +137,12 @@ class Store:
             conn, submission_id, meldingsnummer=meldingsnummer, status=status,
             laatste_mutatie=mutation, now=utcnow()))
 
-    def mark_rejected(self, submission_id: int, *, errors: Sequence[tuple[str, str]]) -> None:
-        errs = list(errors)
+    def mark_rejected(self, submission_id: int, *, errors: Sequence[tuple[str, str]],
+                      violations: Sequence[FieldViolation] = ()) -> None:
+        """``errors``: DUO's (code, text); ``violations``: the adapter's (field, rule, code)."""
+        errs, own = list(errors), list(violations)
         self._db.run("mark_rejected", lambda conn: _life.mark_rejected(
-            conn, submission_id, errors=errs, now=utcnow()))
+            conn, submission_id, errors=errs, violations=own, now=utcnow()))
 
     def retry_later(self, submission_id: int, *, at: datetime, error: str) -> None:
         due = as_utc(at)

@@ -17,7 +17,14 @@ import pytest
 
 from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
-from adapter.errors import DuoRejected, OutcomeUnknown, SystemFault, TransientError
+from adapter.errors import (
+    DuoRejected,
+    OutcomeUnknown,
+    RecordError,
+    RuleViolation,
+    SystemFault,
+    TransientError,
+)
 from adapter.pipeline.submitter import Submitter
 from adapter.store import IncomingReport, Store
 from adapter.testing import FakeDuo
@@ -86,6 +93,36 @@ def test_rejection_is_terminal_and_not_retried(store: Store) -> None:
     run_until(store, duo, done_in("rejected"))
     time.sleep(0.2)
     assert len(duo.sent) == 1 and events(store) == ["rejected"]
+
+
+def rejected_errors(store: Store) -> list[dict[str, Any]]:
+    [data] = [e.data for _, e in store.pending_events(limit=50) if e.event == "rejected"]
+    return list(data["errors"])
+
+
+def test_duo_rejection_errors_carry_code_field_rule_and_text(store: Store) -> None:
+    queue(store)
+    run_until(store, scripted(DuoRejected([("VZ007", "te oud voor V3")])), done_in("rejected"))
+    assert rejected_errors(store) == [
+        {"code": "VZ007", "field": None, "rule": "te oud voor V3", "text": "te oud voor V3"}]
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    # Refused on our side before sending: the adapter's own code (never "VALIDATION")
+    # and no exception text, which may quote a value.
+    (RecordError("value 06-12ab5678 did not fit", field="melder.telefoonnummer"),
+     ("melder.telefoonnummer", "the request for DUO could not be built from the report",
+      "AD012")),
+    (RuleViolation([("status", "legacy status D is never sent")]),
+     ("status", "legacy status D is never sent", "AD012")),
+])
+def test_a_record_error_before_sending_is_rejected_with_the_adapters_code(
+        store: Store, error: RecordError, expected: tuple[str, str, str]) -> None:
+    queue(store)
+    run_until(store, scripted(error), done_in("rejected"))
+    field, rule, code = expected
+    assert rejected_errors(store) == [{"code": code, "field": field, "rule": rule, "text": rule}]
+    assert "06-12ab5678" not in str(store.pending_events(limit=50))
 
 
 def test_transient_failures_retry_with_the_same_document_id(store: Store) -> None:

@@ -196,3 +196,19 @@ def test_check_status_sendable() -> None:
                 check_status_sendable(status)
         else:
             check_status_sendable(status)
+
+
+def test_code_for_names_the_rules_own_code() -> None:
+    from adapter.domain.rules import ADAPTER_RULES, RULES, code_for, with_codes
+    assert code_for(RULES["VZ002"]) == "VZ002"
+    assert code_for(ADAPTER_RULES["AD011"]) == "AD011"
+    assert code_for("is not a valid timestamp") == "AD010"   # a vendor's format rule
+    assert with_codes([("$.Items[0].Start", "is not a valid timestamp")]) == (
+        ("$.Items[0].Start", "is not a valid timestamp", "AD010"),)
+
+
+def test_adapter_codes_of_schema_and_intake_stay_below_ad020() -> None:
+    from adapter.domain.rules import ADAPTER_RULES
+    ours = [c for c in ADAPTER_RULES if c < "AD020"]
+    assert ours == ["AD001", "AD002", "AD003", "AD004", "AD005", "AD006", "AD010", "AD011",
+                    "AD012"]

@@ -22,7 +22,7 @@ def _subs(store: Store, report_id: int) -> list[dict]:
 
 def test_same_message_twice_changes_nothing(store: Store) -> None:
     rej = IncomingRejection(vendor="acme", brin="00AA", source_id="bad", position="row 3",
-                            violations=(("student.bsn", "11-proef"),))
+                            violations=(("student.bsn", "11-proef", "VZ002"),))
     first = accept(store, "m-1", report("r1"), report("r2", bsn="111222333"), rej)
     assert (first.duplicate_message, first.new_reports, first.rejections) == (False, 2, 1)
     again = accept(store, "m-1", report("r1"), report("r2", bsn="111222333"), rej)
@@ -138,16 +138,16 @@ def test_corrected_record_after_rejection_is_resent(store: Store) -> None:
 
 def test_rejection_becomes_outbox_event(store: Store) -> None:
     rej = IncomingRejection(vendor="acme", brin="00AA", source_id="x7", position="row 7",
-                            violations=(("student.bsn", "11-proef"), ("begindatum", "required")))
+                            violations=(("student.bsn", "11-proef", "VZ002"), ("begindatum", "required", "AD010")))
     accept(store, "m-1", rej)
     [(_, event)] = store.pending_events(limit=10)
     assert event.event == "rejected" and event.source_id == "x7" and event.brin == "00AA"
     assert event.message_id == str(uuid.uuid5(EVENT_NAMESPACE, "m-1\x1frow 7"))
     assert event.data == {
         "errors": [
-            {"code": "VALIDATION", "field": "student.bsn", "rule": "11-proef",
+            {"code": "VZ002", "field": "student.bsn", "rule": "11-proef",
              "text": "11-proef"},
-            {"code": "VALIDATION", "field": "begindatum", "rule": "required",
+            {"code": "AD010", "field": "begindatum", "rule": "required",
              "text": "required"}],
         "position": "row 7", "operation": "aanleveren"}
     assert store.counts()["reports"] == {}

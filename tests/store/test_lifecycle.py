@@ -95,7 +95,9 @@ def test_rejected_and_failed_events(store: Store) -> None:
     events = {e.event: e for _, e in store.pending_events(limit=10)}
     assert events["rejected"].message_id == f"rejected:{c1.document_id}"
     assert events["rejected"].data == {
-        **CONTEXT, "errors": [{"code": "F001", "text": "BSN onbekend"}, {"code": "F002", "text": "x"}],
+        **CONTEXT, "errors": [
+                {"code": "F001", "field": None, "rule": "BSN onbekend", "text": "BSN onbekend"},
+                {"code": "F002", "field": None, "rule": "x", "text": "x"}],
         "operation": "aanleveren"}
     assert events["failed"].message_id == f"failed:{c2.document_id}"
     assert events["failed"].data == {**CONTEXT, "reason": "gave up after 8 attempts", "attempts": 1,

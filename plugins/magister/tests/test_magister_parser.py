@@ -165,3 +165,56 @@ def test_corrupted_copy_of_each_sample(vendor, path):
             assert rule in ("is not a valid timestamp", "is not one of the known values",
                             "is required", "is not a valid date")
             assert field.startswith(rejection.position) and field not in ("", raw)
+
+
+# ---- what the README promises: any fraction, null lists --------------------------------
+
+@pytest.mark.parametrize("stamp", [
+    "2025-11-03T07:30:00.1234567Z",         # .NET: seven fractional digits
+    "2025-11-03T08:30:00.1234567+01:00",    # .NET DateTimeOffset: seven digits and an offset
+    "2025-11-03T07:30:00.123456789Z",       # nanoseconds
+    "2025-11-03T07:30:00.5Z",
+])
+def test_timestamps_with_any_number_of_fractional_digits(vendor, stamp):
+    item = an_item(start=stamp, end="2025-11-03T08:20:00.0000000Z", GewijzigdOp=stamp)
+    regs, _, rejections = run(vendor, dumps(minimal_export(items=[item])))
+    assert not rejections
+    [reg] = regs
+    assert reg.registratie.lesuren == (1,)
+    assert reg.registratie.modified_at is not None
+    assert reg.registratie.modified_at.isoformat().startswith("2025-11-03T07:30:00.")
+    assert reg.registratie.modified_at.utcoffset().total_seconds() == 0
+
+
+def test_seven_fractional_digits_with_an_offset_are_read_as_utc():
+    from verzuim_magister import schema
+    values, violations = schema.check({"AangemaaktOp": "2025-10-09T14:03:11.1234567+02:00",
+                                       "Brin": "00AA"}, schema.EXPORT, "$.Export")
+    assert not violations
+    assert values["AangemaaktOp"].isoformat() == "2025-10-09T12:03:11.123456+00:00"
+
+
+def test_a_naive_timestamp_is_still_refused(vendor):
+    item = an_item(GewijzigdOp="2025-11-03T10:00:00.1234567")
+    _, _, [rejection] = run(vendor, dumps(minimal_export(items=[item])))
+    assert [f for f, _ in rejection.violations] == ["$.Items[0].GewijzigdOp"]
+
+
+@pytest.mark.parametrize("key", ["Items", "Meldingen", "Leerlingen"])
+def test_a_null_list_is_an_empty_list(vendor, key):
+    doc = minimal_export(items=[an_item()], meldingen=[a_melding()])
+    doc[key] = None
+    regs, reports, rejections = run(vendor, dumps(doc))
+    if key == "Leerlingen":   # no students listed: the records refer to an unlisted one
+        assert not regs and not reports and len(rejections) == 2
+    else:
+        assert (len(regs), len(reports)) == ((0, 1) if key == "Items" else (1, 0))
+        assert not rejections
+
+
+def test_null_nested_lists_are_empty(vendor):
+    item = an_item(Afspraak={"Vakken": None})
+    melding = a_melding(Bijlagen=None)
+    regs, reports, rejections = run(vendor, dumps(minimal_export(items=[item],
+                                                                 meldingen=[melding])))
+    assert len(regs) == 1 and len(reports) == 1 and not rejections

@@ -81,7 +81,7 @@ def test_every_required_melding_key_is_enforced(vendor, key):
 
 
 WRONG = {"string": 12, "int": "12", "bool": "true", "date": "03-11-2025",
-         "timestamp": "2025-11-03T08:30:00+01:00", "object": [], "array": {}, "id": True}
+         "timestamp": "2025-11-03T08:30:00", "object": [], "array": {}, "id": True}
 
 
 @pytest.mark.parametrize("table,key", [("Item", k) for k in schema.ITEM]

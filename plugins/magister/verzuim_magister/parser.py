@@ -208,9 +208,12 @@ def _check_kind(key: str, event: str) -> None:
     if expected is None:  # Volgende: an opaque cursor, string or null; not used
         ok = event in ("string", "null")
         rule = "must be a string or null"
+    elif expected == "start_array":  # null means the same as absent: an empty list
+        ok = event in (expected, "null")
+        rule = "must be a list or null"
     else:
         ok = event == expected
-        rule = "must be an object" if expected == "start_map" else "must be a list"
+        rule = "must be an object"
     if not ok:
         raise DecodeError(f"{key} {rule}", position=f"$.{key}", field=key, rule=rule)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 #: kinds: string, int, bool, date, timestamp, id (int or string), object, array
@@ -32,7 +32,11 @@ class Key:
 
 
 _NINE = r"[0-9]{9}"
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+#: ISO 8601 with ``Z`` or an explicit offset, and any number of fractional digits
+#: (.NET's DateTimeOffset writes seven: ``2025-10-09T14:03:11.1234567+02:00``).
+#: A naive time (no zone) is ambiguous around the DST switch and is refused.
+_TIMESTAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?"
+                        r"(Z|[+-][0-9]{2}:[0-9]{2})")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: School reason codes of the sample setup (§6.2): code -> (Verantwoordingtype, geoorloofd, luxe).
@@ -212,12 +216,17 @@ def _date(text: str) -> tuple[date | None, str]:
 
 
 def _timestamp(text: str) -> tuple[datetime | None, str]:
-    if _TIMESTAMP.fullmatch(text) is None:
-        return None, "must be a UTC timestamp YYYY-MM-DDTHH:MM:SSZ"
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None, "must be a timestamp YYYY-MM-DDTHH:MM:SS with Z or an offset"
+    clock, fraction, zone = match.groups()
+    # Microseconds are all a datetime holds: further digits are cut, not rounded.
+    micro = f".{(fraction + '00000')[:6]}" if fraction else ""
     try:
-        return datetime.fromisoformat(text), ""   # 3.11: "Z" gives an aware UTC datetime
+        moment = datetime.fromisoformat(clock + micro + ("+00:00" if zone == "Z" else zone))
     except ValueError:
         return None, "is not a valid timestamp"
+    return moment.astimezone(timezone.utc), ""
 
 
 def key_names(keys: tuple[Key, ...]) -> list[str]:
