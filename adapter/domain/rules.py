@@ -73,6 +73,7 @@ ADAPTER_RULES: dict[str, str] = {
     "AD020": "vervolg_op names no report of this vendor and school",
     "AD021": "vervolg_op names a report of another student",
     "AD022": "vervolg_op names a report that is not registered at DUO (rejected, failed or withdrawn)",
+    "AD023": "a follow-up must begin at least 7 calendar days after the begindatum of the report it continues",
     "AD030": "DUO closed this report (status G, K or I): it can no longer be amended or withdrawn",
 }
 
