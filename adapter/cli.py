@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -347,6 +348,40 @@ def meldingen_show(ctx: click.Context, report_id: int, as_xml: bool,
     write_envelopes(envelopes(exchanges), out_dir=out_dir,
                     stdout=sys.stdout.buffer,
                     note=lambda text: click.echo(text, err=True))
+
+
+@meldingen.command("clone")
+@click.argument("report_id", type=int)
+@click.option("--begindatum", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="First day of the follow-up (default: the day after the report's einddatum).")
+@click.option("--einddatum", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Last day of the follow-up; required when the report is V3 or V4 "
+                   "(default for other kinds: open-ended).")
+@click.pass_context
+@one_line_errors
+def meldingen_clone(ctx: click.Context, report_id: int, begindatum: datetime | None,
+                    einddatum: datetime | None) -> None:
+    """Queue a follow-up (vervolgmelding) of registered report REPORT_ID; print its id.
+
+    Same student, verzuimsoort, melder and school; source id
+    <source_id>/vervolg-<n>; vervolg_op names the report, so DUO gets its
+    meldingsnummer. Its days come from the student's registrations. The daemon
+    sends it; the SIS hears of it through the usual registered/rejected events.
+    Refused (nothing stored) when the report is unknown or not registered, when
+    a V3/V4 clone has no --einddatum, when it begins fewer than 7 days after the
+    report's begindatum (AD023), or when it breaks DUO's rules (codes named).
+    """
+    from adapter.pipeline.intake import content_check, today_in_nl
+    from adapter.store import Store
+    store = Store.open(settings_from(ctx).store.url)
+    try:
+        today = today_in_nl()
+        cloned = store.clone(report_id, begindatum=begindatum.date() if begindatum else None,
+                             einddatum=einddatum.date() if einddatum else None,
+                             today=today, check=content_check(today))
+    finally:
+        store.close()
+    click.echo(cloned.report_id)
 
 
 @cli.command()

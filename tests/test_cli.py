@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -34,7 +35,7 @@ def test_help(path: tuple[str, ...]) -> None:
 def test_design_commands_exist() -> None:
     names = {" ".join(p) for p in command_paths(cli)}
     for expected in ("run", "simulator", "pki init-test", "cert check", "cert csr", "publish",
-                     "status", "meldingen list", "meldingen show", "replay", "incident", "plugins"):
+                     "status", "meldingen list", "meldingen show", "meldingen clone", "replay", "incident", "plugins"):
         assert expected in names
 
 
@@ -96,3 +97,57 @@ def test_every_command_takes_config_after_it_too(path: tuple[str, ...], tmp_path
     result = CliRunner().invoke(cli, [*path, "--config", str(tmp_path / "nope.toml"), "--help"])
     assert result.exit_code == 0, result.output
     assert "--config" in result.output
+
+
+def test_meldingen_clone_queues_a_follow_up_and_prints_its_id(tmp_path: Path,
+                                                              pki_dir: Path) -> None:
+    from datetime import UTC, date, datetime
+
+    from adapter.store import IncomingReport, Store
+    from adapter.testing import make_melding
+    db = tmp_path / "s.db"
+    store = Store.open(f"sqlite:///{db}")
+    store.accept(message_id="m1", vendor="canonical", routing_key="canonical.export",
+                 items=[IncomingReport(vendor="canonical", melding=make_melding(
+                     einddatum=date(2025, 10, 17))),
+                        IncomingReport(vendor="canonical", melding=make_melding(
+                            source_id="test-2", student=make_melding().student))])
+    [claim] = store.claim_due(limit=5)
+    store.mark_registered(claim.submission_id, meldingsnummer="4711", status="R",
+                          laatste_mutatie=datetime(2025, 10, 18, tzinfo=UTC))
+    store.close()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{db}"\n[duo]\n'
+                   f'client_cert = "{pki_dir / "school.pem"}"\nclient_key = "{pki_dir / "school-key.pem"}"\n')
+    runner = CliRunner()
+
+    def clone(*args: str) -> Any:
+        return runner.invoke(cli, ["meldingen", "clone", *args, "--config", str(cfg)])
+
+    def one_error_line(output: str) -> bool:
+        # (CliRunner skips main()'s logging set-up, so store log lines may precede it)
+        lines = output.strip().splitlines()
+        return lines[-1].startswith("error: ") and sum(
+            not line.startswith("20") for line in lines) == 1 and "Traceback" not in output
+
+    needs_end = clone("1")
+    assert needs_end.exit_code == 1 and "--einddatum" in needs_end.output
+    assert one_error_line(needs_end.output)
+    done = clone("1", "--einddatum", "2025-10-24")
+    assert done.exit_code == 0, done.output
+    assert done.output.strip().splitlines()[-1] == "3"
+    for args, expected in [(("99", "--einddatum", "2025-10-24"), "no report with id 99"),
+                           (("2", "--einddatum", "2025-10-24"), "not registered"),
+                           (("1", "--begindatum", "2025-10-08", "--einddatum", "2025-10-24"),
+                            "AD023"),
+                           (("1", "--einddatum", "2025-10-01"), "VZ010")]:
+        refused = clone(*args)
+        assert refused.exit_code == 1 and expected in refused.output, (args, refused.output)
+        assert one_error_line(refused.output)
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        reports = {r.source_id: r.state for r in store.list_reports()}
+    finally:
+        store.close()
+    assert reports == {"test-1": "registered", "test-2": "queued",
+                       "test-1/vervolg-1": "queued"}

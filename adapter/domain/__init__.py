@@ -7,7 +7,7 @@ the submodules.
 """
 
 from adapter.domain.calendar import Calendars, Holiday, Lesson, SchoolCalendar
-from adapter.domain.codec import melding_from_dict, melding_to_dict
+from adapter.domain.codec import melding_from_dict, melding_to_dict, registratie_from_json
 from adapter.domain.identifiers import (
                                   is_valid_brin,
                                   is_valid_bsn,
@@ -42,6 +42,7 @@ from adapter.domain.rules import (
                                   age_on,
                                   allowed_soorten,
                                   check_melding,
+                                  check_registratie,
                                   check_status_sendable,
                                   raise_for_violations,
 )
@@ -51,7 +52,7 @@ __all__ = [
     "Lesson", "MappedRecord", "SchoolCalendar",
     "MappedRegistratie", "Melder", "Operation", "OutboundEvent", "Registratie", "RowRejection", "Status", "Student", "Terugmelding", "Verzuimdag",
     "Verzuimmelding", "Verzuimsoort", "Violation", "age_on", "allowed_soorten",
-    "check_melding", "check_status_sendable", "is_valid_brin", "is_valid_bsn", "is_valid_oin",
+    "check_melding", "check_registratie", "check_status_sendable", "is_valid_brin", "is_valid_bsn", "is_valid_oin",
     "is_valid_onderwijsnummer", "is_valid_postcode", "is_valid_uuid", "melding_from_dict",
-    "melding_to_dict", "raise_for_violations",
+    "melding_to_dict", "registratie_from_json", "raise_for_violations",
 ]

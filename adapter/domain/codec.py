@@ -202,6 +202,64 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
     return melding
 
 
+def _student_from(r: _Reader, data: dict[str, Any], path: str) -> Student:
+    raw, sp = r.obj(data, "student", path)
+    for key in raw:
+        if key not in Student.__dataclass_fields__:
+            r.violations.append((f"{sp}{key}", "unknown field"))
+    return Student(
+        bsn=r.get(raw, "bsn", sp, "str"),
+        onderwijsnummer=r.get(raw, "onderwijsnummer", sp, "str"),
+        leerlingnummer=r.get(raw, "leerlingnummer", sp, "str"),
+        geboortedatum=r.get(raw, "geboortedatum", sp, "date"),
+        achternaam=r.get(raw, "achternaam", sp, "str"),
+        voorvoegsel=r.get(raw, "voorvoegsel", sp, "str"),
+        voornamen=r.get(raw, "voornamen", sp, "str"),
+    )
+
+
+def registratie_from_json(data: Any, *, path: str = "$.") -> Registratie:
+    """Decode a registration of the canonical vendor (``{"registraties": [...]}``).
+
+    Checks types only (DUO's rules for a registration are
+    :func:`adapter.domain.rules.check_registratie`); raises RuleViolation listing
+    every bad field by path, never the value.
+    """
+    r = _Reader()
+    if not isinstance(data, dict):
+        raise RuleViolation([(path.rstrip("."), "must be an object")])
+    student = _student_from(r, data, path)
+    lesuren = data.get("lesuren") or []
+    if not isinstance(lesuren, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) for x in lesuren):
+        r.violations.append((f"{path}lesuren", "must be a list of whole numbers"))
+        lesuren = []
+    for key in data:
+        if key not in Registratie.__dataclass_fields__:
+            r.violations.append((f"{path}{key}", "unknown field"))
+    reg = Registratie(
+        source_id=r.get(data, "source_id", path, "str", required=True) or "",
+        brin=r.get(data, "brin", path, "str", required=True) or "",
+        student=student,
+        datum=r.get(data, "datum", path, "date", required=True) or date.min,
+        lesuren=tuple(lesuren),
+        hele_dag=bool(r.get(data, "hele_dag", path, "bool")),
+        lessons_in_day=r.get(data, "lessons_in_day", path, "int"),
+        minuten=r.get(data, "minuten", path, "int"),
+        geoorloofd=r.get(data, "geoorloofd", path, "bool"),
+        luxe=bool(r.get(data, "luxe", path, "bool")),
+        modified_at=r.get(data, "modified_at", path, "datetime"),
+        deleted=bool(r.get(data, "deleted", path, "bool")),
+    )
+    if reg.lessons_in_day is not None and not 1 <= reg.lessons_in_day <= 12:
+        r.violations.append((f"{path}lessons_in_day", "must be between 1 and 12"))
+    if reg.minuten is not None and reg.minuten < 0:
+        r.violations.append((f"{path}minuten", "must not be negative"))
+    if r.violations:
+        raise RuleViolation(r.violations, position=path.rstrip("."))
+    return reg
+
+
 def registratie_to_dict(reg: Registratie) -> dict[str, Any]:
     """Encode a registration for the store (None fields omitted)."""
     return _fields(reg)

@@ -22,7 +22,7 @@ from adapter.domain.identifiers import (
     is_valid_bsn,
     is_valid_onderwijsnummer,
 )
-from adapter.domain.model import Status, Verzuimmelding, Verzuimsoort
+from adapter.domain.model import Registratie, Status, Student, Verzuimmelding, Verzuimsoort
 from adapter.errors import RuleViolation
 
 
@@ -82,6 +82,7 @@ ADAPTER_RULES: dict[str, str] = {
     "AD020": "vervolg_op names no report of this vendor and school",
     "AD021": "vervolg_op names a report of another student",
     "AD022": "vervolg_op names a report that is not registered at DUO (rejected, failed or withdrawn)",
+    "AD023": "a follow-up must begin at least 7 calendar days after the begindatum of the report it continues",
     "AD030": "DUO closed this report (status G, K or I): it can no longer be amended or withdrawn",
 }
 
@@ -153,8 +154,33 @@ def _blank(value: str | None) -> bool:
     return value is None or not value.strip()
 
 
+def check_registratie(reg: Registratie) -> list[Violation]:
+    """Every rule a registration of the SIS breaks (empty list: it may fill reports' days).
+
+    The student and school rules of a report (VZ001–VZ004) and, unless it is a
+    deletion, its lesson hours: a whole day or lesuren (VZ016), 1–12 (VZ017),
+    each once (VZ018). A registration may carry both ``hele_dag`` and the
+    lesuren it covers (the plugins do).
+    """
+    out = list(_student_of(reg.student))
+    if not is_valid_brin(reg.brin):
+        out.append(_v("brin", "VZ004"))
+    if reg.deleted:
+        return out
+    if not reg.hele_dag and not reg.lesuren:
+        out.append(_v("lesuren", "VZ016"))
+    if any(not 1 <= uur <= 12 for uur in reg.lesuren):
+        out.append(_v("lesuren", "VZ017"))
+    if len(set(reg.lesuren)) != len(reg.lesuren):
+        out.append(_v("lesuren", "VZ018"))
+    return out
+
+
 def _student(m: Verzuimmelding) -> Iterator[Violation]:
-    s = m.student
+    return _student_of(m.student)
+
+
+def _student_of(s: Student) -> Iterator[Violation]:
     has_bsn, has_onr = not _blank(s.bsn), not _blank(s.onderwijsnummer)
     if has_bsn == has_onr:
         yield _v("student", "VZ001")

@@ -16,11 +16,13 @@ from adapter.store.api import (
     ReportSummary,
     part_id,
 )
+from adapter.store.clone import CloneRefused, Cloned
 from adapter.store.lifecycle import UnknownSubmission
 from adapter.store.states import IllegalTransition
 from adapter.store.store import Store
 
 __all__ = [
-    "AcceptResult", "Claim", "ContentCheck", "ExchangeRecord", "FieldViolation",
-    "IllegalTransition", "IncomingRegistratie", "IncomingRejection", "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
+    "AcceptResult", "Claim", "CloneRefused", "Cloned", "ContentCheck", "ExchangeRecord",
+    "FieldViolation", "IllegalTransition", "IncomingRegistratie", "IncomingRejection",
+    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
 ]

@@ -125,7 +125,7 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             _reject(conn, message_id, item, now)
             rejections += 1
         elif isinstance(item, IncomingReport):
-            tally[_accept_report(conn, message_id, item, now, check)] += 1
+            tally[accept_report(conn, message_id, item, now, check)] += 1
             in_message.add((item.vendor, item.melding.brin, item.melding.source_id))
     for report, melding in refresh_reports(conn, touched, skip=in_message):
         if report.state not in (S.QUEUED, S.REGISTERED):
@@ -210,8 +210,12 @@ def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] 
         .with_for_update(key_share=True)).first()
 
 
-def _accept_report(conn: Connection, message_id: str, item: IncomingReport, now: datetime,
-                   check: ContentCheck | None) -> str:
+def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: datetime,
+                  check: ContentCheck | None) -> str:
+    """Store one valid report by the rules above; returns NEW, UPDATED or UNCHANGED.
+
+    ``check`` judges the merged content before anything is queued (``ContentCheck``);
+    a refusal becomes a ``rejected`` event keyed by ``message_id``."""
     record = item.melding
     m = effective(conn, item.vendor, record)
     payload = encode(m)

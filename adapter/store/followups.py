@@ -14,7 +14,14 @@ queued (not yet registered)                 waits: re-queued behind the earlier 
 not in the store                            ``rejected`` AD020, nothing sent
 of another student                          ``rejected`` AD021, nothing sent
 rejected, failed or withdrawn               ``rejected`` AD022, nothing sent
+begins fewer than 7 days before it          ``rejected`` AD023, nothing sent
 =========================================  ===========================================
+
+DUO takes at most one report per 7 calendar days for continuous absence
+(``reference/duo-verzuim.md`` §2.9): a follow-up's ``begindatum`` must lie at
+least :data:`CADENCE_DAYS` after the earlier report's ``begindatum`` (not its
+einddatum: a follow-up normally begins the day after the earlier one ends).
+A withdrawal is never refused for it.
 
 An amendment or withdrawal of a follow-up that DUO registered keeps the number
 its earlier report had, whatever that report's state since.
@@ -28,7 +35,7 @@ queued again, with a fresh business-document id, behind the earlier report's.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +47,16 @@ from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import add_submission
 from adapter.store.common import history
+
+
+#: DUO's cadence for continuous absence: a follow-up begins at least this many
+#: calendar days after the begindatum of the report it continues (AD023).
+CADENCE_DAYS = 7
+
+
+def too_soon(follow_up_begin: date, earlier_begin: date) -> bool:
+    """Whether a follow-up beginning on ``follow_up_begin`` breaks the cadence (AD023)."""
+    return (follow_up_begin - earlier_begin).days < CADENCE_DAYS
 
 
 @dataclass(frozen=True)
@@ -80,13 +97,16 @@ def resolve(conn: Connection, claimed: Row[Any], melding: Verzuimmelding) -> Res
         return Resolved(melding)
     r = t.reports.c
     earlier = conn.execute(sa.select(
-        r.id, r.student_key, r.state, r.meldingsnummer).where(
+        r.id, r.student_key, r.state, r.meldingsnummer, r.payload).where(
         r.vendor == claimed.vendor, r.brin == claimed.brin,
         r.source_id == melding.vervolg_op)).first()
     if earlier is None or earlier.id == claimed.report_id:
         return Refused("AD020")
     if earlier.student_key != claimed.student_key:
         return Refused("AD021")
+    if claimed.operation != "intrekken" and too_soon(
+            melding.begindatum, date.fromisoformat(earlier.payload["begindatum"])):
+        return Refused("AD023", field="begindatum")
     amending = claimed.operation != "aanleveren"
     if earlier.meldingsnummer and (earlier.state == S.REGISTERED or amending):
         return Resolved(replace(melding, vervolg_op=earlier.meldingsnummer))

@@ -23,6 +23,7 @@ from adapter.domain.calendar import Calendars
 from adapter.domain.model import OutboundEvent, Terugmelding
 from adapter.domain.signals import Count
 from adapter.store import accept as _accept
+from adapter.store import clone as _clone
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
@@ -97,6 +98,22 @@ class Store:
                   duplicate=result.duplicate_message, new=result.new_reports,
                   updated=result.updated_reports, rejections=result.rejections)
         return result
+
+    def clone(self, report_id: int, *, begindatum: date | None = None,
+              einddatum: date | None = None, today: date,
+              now: datetime | None = None,
+              check: ContentCheck | None = None) -> _clone.Cloned:
+        """Queue a follow-up of registered report ``report_id`` (``meldingen clone``).
+
+        See :mod:`adapter.store.clone`; raises :class:`~adapter.store.clone.CloneRefused`
+        (one line, ids and codes only) when it cannot be made, storing nothing.
+        """
+        at = as_utc(now)
+        cloned = self._db.run("clone", lambda conn: _clone.clone_report(
+            conn, report_id, begindatum=begindatum, einddatum=einddatum, today=today, now=at,
+            check=check))
+        log.info("report_cloned", report_id=report_id, follow_up_id=cloned.report_id)
+        return cloned
 
     def committed_parts(self, message_id: str) -> set[int]:
         """Chunk numbers of ``message_id`` already committed (see :func:`~adapter.store.api.part_id`)."""

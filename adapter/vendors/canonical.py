@@ -3,7 +3,11 @@
 A SIS without a dedicated plugin publishes canonical JSON (``docs/canonical-format.md``)
 with routing key ``canonical.<kind>``. The body is UTF-8 JSON, either one report
 object or ``{"meldingen": [report, ...]}``; each report is the dict form of
-:func:`adapter.domain.codec.melding_to_dict`. Events go back as one JSON object
+:func:`adapter.domain.codec.melding_to_dict`. Registrations (one per student and
+school day, :class:`adapter.domain.model.Registratie`) come as
+``{"registraties": [registratie, ...]}`` (routing key ``canonical.registraties``),
+optionally in one body with ``"meldingen"``; they fill reports' days as the
+plugins' do. Events go back as one JSON object
 per event (:meth:`CanonicalVendor.from_duo`).
 
 This module is itself a pluggy plugin (registered by ``load_vendors``), and the
@@ -19,12 +23,16 @@ from datetime import date, datetime
 from typing import Any
 
 from adapter import __version__
-from adapter.domain.codec import melding_from_dict
-from adapter.domain.model import MappedRecord, OutboundEvent, RowRejection
+from adapter.domain.codec import melding_from_dict, registratie_from_json
+from adapter.domain.model import MappedRecord, MappedRegistratie, OutboundEvent, RowRejection
+from adapter.domain.rules import check_registratie
 from adapter.errors import DecodeError, RuleViolation
 from adapter.hookspecs import hookimpl
 
 CONTENT_TYPE = "application/json"
+#: The keys of a batch body, in the order their entries are yielded.
+BATCH_KEYS = ("registraties", "meldingen")
+REGISTRATIE_POSITION = "$.registraties["
 #: A native record of this vendor: (JSON path of the report, the decoded object).
 Native = tuple[str, Any]
 
@@ -49,7 +57,8 @@ class CanonicalVendor:
     def parse(self, body: bytes, *, content_type: str | None) -> Iterator[Native | RowRejection]:
         """Yield ``(position, object)`` per report; RowRejection for a non-object entry.
 
-        Positions are ``$`` for a single report and ``$.meldingen[i]`` in a batch.
+        Positions are ``$`` for a single report, ``$.meldingen[i]`` and
+        ``$.registraties[i]`` in a batch.
         Raises DecodeError (no value quoted) when the body is not UTF-8 JSON of
         one of the two shapes, or the content type is not JSON.
         """
@@ -65,22 +74,30 @@ class CanonicalVendor:
         if not isinstance(data, dict):
             raise DecodeError("body must be a JSON object: one report or {\"meldingen\": [...]}",
                               position="$")
-        if "meldingen" not in data:
+        if "meldingen" not in data and "registraties" not in data:
             yield ("$", data)
             return
-        items = data["meldingen"]
-        if not isinstance(items, list) or len(data) != 1:
-            raise DecodeError("a batch must be {\"meldingen\": [...]} with no other keys",
-                              position="$.meldingen", field="meldingen")
-        for i, item in enumerate(items):
-            position = f"$.meldingen[{i}]"
-            if isinstance(item, dict):
-                yield (position, item)
-            else:
-                yield RowRejection(position, ((position, "must be an object"),))
+        if not set(data) <= set(BATCH_KEYS):
+            raise DecodeError("a batch must be {\"registraties\": [...], \"meldingen\": [...]} "
+                              "with no other keys", position="$")
+        for key in BATCH_KEYS:  # registrations first: the reports of the message see them
+            if key not in data:
+                continue
+            items = data[key]
+            if not isinstance(items, list):
+                raise DecodeError(f"{key} must be a list", position=f"$.{key}", field=key)
+            for i, item in enumerate(items):
+                position = f"$.{key}[{i}]"
+                if isinstance(item, dict):
+                    yield (position, item)
+                else:
+                    yield RowRejection(position, ((position, "must be an object"),))
 
-    def to_duo(self, records: Sequence[object]) -> Iterator[MappedRecord | RowRejection]:
-        """Decode each ``(position, object)`` with the canonical codec.
+    def to_duo(self, records: Sequence[object]
+               ) -> Iterator[MappedRecord | MappedRegistratie | RowRejection]:
+        """Decode each ``(position, object)`` with the canonical codec (a registration
+        when the position is ``$.registraties[i]``, checked with
+        :func:`~adapter.domain.rules.check_registratie`).
 
         Field names in rejections are full JSON paths (``$.meldingen[1].student.bsn``).
         ``source_id`` and ``brin`` are copied into a rejection only when they are strings.
@@ -91,6 +108,9 @@ class CanonicalVendor:
                 yield record
                 continue
             position, data = _native(record)
+            if position.startswith(REGISTRATIE_POSITION):
+                yield _registratie(position, data)
+                continue
             try:
                 melding = melding_from_dict(data, path=f"{position}.")
             except RuleViolation as exc:
@@ -109,6 +129,22 @@ class CanonicalVendor:
         doc.update(event.data)
         body = json.dumps(doc, ensure_ascii=False, default=_json_default, sort_keys=False)
         return body.encode("utf-8"), CONTENT_TYPE
+
+
+def _registratie(position: str, data: Any) -> MappedRegistratie | RowRejection:
+    """Decode and check one registration; a rejection names fields by JSON path."""
+    try:
+        reg = registratie_from_json(data, path=f"{position}.")
+    except RuleViolation as exc:
+        return RowRejection(position, tuple(exc.violations),
+                            source_id=_str_or_none(data, "source_id"),
+                            brin=_str_or_none(data, "brin"))
+    violations = check_registratie(reg)
+    if violations:
+        return RowRejection(position, tuple((f"{position}.{v.field}", v.rule)
+                                            for v in violations),
+                            source_id=reg.source_id, brin=reg.brin)
+    return MappedRegistratie(position, reg)
 
 
 def _native(record: object) -> Native:
@@ -140,10 +176,10 @@ def adapter_register_vendors(register: Callable[[str, CanonicalVendor], None]) -
 
 
 def parse_all(body: bytes, *, content_type: str | None = CONTENT_TYPE
-              ) -> Iterable[MappedRecord | RowRejection]:
+              ) -> Iterable[MappedRecord | MappedRegistratie | RowRejection]:
     """Convenience for tests and the ``publish`` command: parse then map in one go."""
     natives: list[object] = []
-    out: list[MappedRecord | RowRejection] = []
+    out: list[MappedRecord | MappedRegistratie | RowRejection] = []
     for item in VENDOR.parse(body, content_type=content_type):
         (out if isinstance(item, RowRejection) else natives).append(item)  # type: ignore[arg-type]
     out.extend(VENDOR.to_duo(natives))

@@ -212,3 +212,23 @@ def test_adapter_codes_of_schema_and_intake_stay_below_ad020() -> None:
     ours = [c for c in ADAPTER_RULES if c < "AD020"]
     assert ours == ["AD001", "AD002", "AD003", "AD004", "AD005", "AD006", "AD010", "AD011",
                     "AD012"]
+
+
+def test_check_registratie() -> None:
+    from adapter.domain import Registratie, check_registratie
+    ok = Registratie(source_id="r", brin="00AA", student=Student(bsn="999990019"),
+                     datum=date(2025, 10, 6), lesuren=(1, 2), lessons_in_day=8)
+    assert check_registratie(ok) == []
+    assert check_registratie(replace(ok, lesuren=(), hele_dag=True)) == []
+    assert check_registratie(replace(ok, lesuren=(1, 2, 3), hele_dag=True)) == []  # as plugins do
+    assert check_registratie(replace(ok, lesuren=(), deleted=True)) == []          # a tombstone
+
+    def codes(**changes: Any) -> list[tuple[str, str]]:
+        return [(v.field, v.code) for v in check_registratie(replace(ok, **changes))]
+
+    assert codes(student=Student()) == [("student", "VZ001")]
+    assert codes(student=Student(bsn="123456789")) == [("student.bsn", "VZ002")]
+    assert codes(brin="0A") == [("brin", "VZ004")]
+    assert codes(lesuren=()) == [("lesuren", "VZ016")]
+    assert codes(lesuren=(0, 13)) == [("lesuren", "VZ017")]
+    assert codes(lesuren=(2, 2)) == [("lesuren", "VZ018")]

@@ -11,10 +11,13 @@ from __future__ import annotations
 import random
 import time
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from adapter.cli import cli
 from adapter.config import Settings
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
@@ -129,3 +132,54 @@ def test_follow_up_of_a_withdrawn_report_is_rejected_unsent(
     assert [e["code"] for e in rejected["errors"]] == ["AD022"]
     time.sleep(0.5)
     assert len(control(simulator, "ledger")) == 2          # aanleveren + intrekken only
+
+
+def cli_config(settings: Settings, tmp_path: Path) -> Path:
+    """A configuration for the CLI naming the daemon's own store."""
+    cfg = tmp_path / "cli.toml"
+    cfg.write_text(f'[store]\nurl = "{settings.store.url}"\n[duo]\n'
+                   f'client_cert = "{settings.duo.client_cert}"\n'
+                   f'client_key = "{settings.duo.client_key}"\n')
+    return cfg
+
+
+def test_clone_of_a_registered_report_is_sent_as_its_follow_up(
+        daemon: Daemon, settings: Settings, simulator: SimulatorServer, tap, rng,
+        tmp_path: Path) -> None:
+    first, _ = earlier_and_follow_up(rng, earlier_id="VM-K1", follow_id="unused")
+    publish_export(settings.amqp, body=encode(first), vendor="canonical")
+    nummer = wait_for(lambda: by_source(tap.of("registered"), "VM-K1"),
+                      what="earlier registered")[0]["meldingsnummer"]
+    [report_id] = [r.report_id for r in daemon.store.list_reports() if r.source_id == "VM-K1"]
+    cfg = cli_config(settings, tmp_path)
+    end = BEGIN + timedelta(days=18)
+    result = CliRunner().invoke(cli, ["meldingen", "clone", str(report_id),
+                                      "--einddatum", end.isoformat(), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    new_id = int(result.output.strip().splitlines()[-1])
+    second = wait_for(lambda: by_source(tap.of("registered"), "VM-K1/vervolg-1"),
+                      what="clone registered")[0]
+    held = held_by_number(simulator)[second["meldingsnummer"]]["melding"]
+    assert held["vervolg_op"] == nummer
+    assert (held["begindatum"], held["einddatum"]) == (
+        (BEGIN + timedelta(days=12)).isoformat(), end.isoformat())
+    assert held["student"]["bsn"] == first["student"]["bsn"]
+    assert {r.report_id: r.state for r in daemon.store.list_reports()}[new_id] == "registered"
+    assert not tap.of("rejected")
+
+
+def test_follow_up_within_7_days_of_the_earlier_begindatum_is_rejected_unsent(
+        daemon: Daemon, settings: Settings, simulator: SimulatorServer, tap, rng) -> None:
+    first, follow = earlier_and_follow_up(rng, earlier_id="VM-G", follow_id="VM-H")
+    soon = BEGIN + timedelta(days=3)
+    follow.update(begindatum=soon.isoformat(), verzuimdagen=[
+        {"datum": soon.isoformat(), "hele_dag": True}])
+    publish_export(settings.amqp, body=encode(first), vendor="canonical")
+    wait_for(lambda: by_source(tap.of("registered"), "VM-G"), what="earlier registered")
+    publish_export(settings.amqp, body=encode(follow), vendor="canonical")
+    rejected = wait_for(lambda: by_source(tap.of("rejected"), "VM-H"), what="rejected")[0]
+    assert [e["code"] for e in rejected["errors"]] == ["AD023"]
+    time.sleep(0.5)
+    assert len(control(simulator, "ledger")) == 1          # only the earlier report
+    states = {r.source_id: r.state for r in daemon.store.list_reports()}
+    assert states == {"VM-G": "registered", "VM-H": "rejected"}

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from adapter.vendors.canonical import VENDOR, parse_all
-from adapter.domain import (Bijlage, MappedRecord, Melder, OutboundEvent, RowRejection, Student,
+from adapter.domain import (Bijlage, MappedRecord, MappedRegistratie, Melder, OutboundEvent,
+                            Registratie, RowRejection, Student,
                             Verzuimdag, Verzuimmelding, Verzuimsoort, check_melding,
                             melding_from_dict, melding_to_dict)
 from adapter.errors import DecodeError
@@ -162,6 +163,7 @@ def test_every_canonical_field_is_documented() -> None:
     expected |= {f"melder.{f}" for f in Melder.__dataclass_fields__}
     expected |= {f"verzuimdagen[].{f}" for f in Verzuimdag.__dataclass_fields__}
     expected |= {f"bijlagen[].{f}" for f in Bijlage.__dataclass_fields__}
+    expected |= {f"registraties[].{f}" for f in Registratie.__dataclass_fields__}
     assert expected - documented == set()
     assert documented - expected == set()
 
@@ -180,3 +182,98 @@ def test_every_adapter_code_is_documented() -> None:
     docs = DOCS.read_text()
     for code in ADAPTER_RULES:
         assert f"| {code} |" in docs, code
+
+
+# -- registrations -----------------------------------------------------------------------
+
+REG = {"source_id": "REG-1@2025-10-27", "brin": "00AA",
+       "student": {"bsn": "999990019", "leerlingnummer": "403117"},
+       "datum": "2025-10-27", "lesuren": [1, 2], "lessons_in_day": 8, "minuten": 100,
+       "geoorloofd": False, "luxe": False, "hele_dag": False,
+       "modified_at": "2025-10-27T12:00:00+01:00", "deleted": False}
+
+
+def test_registrations_decode_every_field() -> None:
+    whole = dict(REG, source_id="REG-2@2025-10-28", datum="2025-10-28", hele_dag=True,
+                 lesuren=[])
+    [first, second] = parse_all(json.dumps({"registraties": [REG, whole]}).encode())
+    assert isinstance(first, MappedRegistratie) and first.position == "$.registraties[0]"
+    assert first.registratie == Registratie(
+        source_id="REG-1@2025-10-27", brin="00AA",
+        student=Student(bsn="999990019", leerlingnummer="403117"), datum=date(2025, 10, 27),
+        lesuren=(1, 2), lessons_in_day=8, minuten=100, geoorloofd=False, luxe=False,
+        modified_at=datetime(2025, 10, 27, 11, 0, tzinfo=timezone.utc))
+    assert isinstance(second, MappedRegistratie) and second.registratie.hele_dag
+    tombstone = {"source_id": "REG-3", "brin": "00AA", "student": {"bsn": "999990019"},
+                 "datum": "2025-10-29", "deleted": True}
+    [gone] = parse_all(json.dumps({"registraties": [tombstone]}).encode())
+    assert isinstance(gone, MappedRegistratie) and gone.registratie.deleted
+
+
+def test_registrations_and_reports_in_one_body_registrations_first() -> None:
+    body = {"meldingen": [_sample("v3-with-days.json")], "registraties": [REG]}
+    positions = [pos for pos, _ in VENDOR.parse(json.dumps(body).encode(), content_type=None)]
+    assert positions == ["$.registraties[0]", "$.meldingen[0]"]
+
+
+SECRET_BSN = "999990032"   # valid, but never echoed
+
+
+@pytest.mark.parametrize("field, bad, rule", [
+    ("source_id", None, "required"),
+    ("source_id", 12, "must be a string"),
+    ("brin", "0A", "BRIN must be 2 digits followed by 2 capitals or digits"),
+    ("student", "x", "required object"),
+    ("student.bsn", "123456789", "bsn must be 9 digits passing the 11-proef"),
+    ("student.bsn", 999990032, "must be a string"),
+    ("student.geboortedatum", "2009-13-01", "must be a date YYYY-MM-DD"),
+    ("student.extra", SECRET_BSN, "unknown field"),
+    ("datum", "27-10-2025", "must be a date YYYY-MM-DD"),
+    ("datum", None, "required"),
+    ("lesuren", ["1"], "must be a list of whole numbers"),
+    ("lesuren", [0, 13], "lesuren must be between 1 and 12"),
+    ("lesuren", [2, 2], "lesuren must be unique"),
+    ("lesuren", [], "lesuren are required when the verzuimdag is not a whole day"),
+    ("hele_dag", "ja", "must be true or false"),
+    ("lessons_in_day", 40, "must be between 1 and 12"),
+    ("lessons_in_day", 7.5, "must be a whole number"),
+    ("minuten", -5, "must not be negative"),
+    ("geoorloofd", "nee", "must be true or false"),
+    ("luxe", 1, "must be true or false"),
+    ("modified_at", "gisteren", "must be an ISO 8601 date-time"),
+    ("deleted", "no", "must be true or false"),
+    ("extra", SECRET_BSN, "unknown field"),
+])
+def test_bad_registration_is_rejected_by_position_never_by_value(
+        field: str, bad: object, rule: str) -> None:
+    entry = json.loads(json.dumps(REG))
+    target, key = (entry["student"], field.split(".", 1)[1]) if field.startswith(
+        "student.") else (entry, field)
+    if bad is None:
+        del target[key]
+    else:
+        target[key] = bad
+    body = json.dumps({"registraties": [REG, entry, REG]}).encode()
+    out = list(parse_all(body))
+    assert [type(x) for x in out] == [MappedRegistratie, RowRejection, MappedRegistratie]
+    rejected = out[1]
+    assert isinstance(rejected, RowRejection) and rejected.position == "$.registraties[1]"
+    assert dict(rejected.violations) == {f"$.registraties[1].{field}": rule}
+    # the field is exactly the path above; no rule text quotes the value
+    assert all(str(bad) not in text for _, text in rejected.violations)
+    assert SECRET_BSN not in repr(rejected)
+
+
+def test_registration_without_bsn_or_onderwijsnummer() -> None:
+    entry = dict(REG, student={"leerlingnummer": "403117"})
+    [rejected] = parse_all(json.dumps({"registraties": [entry]}).encode())
+    assert isinstance(rejected, RowRejection)
+    assert dict(rejected.violations) == {
+        "$.registraties[0].student": "exactly one of bsn and onderwijsnummer is required"}
+    assert rejected.source_id == "REG-1@2025-10-27" and rejected.brin == "00AA"
+
+
+@pytest.mark.parametrize("body", [b'{"registraties": {}}', b'{"registraties": [], "x": 1}'])
+def test_bad_registration_batches_are_undecodable(body: bytes) -> None:
+    with pytest.raises(DecodeError):
+        list(VENDOR.parse(body, content_type=None))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -12,6 +12,8 @@ from adapter.store import schema as t
 from .factories import T0, accept, report
 
 LATER = T0 + timedelta(days=1)
+#: A follow-up's begindatum: 7 days after the factories' (DUO's cadence, AD023).
+NEXT = date(2025, 2, 10)
 
 
 def _register(store: Store, source_id: str, nummer: str) -> None:
@@ -35,7 +37,7 @@ def _rejected_codes(store: Store) -> dict[str, list[str]]:
 def test_claim_carries_duos_number_not_the_sis_id(store: Store) -> None:
     accept(store, "m-1", report("a1", bsn="111"))
     _register(store, "a1", "4711")
-    accept(store, "m-2", report("a2", bsn="111", vervolg_op="a1"))
+    accept(store, "m-2", report("a2", bsn="111", vervolg_op="a1", begindatum=NEXT))
     [claim] = store.claim_due(limit=10, now=LATER)
     assert (claim.melding.source_id, claim.melding.vervolg_op) == ("a2", "4711")
     # The stored report keeps the SIS's id: the resolution is made for each send.
@@ -51,8 +53,8 @@ def test_unknown_foreign_and_unregistered_earlier_reports_are_refused(store: Sto
     [w1] = store.claim_due(limit=10, now=LATER)
     assert w1.melding.source_id == "w1"
     store.mark_rejected(w1.submission_id, errors=[("VZ905", "x")])
-    accept(store, "m-2", report("u2", bsn="111", vervolg_op="nope"),
-           report("o2", bsn="222", vervolg_op="a1"), report("w2", bsn="333", vervolg_op="w1"))
+    accept(store, "m-2", report("u2", bsn="111", vervolg_op="nope", begindatum=NEXT),
+           report("o2", bsn="222", vervolg_op="a1", begindatum=NEXT), report("w2", bsn="333", vervolg_op="w1", begindatum=NEXT))
     assert store.claim_due(limit=10, now=LATER) == []       # none of them is sent
     codes = _rejected_codes(store)
     assert (codes["u2"], codes["o2"], codes["w2"]) == (["AD020"], ["AD021"], ["AD022"])
@@ -60,7 +62,7 @@ def test_unknown_foreign_and_unregistered_earlier_reports_are_refused(store: Sto
 
 
 def test_follow_up_claimed_before_its_earlier_report_is_queued_behind_it(store: Store) -> None:
-    accept(store, "m-1", report("f2", bsn="111", vervolg_op="e1"), report("e1", bsn="111"))
+    accept(store, "m-1", report("f2", bsn="111", vervolg_op="e1", begindatum=NEXT), report("e1", bsn="111"))
     # The follow-up is older, so it is claimed first: it waits, unsent, behind e1.
     assert store.claim_due(limit=10, now=LATER) == []
     [first] = store.claim_due(limit=10, now=LATER)
