@@ -96,8 +96,12 @@ class Claim:
     attempt: int
     melding: Verzuimmelding
     meldingsnummer: str | None
-    #: DUO's last mutation stamp of the report (guards ``wijzigen``); None before registration.
+    #: DUO's last mutation stamp of the report (sent with every ``wijzigen`` and
+    #: ``intrekken``); None before registration.
     laatste_mutatie: datetime | None = None
+    #: DUO's status letter of the report as last heard (R, B, G, K, I); None before
+    #: registration. G, K and I close it: no ``wijzigen`` or ``intrekken`` is sent (AD030).
+    duo_status: str | None = None
 
 
 @dataclass(frozen=True)

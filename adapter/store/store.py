@@ -146,6 +146,12 @@ class Store:
     def release(self, submission_id: int) -> None:
         self._db.run("release", lambda conn: _life.release(conn, submission_id, now=utcnow()))
 
+    def record_duo_version(self, submission_id: int, item: Terugmelding) -> None:
+        """Keep DUO's version of the submission's report (fetched after a stale stamp)
+        in its history; the report takes DUO's status and stamp when newer."""
+        self._db.run("record_duo_version", lambda conn: _life.record_duo_version(
+            conn, submission_id, item=item, now=utcnow()))
+
     def mark_failed(self, submission_id: int, *, reason: str) -> None:
         self._db.run("mark_failed", lambda conn: _life.mark_failed(
             conn, submission_id, reason=reason, now=utcnow()))
