@@ -288,8 +288,7 @@ class Submitter:
         try:
             found = self._client.opvragen(brin=claim.melding.brin, document_id=claim.document_id)
         except (TransientError, OutcomeUnknown) as exc:
-            self._store.mark_unknown(claim.submission_id, error=type(exc).__name__)
-            log.warning("reconcile_postponed", error=type(exc).__name__)
+            self._lookup_failed(claim, type(exc).__name__)
             return
         if found is None:
             if claim.attempt < self._settings.max_attempts:
@@ -300,6 +299,21 @@ class Submitter:
                                     status=found.status.value,
                                     laatste_mutatie=found.laatste_mutatie)
         log.info("report_reconciled", meldingsnummer=found.meldingsnummer)
+
+    def _lookup_failed(self, claim: Claim, error: str) -> None:
+        """DUO could not be asked: count it, look again after a backoff, and give up
+        (``failed``, saying the outcome is unknown) after ``duo.max_attempts``."""
+        if claim.attempt >= self._settings.max_attempts:
+            reason = f"gave up: outcome unknown, look-up failed ({error})"
+            self._store.mark_failed(claim.submission_id, reason=reason)
+            log.error("report_failed", attempts=claim.attempt, error=reason)
+            return
+        delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
+                              cap=self._settings.retry_max_seconds)
+        self._store.mark_unknown(claim.submission_id, error=f"look-up failed: {error}",
+                                 at=datetime.now(UTC) + timedelta(seconds=delay),
+                                 count_attempt=True)
+        log.warning("reconcile_postponed", error=error, delay_s=round(delay, 1))
 
     def _retry(self, claim: Claim, error: str) -> None:
         if claim.attempt >= self._settings.max_attempts:

@@ -51,9 +51,13 @@ def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
 
 
 def claim_unknown(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
-    """Unknown submissions, for reconciliation; the attempt count does not change."""
+    """Unknown submissions due for reconciliation; the attempt count does not change.
+
+    ``next_attempt_at`` is when a look-up is due: a failed look-up postpones it
+    (:func:`mark_unknown` with ``at``), a fresh unknown outcome is due at once."""
     ids = conn.execute(
-        sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN).order_by(_sub.c.id)
+        sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN, _sub.c.next_attempt_at <= now)
+        .order_by(_sub.c.id)
         .limit(limit).with_for_update(skip_locked=True, of=_sub, key_share=True)).scalars().all()
     return _claim(conn, list(ids), now, count_attempt=False)
 
@@ -182,8 +186,17 @@ def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: st
                 last_error=clip(error))
 
 
-def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime) -> None:
-    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", last_error=clip(error))
+def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime,
+                 at: datetime | None = None, count_attempt: bool = False) -> None:
+    """The outcome is unknown: reconcile (look up) from ``at`` on (default: now).
+
+    ``count_attempt`` counts a failed look-up as an attempt against ``duo.max_attempts``.
+    """
+    values: dict[str, Any] = {"next_attempt_at": at or now}
+    if count_attempt:
+        values["attempts"] = _sub.c.attempts + 1
+    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", last_error=clip(error),
+          **values)
 
 
 def release(conn: Connection, submission_id: int, *, now: datetime) -> None:

@@ -270,3 +270,15 @@ def test_a_document_never_found_ends_failed_after_max_attempts(store: Store) -> 
     assert len(duo.sent) == 3 and len(set(duo.documents)) == 1
     assert duo.asked == duo.documents and duo.ledger == {}
     assert events(store) == ["failed"]
+
+
+def test_a_look_up_that_keeps_failing_backs_off_and_ends_failed(store: Store) -> None:
+    queue(store)
+    duo = scripted(OutcomeUnknown("reset"))
+    duo.script("opvragen", *[TransientError("503")] * 10)
+    run_until(store, duo, done_in("failed"), max_attempts=3)
+    # One send; the look-ups counted (1 + 2 more) until max_attempts, then given up.
+    assert len(duo.sent) == 1 and len(duo.asked) == 3
+    assert events(store) == ["failed"]
+    [failed] = [e for _, e in store.pending_events(limit=10)]
+    assert "outcome unknown" in failed.data["reason"]
