@@ -9,6 +9,8 @@ attempt. Outcomes follow the error tree (``adapter.errors``):
   before anything is sent again
 - :class:`TransientError` → ``retry_later`` with exponential backoff and jitter,
   ``mark_failed`` after ``duo.max_attempts``
+- :class:`SystemFault` → the claim is released (not counted) and submissions
+  pause until ``resume_after``; nothing is rejected or dead-lettered
 
 ``wijzigen`` and ``intrekken`` carry the report's last mutation stamp. A report DUO
 closed (status G, K or I) is refused before sending (``AD030``, no call to DUO).
@@ -20,9 +22,8 @@ second refusal is a rejection with DUO's code.
 Reconciliation looks the document up by its own business-document id, whatever
 the operation (``aanleveren``, ``wijzigen``, ``intrekken``): found → registered;
 not found → resent with the same id, counted as an attempt, and ``mark_failed``
-once ``duo.max_attempts`` sends were made.
-- :class:`SystemFault` → the claim is released (not counted) and submissions
-  pause until ``resume_after``; nothing is rejected or dead-lettered
+once ``duo.max_attempts`` sends were made; a look-up that fails counts too and is
+retried after a backoff (``failed``, outcome unknown, after ``duo.max_attempts``).
 """
 
 from __future__ import annotations
@@ -252,6 +253,8 @@ class Submitter:
             try:
                 result = self._call(claim, claim.laatste_mutatie)
             except StaleStamp as stale:
+                if claim.operation is Operation.AANLEVEREN:
+                    raise                              # no stamp was sent: a plain refusal
                 fresh = self._fresh_stamp(claim, stale)
                 if fresh is None:
                     return

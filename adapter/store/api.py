@@ -11,6 +11,8 @@ Submission states (``submissions.state``)::
        │                   │  ├──────▶ unknown     (outcome unknown: reconcile first)
        └──── retry_later ◀─┘  └──────▶ failed      (gave up after max attempts; terminal)
     unknown ──reconcile──▶ done | pending (not found at DUO: resend with the SAME id)
+                          | unknown (look-up failed: again after a backoff)
+                          | failed  (after duo.max_attempts)
     pending ──▶ cancelled   (the SIS deleted a report that was never sent; terminal)
 
 The allowed transitions are the tables in :mod:`adapter.store.states`.
