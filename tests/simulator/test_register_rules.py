@@ -3,6 +3,7 @@ report, the mutation stamp (both settings of ``require_stamp``), the student reg
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -214,3 +215,43 @@ def test_cli_passes_the_stamp_policy(args: list[str], expected: bool, pki_dir: P
     result = CliRunner().invoke(cli, ["simulator", "--pki", str(pki_dir), *args])
     assert result.exit_code == 0, result.output
     assert seen["require_stamp"] is expected
+
+
+# ---- opvragen by the document id of any processed mutation ------------------------------
+
+def _opvragen_by_mutation(sim: SimulatorServer, pki_dir: Path, doc_id: str,
+                          brin: str = "00AA") -> Answer:
+    return send(sim, pki_dir, c.OPVRAGEN, f"""<vz:opvragenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
+  <vz:identificatiecodeBedrijfsdocument>{uuid.uuid4()}</vz:identificatiecodeBedrijfsdocument>
+  <vz:verzendendeInstantie>{brin}</vz:verzendendeInstantie>
+  <vz:ontvangendeInstantie>DUO</vz:ontvangendeInstantie>
+  <vz:datumTijdBedrijfsdocument>2025-03-10T09:15:00.000Z</vz:datumTijdBedrijfsdocument>
+  <vz:brin>{brin}</vz:brin>
+  <vz:identificatiecodeBedrijfsdocumentMutatie>{doc_id}</vz:identificatiecodeBedrijfsdocumentMutatie>
+</vz:opvragenVerzuimmelding_Request>""")
+
+
+def test_opvragen_finds_a_report_by_any_processed_mutations_document_id(
+        sim: SimulatorServer, pki_dir: Path) -> None:
+    ids = {name: str(uuid.uuid4()) for name in ("aanleveren", "wijzigen", "refused",
+                                                  "intrekken")}
+    first = register(sim, pki_dir, bsn=BSN, doc_id=ids["aanleveren"])
+    nummer, stamp = first.find("meldingsnummer"), first.find("datumTijdLaatsteMutatie")
+    changed = send(sim, pki_dir, c.WIJZIGEN, wijziging_body(
+        nummer, stamp=stamp, bsn=BSN, eind=TODAY - timedelta(days=1), doc_id=ids["wijzigen"]))
+    assert changed.codes == []
+    refused(send(sim, pki_dir, c.INTREKKEN, intrekking_body(   # stale: not processed
+        nummer, stamp=stamp, doc_id=ids["refused"])), "VZ903")
+    assert send(sim, pki_dir, c.INTREKKEN, intrekking_body(
+        nummer, stamp=changed.find("datumTijdLaatsteMutatie"),
+        doc_id=ids["intrekken"])).codes == []
+    for name in ("aanleveren", "wijzigen", "intrekken"):
+        found = _opvragen_by_mutation(sim, pki_dir, ids[name])
+        assert found.find("meldingsnummer") == nummer, name
+        assert found.find("status") == "I"                       # the report as it is now
+        assert found.find("identificatiecodeBedrijfsdocumentAanlevering") == ids["aanleveren"]
+    assert _opvragen_by_mutation(sim, pki_dir, ids["refused"]).find("meldingsnummer") is None
+    assert _opvragen_by_mutation(sim, pki_dir, str(uuid.uuid4())).find("meldingsnummer") is None
+    # Another school does not see it.
+    assert _opvragen_by_mutation(sim, pki_dir, ids["wijzigen"],
+                                 brin="11BB").find("meldingsnummer") is None
