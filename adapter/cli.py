@@ -99,8 +99,7 @@ def run(ctx: click.Context) -> None:
               help="Seconds of tolerance on the request's wsu:Timestamp.")
 @click.option("--unsigned", is_flag=True,
               help="Accept requests without WS-Security (the unsigned Digikoppeling profile).")
-# TODO(issue 8 item 2): make --require-stamp the default once the client sends the stamp.
-@click.option("--require-stamp", is_flag=True,
+@click.option("--require-stamp/--no-require-stamp", default=True, show_default=True,
               help="Refuse wijzigen and intrekken without datumTijdLaatsteMutatie (VZ904).")
 @one_line_errors
 def simulator(pki_dir: Path, host: str, port: int, control_port: int, delay_behandeling: float,

@@ -8,6 +8,7 @@
     │   ├── RuleViolation      a record breaks a DUO rule (``rejected`` event)
     │   ├── UnknownVendor      no plugin registered for the message's vendor
     │   └── DuoRejected        DUO said no (functional errors, a record fault)
+    │       └── StaleStamp     the report changed at DUO since our stamp (VZ903)
     ├── TransientError         try again later (bounded retries with backoff)
     ├── OutcomeUnknown         the request may have reached DUO: reconcile before resending
     │   └── DuplicateDocument  DUO saw this document id before: reconcile, never resend
@@ -104,3 +105,9 @@ class DuoRejected(RecordError):
         self.errors = list(errors)
         codes = ", ".join(code for code, _ in self.errors) or "unknown"
         super().__init__(f"DUO rejected the report: {codes}")
+
+
+class StaleStamp(DuoRejected):
+    """DUO refused a ``wijzigen``/``intrekken`` because the report changed since the
+    mutation stamp we sent (``VZ903``): fetch DUO's version, take its stamp, try once more.
+    """

@@ -4,6 +4,7 @@
 |-----------------------------------------------------------|-------------------|
 | ``leveringGoedgekeurd=false``                             | DuoRejected       |
 |   … with the duplicate-document code (VZ900)              | DuplicateDocument |
+|   … with the stale-stamp code (VZ903)                     | StaleStamp        |
 | fault ``Client.DK0004``, ``Server.DK0050`` (the record)   | DuoRejected       |
 | fault about our set-up (EK0030/31, DK0001–03, DK0005–11,  | SystemFault       |
 |   EK0020–23, a bare ``Client``)                           |                   |
@@ -24,12 +25,13 @@ from __future__ import annotations
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from adapter.duo.contract import DUPLICATE_DOCUMENT_CODE
+from adapter.duo.contract import DUPLICATE_DOCUMENT_CODE, STALE_STAMP_CODE
 from adapter.errors import (
     AdapterError,
     DuoRejected,
     DuplicateDocument,
     OutcomeUnknown,
+    StaleStamp,
     SystemFault,
     TransientError,
 )
@@ -77,6 +79,8 @@ def rejection_error(errors: list[tuple[str, str]]) -> AdapterError:
     if any(code == DUPLICATE_DOCUMENT_CODE for code, _ in errors):
         return DuplicateDocument(f"{DUPLICATE_DOCUMENT_CODE}: DUO says the business-document "
                                  "id was used before")
+    if any(code == STALE_STAMP_CODE for code, _ in errors):
+        return StaleStamp(errors)
     return DuoRejected(errors)
 
 

@@ -134,32 +134,37 @@ class DuoClient:
         """Amend report ``meldingsnummer`` with the full new content of ``melding``.
 
         ``laatste_mutatie`` (optional) is the last mutation stamp we know: DUO refuses
-        the change (``VZ903``) when the report changed since.
+        the change (``VZ903``, :class:`StaleStamp`) when the report changed since.
         """
-        stamp = ({"datumTijdLaatsteMutatie": mapping.utc_text(laatste_mutatie)}
-                 if laatste_mutatie is not None else {})
         result = self._call(contract.WIJZIGEN, document_id, melding.brin,
-                            meldingsnummer=meldingsnummer, **stamp,
+                            meldingsnummer=meldingsnummer, **_stamp(laatste_mutatie),
                             **mapping.melding_fields(melding))
         return self._submit_result(result)
 
     def intrekken(self, melding: Verzuimmelding, *, meldingsnummer: str,
-                  document_id: str) -> SubmitResult:
-        """Withdraw report ``meldingsnummer`` (status I)."""
+                  document_id: str, laatste_mutatie: datetime | None = None) -> SubmitResult:
+        """Withdraw report ``meldingsnummer`` (status I).
+
+        ``laatste_mutatie`` (optional) is the last mutation stamp we know: DUO refuses
+        the withdrawal (``VZ903``, :class:`StaleStamp`) when the report changed since.
+        """
         result = self._call(contract.INTREKKEN, document_id, melding.brin,
-                            meldingsnummer=meldingsnummer, brin=melding.brin)
+                            meldingsnummer=meldingsnummer, **_stamp(laatste_mutatie),
+                            brin=melding.brin)
         return self._submit_result(result)
 
     def opvragen(self, *, brin: str, document_id: str | None = None,
                  meldingsnummer: str | None = None) -> Terugmelding | None:
-        """One report by meldingsnummer or by the business-document id of its aanlevering.
+        """One report by meldingsnummer, or by the business-document id of any processed
+        mutation of it (``aanleveren``, ``wijzigen`` or ``intrekken``: reconciliation).
 
-        Returns None when DUO knows no such report for ``brin``.
+        Returns None when DUO knows no such report (or processed no such document) for
+        ``brin``.
         """
         if (document_id is None) == (meldingsnummer is None):
             raise ValueError("give exactly one of document_id and meldingsnummer")
         key = ({"meldingsnummer": meldingsnummer} if meldingsnummer is not None
-               else {"identificatiecodeBedrijfsdocumentAanlevering": document_id})
+               else {"identificatiecodeBedrijfsdocumentMutatie": document_id})
         result = self._call(contract.OPVRAGEN, None, brin, brin=brin, **key)
         item = getattr(result, "verzuimmelding", None)
         return mapping.terugmelding_from(item) if item is not None else None
@@ -302,6 +307,13 @@ class DuoClient:
         return SubmitResult(meldingsnummer=str(result.meldingsnummer),
                             status=Status(result.status),
                             laatste_mutatie=mapping.as_utc(result.datumTijdLaatsteMutatie))
+
+
+def _stamp(laatste_mutatie: datetime | None) -> dict[str, str]:
+    """The ``datumTijdLaatsteMutatie`` field when we know a stamp (omitted otherwise)."""
+    if laatste_mutatie is None:
+        return {}
+    return {"datumTijdLaatsteMutatie": mapping.utc_text(laatste_mutatie)}
 
 
 def _unreadable(mutating: bool) -> AdapterError:

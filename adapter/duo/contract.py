@@ -42,6 +42,10 @@ DUO_INSTANTIE: Final = "DUO"
 #: identificatiecodeBedrijfsdocument: evidence the earlier send arrived.
 DUPLICATE_DOCUMENT_CODE: Final = "VZ900"
 DUPLICATE_DOCUMENT_TEXT: Final = "identificatiecodeBedrijfsdocument is al gebruikt"
+#: Functional code for a ``datumTijdLaatsteMutatie`` that is not the report's current
+#: stamp (the report changed meanwhile): the simulator's, DUO's is a guess [I].
+STALE_STAMP_CODE: Final = "VZ903"
+STALE_STAMP_TEXT: Final = "melding is intussen gewijzigd"
 
 OIN_RE: Final = re.compile(r"^[0-9A-Z]{20}$")
 UUID_RE: Final = re.compile(

@@ -6,7 +6,7 @@ implements it against DUO's (or the simulator's) SOAP service;
 :class:`adapter.testing.FakeDuo` implements it in memory for pure-logic tests.
 
 Every method raises the :mod:`adapter.errors` tree for its outcome: ``DuoRejected``
-(DUO said no: never resend), ``DuplicateDocument`` (the id was seen before:
+(DUO said no: never resend; its ``StaleStamp`` when the stamp sent was not current), ``DuplicateDocument`` (the id was seen before:
 reconcile), ``OutcomeUnknown`` (reconcile), ``TransientError`` (retry later),
 ``SystemFault`` (our set-up: pause).
 """
@@ -91,18 +91,21 @@ class DuoPort(Protocol):
     def wijzigen(self, melding: Verzuimmelding, *, meldingsnummer: str, document_id: str,
                  laatste_mutatie: datetime | None = None) -> SubmitResult:
         """Amend report ``meldingsnummer`` with the full new content of ``melding``;
-        ``laatste_mutatie`` guards against a report changed in the meantime (VZ903)."""
+        ``laatste_mutatie`` guards against a report changed in the meantime (VZ903:
+        ``StaleStamp``)."""
         ...
 
     def intrekken(self, melding: Verzuimmelding, *, meldingsnummer: str,
-                  document_id: str) -> SubmitResult:
-        """Withdraw report ``meldingsnummer`` (status I)."""
+                  document_id: str, laatste_mutatie: datetime | None = None) -> SubmitResult:
+        """Withdraw report ``meldingsnummer`` (status I); ``laatste_mutatie`` as for
+        :meth:`wijzigen` (``StaleStamp`` when the report changed meanwhile)."""
         ...
 
     def opvragen(self, *, brin: str, document_id: str | None = None,
                  meldingsnummer: str | None = None) -> Terugmelding | None:
-        """One report by meldingsnummer or by the document id of its aanlevering; None
-        when DUO knows none for ``brin``. Exactly one of the two keys is given."""
+        """One report by meldingsnummer or by the document id of any processed mutation
+        of it (aanleveren, wijzigen, intrekken); None when DUO knows none for ``brin``.
+        Exactly one of the two keys is given."""
         ...
 
     def opvragen_gewijzigd(self, *, brin: str, since: datetime | None) -> ChangesPage:

@@ -11,6 +11,19 @@ attempt. Outcomes follow the error tree (``adapter.errors``):
   ``mark_failed`` after ``duo.max_attempts``
 - :class:`SystemFault` → the claim is released (not counted) and submissions
   pause until ``resume_after``; nothing is rejected or dead-lettered
+
+``wijzigen`` and ``intrekken`` carry the report's last mutation stamp. A report DUO
+closed (status G, K or I) is refused before sending (``AD030``, no call to DUO).
+When DUO answers that the report changed meanwhile (:class:`StaleStamp`, VZ903),
+DUO's version is fetched by meldingsnummer and kept in the report's history, and
+the operation is sent once more with DUO's fresh stamp (same document id); a
+second refusal is a rejection with DUO's code.
+
+Reconciliation looks the document up by its own business-document id, whatever
+the operation (``aanleveren``, ``wijzigen``, ``intrekken``): found → registered;
+not found → resent with the same id, counted as an attempt, and ``mark_failed``
+once ``duo.max_attempts`` sends were made; a look-up that fails counts too and is
+retried after a backoff (``failed``, outcome unknown, after ``duo.max_attempts``).
 """
 
 from __future__ import annotations
@@ -27,13 +40,14 @@ from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
 from adapter.domain.model import Operation
 from adapter.domain.rules import ADAPTER_RULES, code_for
-from adapter.duo.port import DuoPort, for_submission
+from adapter.duo.port import DuoPort, SubmitResult, for_submission
 from adapter.errors import (
     DuoRejected,
     DuplicateDocument,
     OutcomeUnknown,
     RecordError,
     RuleViolation,
+    StaleStamp,
     SystemFault,
     TransientError,
 )
@@ -42,6 +56,11 @@ from adapter.pipeline.faults import failpoint
 from adapter.store import Claim, FieldViolation, Store
 
 log = structlog.get_logger(__name__)
+
+#: DUO statuses that close a report: no wijzigen or intrekken is sent any more.
+CLOSED_STATUSES = frozenset({"G", "K", "I"})
+#: The adapter's own refusal of a change to a closed report (docs/canonical-format.md).
+CLOSED_CODE = "AD030"
 
 
 class Submitter:
@@ -188,17 +207,59 @@ class Submitter:
             # the next try, which reconciles instead of registering twice.
             self._store.release(claim.submission_id)
 
-    def _send(self, claim: Claim) -> None:
+    def _call(self, claim: Claim, stamp: datetime | None) -> SubmitResult:
+        """The claim's operation, once; ``wijzigen``/``intrekken`` carry ``stamp``."""
         melding = claim.melding
+        if claim.operation is Operation.AANLEVEREN:
+            return self._client.aanleveren(melding, document_id=claim.document_id)
+        if claim.operation is Operation.WIJZIGEN:
+            return self._client.wijzigen(melding, meldingsnummer=claim.meldingsnummer or "",
+                                         document_id=claim.document_id, laatste_mutatie=stamp)
+        return self._client.intrekken(melding, meldingsnummer=claim.meldingsnummer or "",
+                                      document_id=claim.document_id, laatste_mutatie=stamp)
+
+    def _refuse_closed(self, claim: Claim) -> None:
+        self._store.mark_rejected(claim.submission_id, errors=[], violations=[
+            ("meldingsnummer", ADAPTER_RULES[CLOSED_CODE], CLOSED_CODE)])
+        log.error("report_rejected", codes=[CLOSED_CODE])
+
+    def _fresh_stamp(self, claim: Claim, stale: StaleStamp) -> datetime | None:
+        """After VZ903: DUO's version of the report, kept in its history; its stamp.
+
+        None when the claim was settled here instead (DUO closed the report: AD030;
+        DUO no longer knows it: rejected with DUO's code; the look-up failed: retried).
+        """
         try:
-            if claim.operation is Operation.AANLEVEREN:
-                result = self._client.aanleveren(melding, document_id=claim.document_id)
-            elif claim.operation is Operation.WIJZIGEN:
-                result = self._client.wijzigen(melding, meldingsnummer=claim.meldingsnummer or "",
-                                               document_id=claim.document_id)
-            else:
-                result = self._client.intrekken(melding, meldingsnummer=claim.meldingsnummer or "",
-                                                document_id=claim.document_id)
+            version = self._client.opvragen(brin=claim.melding.brin,
+                                            meldingsnummer=claim.meldingsnummer or "")
+        except (TransientError, OutcomeUnknown) as exc:
+            self._retry(claim, f"stale stamp, look-up failed: {type(exc).__name__}")
+            return None
+        if version is None:
+            self._store.mark_rejected(claim.submission_id, errors=stale.errors)
+            log.error("report_rejected", codes=[code for code, _ in stale.errors])
+            return None
+        self._store.record_duo_version(claim.submission_id, version)
+        log.warning("duo_stale_stamp_refreshed", duo_status=version.status.value)
+        if version.status.value in CLOSED_STATUSES:
+            self._refuse_closed(claim)
+            return None
+        return version.laatste_mutatie
+
+    def _send(self, claim: Claim) -> None:
+        if claim.operation is not Operation.AANLEVEREN and claim.duo_status in CLOSED_STATUSES:
+            self._refuse_closed(claim)        # nothing is sent: DUO would refuse it (VZ902)
+            return
+        try:
+            try:
+                result = self._call(claim, claim.laatste_mutatie)
+            except StaleStamp as stale:
+                if claim.operation is Operation.AANLEVEREN:
+                    raise                              # no stamp was sent: a plain refusal
+                fresh = self._fresh_stamp(claim, stale)
+                if fresh is None:
+                    return
+                result = self._call(claim, fresh)     # once; a second VZ903 is a rejection
         except DuplicateDocument:
             log.warning("duo_duplicate_document")
             self._reconcile(claim)
@@ -229,22 +290,37 @@ class Submitter:
         log.info("report_registered", meldingsnummer=result.meldingsnummer)
 
     def _reconcile(self, claim: Claim) -> None:
-        """Ask DUO whether this document id arrived; only resend when it did not."""
+        """Ask DUO whether this document id (of any operation) was processed; only
+        resend when it was not, counting the resend against ``duo.max_attempts``."""
         try:
             found = self._client.opvragen(brin=claim.melding.brin, document_id=claim.document_id)
         except (TransientError, OutcomeUnknown) as exc:
-            self._store.mark_unknown(claim.submission_id, error=type(exc).__name__)
-            log.warning("reconcile_postponed", error=type(exc).__name__)
+            self._lookup_failed(claim, type(exc).__name__)
             return
         if found is None:
-            log.info("reconcile_not_found_resending")
-            self._store.retry_later(claim.submission_id, at=datetime.now(UTC),
-                                    error="not found at DUO")
+            if claim.attempt < self._settings.max_attempts:
+                log.info("reconcile_not_found_resending")
+            self._retry(claim, "not found at DUO")
             return
         self._store.mark_registered(claim.submission_id, meldingsnummer=found.meldingsnummer,
                                     status=found.status.value,
                                     laatste_mutatie=found.laatste_mutatie)
         log.info("report_reconciled", meldingsnummer=found.meldingsnummer)
+
+    def _lookup_failed(self, claim: Claim, error: str) -> None:
+        """DUO could not be asked: count it, look again after a backoff, and give up
+        (``failed``, saying the outcome is unknown) after ``duo.max_attempts``."""
+        if claim.attempt >= self._settings.max_attempts:
+            reason = f"gave up: outcome unknown, look-up failed ({error})"
+            self._store.mark_failed(claim.submission_id, reason=reason)
+            log.error("report_failed", attempts=claim.attempt, error=reason)
+            return
+        delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
+                              cap=self._settings.retry_max_seconds)
+        self._store.mark_unknown(claim.submission_id, error=f"look-up failed: {error}",
+                                 at=datetime.now(UTC) + timedelta(seconds=delay),
+                                 count_attempt=True)
+        log.warning("reconcile_postponed", error=error, delay_s=round(delay, 1))
 
     def _retry(self, claim: Claim, error: str) -> None:
         if claim.attempt >= self._settings.max_attempts:

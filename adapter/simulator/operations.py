@@ -18,8 +18,17 @@ Per operation, in this order (an earlier failure answers alone):
 - aanleverenBijlage: VZ900; VZ901 (a closed report still takes attachments [I]);
 - opvragen/opvragenGewijzigde: no errors; an unknown report has no element.
 
-``require_stamp`` (default off: TODO issue 8 item 2, the client will send the
-stamp on every wijzigen and intrekken; switch it on then) makes VZ904 apply.
+``opvragenVerzuimmelding`` finds a report by ``meldingsnummer``, by
+``identificatiecodeBedrijfsdocumentAanlevering`` (the aanlevering's document id),
+or by ``identificatiecodeBedrijfsdocumentMutatie``: the document id of *any*
+processed ``aanleveren``, ``wijzigen`` or ``intrekken`` of it, answering with the
+report as it is now. That DUO can look up a wijziging or intrekking by its
+business-document id is a guess [I]: §2.3 makes the id a chain-wide track &
+trace id [F], but no look-up by it is documented. Only processed (registered)
+documents are found; a functionally rejected one is not.
+
+``require_stamp`` (default on; ``--no-require-stamp`` turns it off) makes VZ904
+apply: every wijzigen and intrekken must carry ``datumTijdLaatsteMutatie``.
 A document id counts as *used* only once it was registered, so a resend after a
 functional rejection gets the same rejection, not VZ900.
 """
@@ -70,7 +79,7 @@ class Operations:
     """Handles the six operations against a :class:`SimState`."""
 
     def __init__(self, state: SimState, *, page_size: int = 100,
-                 today: Callable[[], date] = date.today, require_stamp: bool = False) -> None:
+                 today: Callable[[], date] = date.today, require_stamp: bool = True) -> None:
         self.state = state
         self.page_size = page_size
         self.today = today
@@ -126,9 +135,11 @@ class Operations:
             fouten = reg.check_stamp(sim, named.stamp, required=self.require_stamp)
         return (sim if not fouten else None), fouten
 
-    def _register(self, body: etree._Element) -> None:
+    def _register(self, body: etree._Element, sim: SimMelding) -> None:
+        """Record a processed mutation of ``sim``: the ledger, and the look-up by its id."""
         doc_id = bedrijfsdocument(body).document_id
         self.state.ledger[doc_id] = self.state.ledger.get(doc_id, 0) + 1
+        self.state.by_mutation[doc_id] = sim.meldingsnummer
 
     @staticmethod
     def _registratie(sim: SimMelding) -> Callable[[etree._Element], None]:
@@ -152,7 +163,7 @@ class Operations:
                          laatste_mutatie=self.state.next_stamp(), status_since=time.monotonic())
         self.state.meldingen[sim.meldingsnummer] = sim
         self.state.by_document[doc_id] = sim.meldingsnummer
-        self._register(body)
+        self._register(body, sim)
         return [], self._registratie(sim)
 
     def _wijzigenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
@@ -166,7 +177,7 @@ class Operations:
             return fouten, None
         sim.report = report
         sim.laatste_mutatie = self.state.next_stamp()
-        self._register(body)
+        self._register(body, sim)
         return [], self._registratie(sim)
 
     def _intrekkenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
@@ -176,14 +187,17 @@ class Operations:
         if sim is None:
             return fouten, None
         self.state.set_status(sim, Status.I, monotonic_now=time.monotonic())
-        self._register(body)
+        self._register(body, sim)
         return [], self._registratie(sim)
 
     def _opvragenVerzuimmelding(self, body: etree._Element) -> Outcome:  # noqa: N802
         nummer = text_of(body, "meldingsnummer")
-        if nummer is None:
-            nummer = self.state.by_document.get(
-                text_of(body, "identificatiecodeBedrijfsdocumentAanlevering") or "")
+        if nummer is None and (aanlevering := text_of(
+                body, "identificatiecodeBedrijfsdocumentAanlevering")) is not None:
+            nummer = self.state.by_document.get(aanlevering)
+        elif nummer is None:                                              # [I] see above
+            nummer = self.state.by_mutation.get(
+                text_of(body, "identificatiecodeBedrijfsdocumentMutatie") or "")
         sim = self.state.meldingen.get(nummer or "")
         if sim is None or sim.brin != text_of(body, "brin"):
             return [], None                            # unknown: no verzuimmelding element
@@ -212,7 +226,7 @@ class Operations:
         sim.bijlagen.append({"bijlage_id": bijlage_id, "bestandsnaam": text_of(body, "bestandsnaam"),
                              "mime_type": text_of(body, "mimeType"),
                              "size": len(text_of(body, "inhoud") or "") * 3 // 4})
-        self._register(body)
+        self._register(body, sim)
 
         def fill(resp: etree._Element) -> None:
             _add(resp, "bijlageId", bijlage_id)

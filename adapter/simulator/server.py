@@ -17,9 +17,9 @@ present must still be valid), ``clock_skew`` (seconds of tolerance on the
 request's ``wsu:Timestamp``), ``mandate_file`` (JSON ``{"mandates": {"<cert OIN>":
 ["<school OIN>", …]}}``: which certificate may send for which ``wsa:From``; a
 certificate may always send for its own OIN; also settable through ``POST
-/control/mandates``), ``require_stamp`` (default off — TODO issue 8 item 2: on
-once the client sends ``datumTijdLaatsteMutatie`` on every wijzigen and
-intrekken — refuses those without it, VZ904), ``rod_file`` (a loaded student
+/control/mandates``), ``require_stamp`` (default on: a wijzigen or intrekken
+without ``datumTijdLaatsteMutatie`` is refused, VZ904; the client sends it on
+every one), ``rod_file`` (a loaded student
 registry also refuses reports of students it does not know, VZ908). ``xsd_path``
 is the service contract's XSD (default: the one shared with the client).
 Answers are signed with ``duo.pem``/``duo-key.pem``.
@@ -77,7 +77,7 @@ class SimulatorServer:
                  rod_file: Path | None = None, page_size: int = 100,
                  duo_oin: str = DUO_OIN, today: Callable[[], date] = amsterdam_today,
                  clock_skew: float = 300.0, require_signature: bool = True,
-                 mandate_file: Path | None = None, require_stamp: bool = False,
+                 mandate_file: Path | None = None, require_stamp: bool = True,
                  xsd_path: Path = XSD_PATH) -> None:
         require_loopback(control_host)        # refuse before anything is bound
         if page_size < 1:
@@ -196,7 +196,7 @@ def serve(pki_dir: Path, *, host: str = "127.0.0.1", port: int = 8443,
           delay_behandeling: float | None = 5.0, delay_afgesloten: float | None = 10.0,
           rod_file: Path | None = None, page_size: int = 100, clock_skew: float = 300.0,
           require_signature: bool = True, mandate_file: Path | None = None,
-          require_stamp: bool = False) -> None:
+          require_stamp: bool = True) -> None:
     """Run the simulator until SIGINT/SIGTERM; prints one ready line to stdout."""
     server = SimulatorServer(pki_dir, host=host, port=port, control_host=control_host,
                              control_port=control_port, delay_behandeling=delay_behandeling,

@@ -56,6 +56,7 @@ class SimState:
         self.lock = threading.RLock()
         self.meldingen: dict[str, SimMelding] = {}
         self.by_document: dict[str, str] = {}          # aanlevering document id -> nummer
+        self.by_mutation: dict[str, str] = {}          # any processed mutation's id -> nummer
         self.ledger: dict[str, int] = {}               # document id -> registrations
         self.rod: dict[tuple[str, str], date] = {}     # ("bsn"|"onderwijsnummer", nr) -> birth
         self.faults: list[FaultPlan] = []
@@ -68,6 +69,7 @@ class SimState:
         with self.lock:
             self.meldingen.clear()
             self.by_document.clear()
+            self.by_mutation.clear()
             self.ledger.clear()
             self.faults.clear()
             self._next_nummer = 100001

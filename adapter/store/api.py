@@ -11,6 +11,8 @@ Submission states (``submissions.state``)::
        │                   │  ├──────▶ unknown     (outcome unknown: reconcile first)
        └──── retry_later ◀─┘  └──────▶ failed      (gave up after max attempts; terminal)
     unknown ──reconcile──▶ done | pending (not found at DUO: resend with the SAME id)
+                          | unknown (look-up failed: again after a backoff)
+                          | failed  (after duo.max_attempts)
     pending ──▶ cancelled   (the SIS deleted a report that was never sent; terminal)
 
 The allowed transitions are the tables in :mod:`adapter.store.states`.
@@ -116,8 +118,12 @@ class Claim:
     attempt: int
     melding: Verzuimmelding
     meldingsnummer: str | None
-    #: DUO's last mutation stamp of the report (guards ``wijzigen``); None before registration.
+    #: DUO's last mutation stamp of the report (sent with every ``wijzigen`` and
+    #: ``intrekken``); None before registration.
     laatste_mutatie: datetime | None = None
+    #: DUO's status letter of the report as last heard (R, B, G, K, I); None before
+    #: registration. G, K and I close it: no ``wijzigen`` or ``intrekken`` is sent (AD030).
+    duo_status: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from adapter.domain.model import Operation
+from adapter.domain.model import Operation, Status, Terugmelding
 from adapter.errors import RuleViolation
 from adapter.store import followups
 from adapter.store import schema as t
@@ -29,14 +29,14 @@ from adapter.store.accept import (
     set_report_state,
 )
 from adapter.store.api import Claim, ExchangeRecord, FieldViolation
-from adapter.store.common import clip, decode, history
+from adapter.store.common import as_utc, clip, decode, history
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
 
 _sub, _rep = t.submissions, t.reports
 _JOINED = sa.select(
     _sub, _rep.c.vendor, _rep.c.brin, _rep.c.source_id, _rep.c.meldingsnummer,
-    _rep.c.laatste_mutatie, _rep.c.state.label("report_state"),
+    _rep.c.laatste_mutatie, _rep.c.duo_status, _rep.c.state.label("report_state"),
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
 
@@ -58,9 +58,13 @@ def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
 
 
 def claim_unknown(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
-    """Unknown submissions, for reconciliation; the attempt count does not change."""
+    """Unknown submissions due for reconciliation; the attempt count does not change.
+
+    ``next_attempt_at`` is when a look-up is due: a failed look-up postpones it
+    (:func:`mark_unknown` with ``at``), a fresh unknown outcome is due at once."""
     ids = conn.execute(
-        sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN).order_by(_sub.c.id)
+        sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN, _sub.c.next_attempt_at <= now)
+        .order_by(_sub.c.id)
         .limit(limit).with_for_update(skip_locked=True, of=_sub, key_share=True)).scalars().all()
     return _claim(conn, list(ids), now, count_attempt=False)
 
@@ -89,7 +93,8 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *,
         if count_attempt:  # a send, not a reconciliation: name DUO's number of the earlier report
             resolution = followups.resolve(conn, row, melding)
             if isinstance(resolution, followups.Refused):
-                mark_rejected(conn, row.id, now=now, errors=[(resolution.code, resolution.rule)])
+                mark_rejected(conn, row.id, now=now, errors=[],
+                              violations=[(resolution.field, resolution.rule, resolution.code)])
                 continue
             if isinstance(resolution, followups.Wait):
                 followups.requeue_behind(conn, row, now)
@@ -99,7 +104,7 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *,
             submission_id=row.id, report_id=row.report_id, vendor=row.vendor,
             operation=Operation(row.operation), document_id=row.document_id, attempt=attempt,
             melding=melding, meldingsnummer=row.meldingsnummer,
-            laatste_mutatie=row.laatste_mutatie))
+            laatste_mutatie=row.laatste_mutatie, duo_status=row.duo_status))
     return claims
 
 
@@ -202,8 +207,17 @@ def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: st
                 last_error=clip(error))
 
 
-def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime) -> None:
-    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", last_error=clip(error))
+def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime,
+                 at: datetime | None = None, count_attempt: bool = False) -> None:
+    """The outcome is unknown: reconcile (look up) from ``at`` on (default: now).
+
+    ``count_attempt`` counts a failed look-up as an attempt against ``duo.max_attempts``.
+    """
+    values: dict[str, Any] = {"next_attempt_at": at or now}
+    if count_attempt:
+        values["attempts"] = _sub.c.attempts + 1
+    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", last_error=clip(error),
+          **values)
 
 
 def release(conn: Connection, submission_id: int, *, now: datetime) -> None:
@@ -235,6 +249,31 @@ def follow_up(conn: Connection, settled: Row[Any], now: datetime) -> None:
         set_report_state(conn, report.id, report.state, S.QUEUED, now, "resubmitted")
         add_submission(conn, report.id, report.student_key, "aanleveren", report.payload,
                        report.content_hash, now)
+
+
+def record_duo_version(conn: Connection, submission_id: int, *, item: Terugmelding,
+                       now: datetime) -> None:
+    """Keep DUO's version of a report (fetched after ``VZ903``) in its history.
+
+    The history row names the status and the mutation stamp only; the report takes
+    DUO's status and stamp when they are newer than what it holds, so the next
+    ``wijzigen``/``intrekken`` carries the fresh stamp. The report's own state is
+    left to the feedback poller, which still delivers the change as a terugmelding.
+    """
+    report_id = conn.execute(sa.select(_sub.c.report_id)
+                             .where(_sub.c.id == submission_id)).scalar_one_or_none()
+    if report_id is None:
+        raise UnknownSubmission(f"no submission {submission_id}")
+    report = conn.execute(sa.select(_rep.c.id, _rep.c.laatste_mutatie)
+                          .where(_rep.c.id == report_id).with_for_update(key_share=True)).one()
+    mutation = as_utc(item.laatste_mutatie)
+    status = Status(item.status).value
+    history(conn, report_id, "duo_version", at=now, submission_id=submission_id,
+            detail=f"meldingsnummer {item.meldingsnummer} status {status} "
+                   f"laatste_mutatie {mutation.isoformat()}")
+    if report.laatste_mutatie is None or mutation > as_utc(report.laatste_mutatie):
+        conn.execute(_rep.update().where(_rep.c.id == report_id).values(
+            duo_status=status, laatste_mutatie=mutation, updated_at=now))
 
 
 def record_exchange(conn: Connection, exchange: ExchangeRecord) -> None:

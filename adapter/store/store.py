@@ -166,12 +166,22 @@ class Store:
         self._db.run("retry_later", lambda conn: _life.retry_later(
             conn, submission_id, at=due, error=error, now=utcnow()))
 
-    def mark_unknown(self, submission_id: int, *, error: str) -> None:
+    def mark_unknown(self, submission_id: int, *, error: str, at: datetime | None = None,
+                     count_attempt: bool = False) -> None:
+        """Reconcile from ``at`` on (default now); ``count_attempt``: a failed look-up counts."""
+        due = as_utc(at) if at is not None else None
         self._db.run("mark_unknown", lambda conn: _life.mark_unknown(
-            conn, submission_id, error=error, now=utcnow()))
+            conn, submission_id, error=error, now=utcnow(), at=due,
+            count_attempt=count_attempt))
 
     def release(self, submission_id: int) -> None:
         self._db.run("release", lambda conn: _life.release(conn, submission_id, now=utcnow()))
+
+    def record_duo_version(self, submission_id: int, item: Terugmelding) -> None:
+        """Keep DUO's version of the submission's report (fetched after a stale stamp)
+        in its history; the report takes DUO's status and stamp when newer."""
+        self._db.run("record_duo_version", lambda conn: _life.record_duo_version(
+            conn, submission_id, item=item, now=utcnow()))
 
     def mark_failed(self, submission_id: int, *, reason: str) -> None:
         self._db.run("mark_failed", lambda conn: _life.mark_failed(

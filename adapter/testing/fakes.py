@@ -7,7 +7,9 @@ tests run against one honest stand-in instead of private fakes. The rules DUO
 enforces over SOAP (schema, signatures, DUO's business rules) are the
 simulator's job; this fake enforces the rules of a report's life: one effect
 per document id (``VZ900``), a report known for its BRIN (``VZ901``), no change
-after it closed (``VZ902``), the mutation stamp of ``wijzigen`` (``VZ903``).
+after it closed (``VZ902``), the mutation stamp of ``wijzigen`` and ``intrekken``
+(``VZ903``: :class:`~adapter.errors.StaleStamp`; no stamp is not checked), and
+``opvragen`` by the document id of any mutation DUO acted on.
 """
 
 from __future__ import annotations
@@ -19,9 +21,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from adapter.domain.model import Behandelaar, Status, Terugmelding, Verzuimmelding
-from adapter.duo.contract import DUPLICATE_DOCUMENT_CODE, DUPLICATE_DOCUMENT_TEXT
+from adapter.duo.contract import (
+    DUPLICATE_DOCUMENT_CODE,
+    DUPLICATE_DOCUMENT_TEXT,
+    STALE_STAMP_CODE,
+    STALE_STAMP_TEXT,
+)
 from adapter.duo.port import ChangesPage, SubmitResult
-from adapter.errors import AdapterError, DuoRejected, DuplicateDocument, OutcomeUnknown
+from adapter.errors import (
+    AdapterError,
+    DuoRejected,
+    DuplicateDocument,
+    OutcomeUnknown,
+    StaleStamp,
+)
 
 __all__ = ["FakeDuo", "FakeReport", "Outcome"]
 
@@ -55,7 +68,8 @@ class FakeDuo:
     - ``sent``: ``(operation, source_id)`` of every mutating call made (whatever its
       outcome); ``documents``: their document ids; ``asked``: the keys of every
       ``opvragen``.
-    - ``ledger``: document id → how many times DUO acted on it (never above 1).
+    - ``ledger``: document id → how many times DUO acted on it (never above 1);
+      ``mutations``: document id → the meldingsnummer it acted on.
     - :meth:`set_status`: the municipality's handling, seen by ``opvragen`` and
       ``opvragen_gewijzigd``.
     """
@@ -68,6 +82,7 @@ class FakeDuo:
         self.documents: list[str] = []
         self.asked: list[str] = []
         self.ledger: dict[str, int] = {}
+        self.mutations: dict[str, str] = {}
         self.reports: dict[str, FakeReport] = {}
         self.bijlagen: list[tuple[str, str, bytes]] = []   # (meldingsnummer, naam, inhoud)
         self.closed = False
@@ -114,17 +129,17 @@ class FakeDuo:
         with self._lock:
             outcome = self._begin("wijzigen", melding, document_id)
             report = self._open(meldingsnummer, melding.brin)
-            if laatste_mutatie is not None and laatste_mutatie != report.laatste_mutatie:
-                raise DuoRejected([("VZ903", "melding is intussen gewijzigd")])
+            self._stamp(report, laatste_mutatie)
             self._rules(melding)
             report.melding, report.laatste_mutatie = melding, self._tick()
             return self._done(document_id, report, outcome)
 
     def intrekken(self, melding: Verzuimmelding, *, meldingsnummer: str,
-                  document_id: str) -> SubmitResult:
+                  document_id: str, laatste_mutatie: datetime | None = None) -> SubmitResult:
         with self._lock:
             outcome = self._begin("intrekken", melding, document_id)
             report = self._open(meldingsnummer, melding.brin)
+            self._stamp(report, laatste_mutatie)
             report.status, report.laatste_mutatie = Status.I, self._tick()
             return self._done(document_id, report, outcome)
 
@@ -135,8 +150,10 @@ class FakeDuo:
         with self._lock:
             self.asked.append(document_id or meldingsnummer or "")
             self._scripted("opvragen")
-            found = [r for r in self.reports.values() if r.brin == brin and (
-                r.meldingsnummer == meldingsnummer or r.document_id == document_id)]
+            if document_id is not None:
+                meldingsnummer = self.mutations.get(document_id)
+            found = [r for r in self.reports.values()
+                     if r.brin == brin and r.meldingsnummer == meldingsnummer]
             return self._feedback(found[0]) if found else None
 
     def opvragen_gewijzigd(self, *, brin: str, since: datetime | None) -> ChangesPage:
@@ -189,6 +206,11 @@ class FakeDuo:
         if melding.source_id in self.reject:
             raise DuoRejected([self.reject[melding.source_id]])
 
+    @staticmethod
+    def _stamp(report: FakeReport, laatste_mutatie: datetime | None) -> None:
+        if laatste_mutatie is not None and laatste_mutatie != report.laatste_mutatie:
+            raise StaleStamp([(STALE_STAMP_CODE, STALE_STAMP_TEXT)])
+
     def _open(self, meldingsnummer: str, brin: str) -> FakeReport:
         report = self.reports.get(meldingsnummer)
         if report is None or report.brin != brin:
@@ -199,6 +221,7 @@ class FakeDuo:
 
     def _done(self, document_id: str, report: FakeReport, outcome: Outcome) -> SubmitResult:
         self.ledger[document_id] = self.ledger.get(document_id, 0) + 1
+        self.mutations[document_id] = report.meldingsnummer
         if outcome == "lost":
             raise OutcomeUnknown("answer lost (scripted)")
         if outcome == "seen":

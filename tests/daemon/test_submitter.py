@@ -17,6 +17,7 @@ import pytest
 
 from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
+from adapter.domain.rules import ADAPTER_RULES
 from adapter.errors import (
     DuoRejected,
     OutcomeUnknown,
@@ -181,3 +182,141 @@ def test_backoff_grows_and_is_capped() -> None:
     assert max(backoff_delay(0, base=1.0, cap=8.0, rng=rng) for _ in range(50)) <= 1.0
     assert max(backoff_delay(5, base=1.0, cap=8.0, rng=rng) for _ in range(50)) > 4.0
     assert min(backoff_delay(9, base=1.0, cap=8.0, rng=rng) for _ in range(50)) >= 4.0
+
+
+# ---- wijzigen and intrekken: the stamp, closed reports (issue 8 item 2) -----------------
+
+def registered(store: Store, duo: FakeDuo) -> str:
+    """Queue r1 and let the submitter register it; DUO's meldingsnummer."""
+    queue(store)
+    run_until(store, duo, done_in("done"))
+    [nummer] = duo.reports
+    return nummer
+
+
+def change(store: Store, message_id: str = "m2", **changes: Any) -> None:
+    store.accept(message_id=message_id, vendor="acme", routing_key="acme.export",
+                 items=[IncomingReport(vendor="acme", melding=melding("r1", **changes))])
+
+
+def done_count(n: int, state: str = "done") -> Callable[[dict[str, Any]], bool]:
+    return lambda c: c["submissions"].get(state, 0) == n
+
+
+def history_events(store: Store) -> list[tuple[str, str | None]]:
+    [summary] = store.list_reports()
+    detail = store.report_detail(summary.report_id)
+    assert detail is not None
+    return [(h["event"], h["detail"]) for h in detail["history"]]
+
+
+@pytest.mark.parametrize("changes, operation", [({"toelichting": "v2"}, "wijzigen"),
+                                                ({"deleted": True}, "intrekken")])
+def test_a_stale_stamp_fetches_duos_version_and_retries_once(
+        store: Store, changes: dict[str, Any], operation: str) -> None:
+    from adapter.domain.model import Status
+    duo = FakeDuo()
+    nummer = registered(store, duo)
+    duo.set_status(nummer, Status.B)          # the municipality moved on; we did not poll
+    change(store, **changes)
+    run_until(store, duo, done_count(2))
+    # Sent with our (stale) stamp, refused VZ903, DUO's version fetched, sent again.
+    assert [op for op, _ in duo.sent] == ["aanleveren", operation, operation]
+    assert duo.asked == [nummer] and len(set(duo.documents[1:])) == 1
+    assert duo.ledger[duo.documents[-1]] == 1
+    assert events(store) == ["registered", "registered"]
+    assert [d for e, d in history_events(store) if e == "duo_version"] == [
+        f"meldingsnummer {nummer} status B laatste_mutatie 2026-01-01T00:00:02+00:00"]
+    assert duo.reports[nummer].status is (Status.I if operation == "intrekken" else Status.B)
+
+
+def test_a_second_stale_stamp_is_a_rejection_with_duos_code(store: Store) -> None:
+    from adapter.errors import StaleStamp
+    duo = FakeDuo()
+    nummer = registered(store, duo)
+    stale = StaleStamp([("VZ903", "melding is intussen gewijzigd")])
+    duo.script("wijzigen", stale, stale)
+    change(store, toelichting="v2")
+    run_until(store, duo, done_count(1, "rejected"))
+    assert [op for op, _ in duo.sent] == ["aanleveren", "wijzigen", "wijzigen"]
+    assert duo.asked == [nummer]
+    [(_, rejected)] = [(i, e) for i, e in store.pending_events(limit=10)
+                       if e.event == "rejected"]
+    assert [e["code"] for e in rejected.data["errors"]] == ["VZ903"]
+    assert rejected.data["operation"] == "wijzigen"
+
+
+@pytest.mark.parametrize("changes", [{"toelichting": "v2"}, {"deleted": True}],
+                         ids=["wijzigen", "intrekken"])
+@pytest.mark.parametrize("closed", ["G", "K", "I"])
+def test_a_report_duo_closed_is_refused_before_sending(
+        store: Store, changes: dict[str, Any], closed: str) -> None:
+    from datetime import UTC, datetime
+
+    from adapter.domain.model import Status, Terugmelding
+    duo = FakeDuo()
+    nummer = registered(store, duo)
+    change(store, **changes)                  # queued; then the poller hears DUO closed it
+    store.apply_feedback([Terugmelding(nummer, Status(closed), datetime(2026, 2, 1, tzinfo=UTC))],
+                         watermark=datetime(2026, 2, 1, tzinfo=UTC), name="00AA")
+    run_until(store, duo, done_count(1, "rejected"))
+    assert [op for op, _ in duo.sent] == ["aanleveren"] and duo.asked == []   # no call to DUO
+    [rejected] = [e for _, e in store.pending_events(limit=10) if e.event == "rejected"]
+    assert rejected.data["errors"] == [{"code": "AD030", "field": "meldingsnummer",
+                                       "rule": ADAPTER_RULES["AD030"], "text": ADAPTER_RULES["AD030"]}]
+
+
+def test_duos_version_closed_after_a_stale_stamp_is_refused_with_ad030(store: Store) -> None:
+    from adapter.domain.model import Status
+    from adapter.errors import StaleStamp
+    duo = FakeDuo()
+    nummer = registered(store, duo)
+    duo.set_status(nummer, Status.G)          # closed at DUO; we have not heard yet
+    # A DUO that checks the stamp before the status (the fake and the simulator answer
+    # VZ902 first): the version fetched after VZ903 shows it closed.
+    duo.script("wijzigen", StaleStamp([("VZ903", "melding is intussen gewijzigd")]))
+    change(store, toelichting="v2")
+    run_until(store, duo, done_count(1, "rejected"))
+    assert [op for op, _ in duo.sent] == ["aanleveren", "wijzigen"] and duo.asked == [nummer]
+    [rejected] = [e for _, e in store.pending_events(limit=10) if e.event == "rejected"]
+    assert [e["code"] for e in rejected.data["errors"]] == ["AD030"]
+    assert store.list_reports()[0].duo_status == "G"
+
+
+# ---- reconciliation by the document that was sent (issue 8 item 4) -----------------------
+
+@pytest.mark.parametrize("changes, operation", [({"toelichting": "v2"}, "wijzigen"),
+                                                ({"deleted": True}, "intrekken")])
+def test_a_lost_mutation_is_reconciled_by_its_own_document_id(
+        store: Store, changes: dict[str, Any], operation: str) -> None:
+    duo = FakeDuo()
+    registered(store, duo)
+    duo.script(operation, "lost")            # DUO did it; the answer never arrived
+    change(store, **changes)
+    run_until(store, duo, done_count(2))
+    assert [op for op, _ in duo.sent] == ["aanleveren", operation]
+    assert duo.asked == [duo.documents[1]] and duo.ledger[duo.documents[1]] == 1
+    assert events(store) == ["registered", "registered"]
+    assert store.list_reports()[0].state == (
+        "withdrawn" if operation == "intrekken" else "registered")
+
+
+def test_a_document_never_found_ends_failed_after_max_attempts(store: Store) -> None:
+    queue(store)
+    duo = scripted(*[OutcomeUnknown("reset")] * 10)      # never reaches DUO's register
+    run_until(store, duo, done_in("failed"), max_attempts=3)
+    assert len(duo.sent) == 3 and len(set(duo.documents)) == 1
+    assert duo.asked == duo.documents and duo.ledger == {}
+    assert events(store) == ["failed"]
+
+
+def test_a_look_up_that_keeps_failing_backs_off_and_ends_failed(store: Store) -> None:
+    queue(store)
+    duo = scripted(OutcomeUnknown("reset"))
+    duo.script("opvragen", *[TransientError("503")] * 10)
+    run_until(store, duo, done_in("failed"), max_attempts=3)
+    # One send; the look-ups counted (1 + 2 more) until max_attempts, then given up.
+    assert len(duo.sent) == 1 and len(duo.asked) == 3
+    assert events(store) == ["failed"]
+    [failed] = [e for _, e in store.pending_events(limit=10)]
+    assert "outcome unknown" in failed.data["reason"]

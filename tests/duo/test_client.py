@@ -13,7 +13,7 @@ from lxml import etree
 from adapter.domain.model import Status, Verzuimsoort
 from adapter.duo import contract
 from adapter.duo.client import DuoClient
-from adapter.errors import DuoRejected, DuplicateDocument
+from adapter.errors import DuoRejected, DuplicateDocument, StaleStamp
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
@@ -148,13 +148,19 @@ def test_wijzigen_then_intrekken_then_no_more_changes(
                               laatste_mutatie=first.laatste_mutatie)
     assert changed.laatste_mutatie > first.laatste_mutatie
     assert control(simulator, "meldingen")[0]["melding"]["einddatum"] == end.isoformat()
-    with pytest.raises(DuoRejected) as stale:       # optimistic concurrency stamp
+    with pytest.raises(StaleStamp) as stale:        # optimistic concurrency stamp
         client.wijzigen(melding(soort=Verzuimsoort.LRV, einddatum=end),
                         meldingsnummer=first.meldingsnummer, document_id=new_id(),
                         laatste_mutatie=first.laatste_mutatie)
     assert stale.value.errors[0][0] == "VZ903"
+    with pytest.raises(StaleStamp):                 # intrekken carries the stamp too
+        client.intrekken(melding(), meldingsnummer=first.meldingsnummer,
+                         document_id=new_id(), laatste_mutatie=first.laatste_mutatie)
+    with pytest.raises(DuoRejected) as missing:     # the simulator requires it by default
+        client.intrekken(melding(), meldingsnummer=first.meldingsnummer, document_id=new_id())
+    assert missing.value.errors[0][0] == "VZ904" and not isinstance(missing.value, StaleStamp)
     withdrawn = client.intrekken(melding(), meldingsnummer=first.meldingsnummer,
-                                 document_id=new_id())
+                                 document_id=new_id(), laatste_mutatie=changed.laatste_mutatie)
     assert withdrawn.status is Status.I
     with pytest.raises(DuoRejected) as closed:
         client.wijzigen(melding(soort=Verzuimsoort.LRV), meldingsnummer=first.meldingsnummer,

@@ -88,7 +88,7 @@ def wijziging_body(nummer: str, *, stamp: str | None = None, doc_id: str | None 
 
 def intrekking_body(nummer: str, *, stamp: str | None = None, brin: str = "00AA",
                     doc_id: str | None = None) -> str:
-    """An intrekkenVerzuimmelding_Request; ``stamp`` needs a contract that carries it."""
+    """An intrekkenVerzuimmelding_Request, with ``datumTijdLaatsteMutatie`` when ``stamp``."""
     stamp_el = (f"<vz:datumTijdLaatsteMutatie>{stamp}</vz:datumTijdLaatsteMutatie>"
                 if stamp else "")
     return f"""<vz:intrekkenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">

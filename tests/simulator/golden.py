@@ -91,9 +91,11 @@ def client_requests(pki_dir: Path, soap_url: str) -> dict[str, bytes]:
                                   document_id=ids[c.AANLEVEREN_BIJLAGE])
         client.opvragen(brin=BRIN, meldingsnummer=nummer)
         client.opvragen_gewijzigd(brin=BRIN, since=SINCE)
-        client.wijzigen(report(einddatum=TODAY - timedelta(days=1)), meldingsnummer=nummer,
-                        document_id=ids[c.WIJZIGEN], laatste_mutatie=first.laatste_mutatie)
-        client.intrekken(report(), meldingsnummer=nummer, document_id=ids[c.INTREKKEN])
+        changed = client.wijzigen(report(einddatum=TODAY - timedelta(days=1)),
+                                  meldingsnummer=nummer, document_id=ids[c.WIJZIGEN],
+                                  laatste_mutatie=first.laatste_mutatie)
+        client.intrekken(report(), meldingsnummer=nummer, document_id=ids[c.INTREKKEN],
+                         laatste_mutatie=changed.laatste_mutatie)
     return {e.operation: e.request_xml for e in exchanges}
 
 

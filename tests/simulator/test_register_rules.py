@@ -3,6 +3,7 @@ report, the mutation stamp (both settings of ``require_stamp``), the student reg
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,32 +38,11 @@ def refused(answer: Answer, code: str) -> None:
     assert answer.codes == [code]
 
 
-@pytest.fixture(scope="module")
-def stamped_xsd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The contract's XSD with an optional ``datumTijdLaatsteMutatie`` in intrekken.
-
-    Today's contract has none (the client sends no stamp there); issue 8 item 2 adds
-    it. Until then this copy lets the simulator's intrekken-stamp rule be exercised."""
-    text = c.XSD_PATH.read_text(encoding="utf-8")
-    start = text.index('<xs:element name="intrekkenVerzuimmelding_Request">')
-    end = text.index("</xs:element>", start)
-    block = text[start:end]
-    if "datumTijdLaatsteMutatie" not in block:
-        nummer = '<xs:element name="meldingsnummer" type="vz:Meldingsnummer"/>'
-        text = text[:start] + block.replace(nummer, nummer + (
-            '<xs:element name="datumTijdLaatsteMutatie" type="xs:dateTime" minOccurs="0"/>'),
-            1) + text[end:]
-    path = tmp_path_factory.mktemp("xsd") / "verzuim.xsd"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(params=[False, True], ids=["stamp-optional", "stamp-required"])
-def sim(request: pytest.FixtureRequest, pki_dir: Path, stamped_xsd: Path
-        ) -> Iterator[SimulatorServer]:
+def sim(request: pytest.FixtureRequest, pki_dir: Path) -> Iterator[SimulatorServer]:
     with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
-                         delay_afgesloten=None, today=fixed_today, require_stamp=request.param,
-                         xsd_path=stamped_xsd) as server:
+                         delay_afgesloten=None, today=fixed_today,
+                         require_stamp=request.param) as server:
         yield server
 
 
@@ -189,9 +169,11 @@ def test_wijzigen_and_intrekken_and_the_stamp(sim: SimulatorServer, pki_dir: Pat
             "VZ902")                                     # closed now, stamp or not
 
 
-def test_require_stamp_is_off_by_default(pki_dir: Path) -> None:
-    # TODO(issue 8 item 2): switch the default on when the client sends the stamp.
-    assert SimulatorServer(pki_dir, port=0, control_port=0).require_stamp is False
+def test_require_stamp_is_on_by_default(pki_dir: Path) -> None:
+    # The client sends the stamp on every wijzigen and intrekken (issue 8 item 2).
+    assert SimulatorServer(pki_dir, port=0, control_port=0).require_stamp is True
+    assert SimulatorServer(pki_dir, port=0, control_port=0,
+                           require_stamp=False).operations.require_stamp is False
 
 
 # ---- the student registry -------------------------------------------------------------------
@@ -218,7 +200,8 @@ def _wire_stamp(sim: SimulatorServer, nummer: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@pytest.mark.parametrize("args, expected", [([], False), (["--require-stamp"], True)])
+@pytest.mark.parametrize("args, expected", [([], True), (["--require-stamp"], True),
+                                           (["--no-require-stamp"], False)])
 def test_cli_passes_the_stamp_policy(args: list[str], expected: bool, pki_dir: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
@@ -232,3 +215,43 @@ def test_cli_passes_the_stamp_policy(args: list[str], expected: bool, pki_dir: P
     result = CliRunner().invoke(cli, ["simulator", "--pki", str(pki_dir), *args])
     assert result.exit_code == 0, result.output
     assert seen["require_stamp"] is expected
+
+
+# ---- opvragen by the document id of any processed mutation ------------------------------
+
+def _opvragen_by_mutation(sim: SimulatorServer, pki_dir: Path, doc_id: str,
+                          brin: str = "00AA") -> Answer:
+    return send(sim, pki_dir, c.OPVRAGEN, f"""<vz:opvragenVerzuimmelding_Request xmlns:vz="{c.SCHEMA_NS}">
+  <vz:identificatiecodeBedrijfsdocument>{uuid.uuid4()}</vz:identificatiecodeBedrijfsdocument>
+  <vz:verzendendeInstantie>{brin}</vz:verzendendeInstantie>
+  <vz:ontvangendeInstantie>DUO</vz:ontvangendeInstantie>
+  <vz:datumTijdBedrijfsdocument>2025-03-10T09:15:00.000Z</vz:datumTijdBedrijfsdocument>
+  <vz:brin>{brin}</vz:brin>
+  <vz:identificatiecodeBedrijfsdocumentMutatie>{doc_id}</vz:identificatiecodeBedrijfsdocumentMutatie>
+</vz:opvragenVerzuimmelding_Request>""")
+
+
+def test_opvragen_finds_a_report_by_any_processed_mutations_document_id(
+        sim: SimulatorServer, pki_dir: Path) -> None:
+    ids = {name: str(uuid.uuid4()) for name in ("aanleveren", "wijzigen", "refused",
+                                                  "intrekken")}
+    first = register(sim, pki_dir, bsn=BSN, doc_id=ids["aanleveren"])
+    nummer, stamp = first.find("meldingsnummer"), first.find("datumTijdLaatsteMutatie")
+    changed = send(sim, pki_dir, c.WIJZIGEN, wijziging_body(
+        nummer, stamp=stamp, bsn=BSN, eind=TODAY - timedelta(days=1), doc_id=ids["wijzigen"]))
+    assert changed.codes == []
+    refused(send(sim, pki_dir, c.INTREKKEN, intrekking_body(   # stale: not processed
+        nummer, stamp=stamp, doc_id=ids["refused"])), "VZ903")
+    assert send(sim, pki_dir, c.INTREKKEN, intrekking_body(
+        nummer, stamp=changed.find("datumTijdLaatsteMutatie"),
+        doc_id=ids["intrekken"])).codes == []
+    for name in ("aanleveren", "wijzigen", "intrekken"):
+        found = _opvragen_by_mutation(sim, pki_dir, ids[name])
+        assert found.find("meldingsnummer") == nummer, name
+        assert found.find("status") == "I"                       # the report as it is now
+        assert found.find("identificatiecodeBedrijfsdocumentAanlevering") == ids["aanleveren"]
+    assert _opvragen_by_mutation(sim, pki_dir, ids["refused"]).find("meldingsnummer") is None
+    assert _opvragen_by_mutation(sim, pki_dir, str(uuid.uuid4())).find("meldingsnummer") is None
+    # Another school does not see it.
+    assert _opvragen_by_mutation(sim, pki_dir, ids["wijzigen"],
+                                 brin="11BB").find("meldingsnummer") is None

@@ -111,3 +111,15 @@ def test_feedback_before_reconciliation_is_matched_by_document_id(store: Store) 
     store.mark_registered(again.submission_id, meldingsnummer="MN-7", status="B",
                           laatste_mutatie=T0 + timedelta(hours=1))
     assert store.apply_feedback([item], watermark=LATER, name="fb") == 0
+
+
+def test_a_wijzigen_after_feedback_carries_the_feedbacks_stamp(store: Store) -> None:
+    """The poller keeps the newest feedback's stamp on the report: the next wijzigen
+    sends it (and its status), a late older one does not roll it back."""
+    _registered(store)
+    store.apply_feedback([_tm("MN-1", Status.B, 3)], watermark=T0, name="fb")
+    store.apply_feedback([_tm("MN-1", Status.R, 2)], watermark=T0, name="fb")
+    accept(store, "m-2", report("r1", einddatum=T0.date()))
+    [amend] = store.claim_due(limit=5, now=LATER)
+    assert amend.operation.value == "wijzigen"
+    assert (amend.laatste_mutatie, amend.duo_status) == (T0 + timedelta(hours=3), "B")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -175,3 +175,43 @@ def test_unreadable_stored_payload_fails_instead_of_blocking(store: Store) -> No
     assert store.counts()["submissions"] == {"failed": 1, "submitting": 1}
     [(_, event)] = store.pending_events(limit=5)
     assert event.event == "failed" and "stored payload unreadable" in event.data["reason"]
+
+
+def test_a_failed_look_up_postpones_the_reconciliation_and_counts(store: Store) -> None:
+    accept(store, "m-1", report("r1"))
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_unknown(claim.submission_id, error="read timeout")    # due at once
+    [rec] = store.claim_unknown(limit=5)
+    assert rec.attempt == 1
+    store.mark_unknown(rec.submission_id, error="look-up failed", count_attempt=True,
+                       at=datetime.now(timezone.utc) + timedelta(hours=1))
+    assert store.claim_unknown(limit=5) == []                         # backing off
+    with store.database.engine.begin() as conn:                       # … until it is due
+        conn.execute(t.submissions.update().values(next_attempt_at=T0))
+    [again] = store.claim_unknown(limit=5)
+    assert (again.document_id, again.attempt) == (claim.document_id, 2)
+
+
+def test_duos_version_is_kept_in_the_history_and_a_newer_stamp_taken(store: Store) -> None:
+    from adapter.domain.model import Status, Terugmelding
+    accept(store, "m-1", report("r1"))
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_registered(claim.submission_id, meldingsnummer="N1", status="R",
+                          laatste_mutatie=T0 + timedelta(hours=1))
+    accept(store, "m-2", report("r1", einddatum=T0.date()))
+    [amend] = store.claim_due(limit=5, now=LATER)
+    assert (amend.duo_status, amend.laatste_mutatie) == ("R", T0 + timedelta(hours=1))
+    store.record_duo_version(amend.submission_id, Terugmelding(
+        "N1", Status.B, T0 + timedelta(hours=2)))
+    store.record_duo_version(amend.submission_id, Terugmelding(        # older: history only
+        "N1", Status.R, T0 + timedelta(minutes=30)))
+    [summary] = store.list_reports()
+    assert (summary.state, summary.duo_status) == ("registered", "B")
+    detail = store.report_detail(summary.report_id)
+    assert detail is not None
+    assert [h["detail"] for h in detail["history"] if h["event"] == "duo_version"] == [
+        f"meldingsnummer N1 status B laatste_mutatie {(T0 + timedelta(hours=2)).isoformat()}",
+        f"meldingsnummer N1 status R laatste_mutatie {(T0 + timedelta(minutes=30)).isoformat()}"]
+    store.retry_later(amend.submission_id, at=T0, error="stale stamp")
+    [again] = store.claim_due(limit=5, now=LATER)
+    assert (again.duo_status, again.laatste_mutatie) == ("B", T0 + timedelta(hours=2))
