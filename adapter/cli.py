@@ -244,16 +244,29 @@ def cert_csr(oin: str, organisation: str, common_name: str, key_out: Path, csr_o
 @click.option("--kind", default="export", show_default=True, help="Routing key suffix.")
 @click.option("--message-id", help="AMQP message_id (default: a fresh UUID).")
 @click.option("--content-type", help="AMQP content_type (default: from the file name).")
+@click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
+              help="An AMQP header (repeatable), e.g. for --kind bijlage: "
+                   "--header source_id=VM-1 --header bestandsnaam=brief.pdf.")
 @click.pass_context
 @one_line_errors
 def publish(ctx: click.Context, file: Path, vendor: str, kind: str, message_id: str | None,
-            content_type: str | None) -> None:
-    """Publish an export FILE to the SIS exchange, as a SIS would."""
+            content_type: str | None, headers: tuple[str, ...]) -> None:
+    """Publish an export FILE to the SIS exchange, as a SIS would (or, with --kind
+    bijlage, a file attached to a report)."""
     from adapter.sis import publish_export
     settings = settings_from(ctx)
-    guessed = {".json": "application/json", ".csv": "text/csv"}.get(file.suffix.lower())
+    table: dict[str, str] = {}
+    for item in headers:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter("expected NAME=VALUE", param_hint="--header")
+        table[name] = value
+    guessed = {".json": "application/json", ".csv": "text/csv", ".pdf": "application/pdf",
+               ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"
+               }.get(file.suffix.lower())
     sent = publish_export(settings.amqp, body=file.read_bytes(), vendor=vendor, kind=kind,
-                          message_id=message_id, content_type=content_type or guessed)
+                          message_id=message_id, content_type=content_type or guessed,
+                          headers=table or None)
     click.echo(f"published {file.name} as {vendor}.{kind} message_id={sent}")
 
 

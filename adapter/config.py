@@ -183,6 +183,12 @@ class HealthSettings(_Section):
     port: int = Field(8081, ge=0, le=65535)
 
 
+class AttachmentSettings(_Section):
+    max_bytes: int = Field(5 * 1024 * 1024, ge=1, le=5 * 1024 * 1024)
+    allowed: tuple[Literal["application/pdf", "image/png", "image/jpeg"], ...] = (
+        "application/pdf", "image/png", "image/jpeg")
+
+
 class SignalSettings(_Section):
     enabled: bool = True
     count: Literal["clock", "lessons"] = "clock"
@@ -210,6 +216,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
     signals: SignalSettings = SignalSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
     plugins: PluginSettings = PluginSettings()
 
     @property

@@ -68,7 +68,8 @@ RULES: dict[str, str] = {
 #: The adapter's own refusals, outside DUO's business rules: stable code -> phrase.
 #: They judge a report against what the store knows (its earlier reports, DUO's
 #: status) or DUO's schema, before anything is sent. Ranges: AD001–AD019 schema
-#: and intake, AD020–AD029 follow-ups, AD030–AD039 amendments and withdrawals.
+#: and intake, AD020–AD029 follow-ups, AD030–AD039 amendments and withdrawals,
+#: AD040–AD049 attachments.
 ADAPTER_RULES: dict[str, str] = {
     "AD001": "value does not match DUO's schema type or pattern",
     "AD002": "longer than DUO's schema allows",
@@ -84,6 +85,11 @@ ADAPTER_RULES: dict[str, str] = {
     "AD022": "vervolg_op names a report that is not registered at DUO (rejected, failed or withdrawn)",
     "AD023": "a follow-up must begin at least 7 calendar days after the begindatum of the report it continues",
     "AD030": "DUO closed this report (status G, K or I): it can no longer be amended or withdrawn",
+    "AD040": "attachment larger than [attachments] max_bytes (DUO takes at most 5 MiB)",
+    "AD041": "attachment type, judged by its content, is not one of [attachments] allowed",
+    "AD042": "bestandsnaam is required: 1 to 200 characters, no / or \\",
+    "AD043": "attachment names no report of this vendor and school (source_id header)",
+    "AD044": "the report of this attachment was not registered at DUO (rejected, failed or withdrawn)",
 }
 
 #: DUO's field lengths (§2.4); fields not listed have no documented limit.

@@ -32,7 +32,7 @@ current_submission: ContextVar[int | None] = ContextVar("current_submission", de
 
 
 @contextmanager
-def for_submission(submission_id: int) -> Iterator[None]:
+def for_submission(submission_id: int | None) -> Iterator[None]:
     """Every DUO call inside the block belongs to ``submission_id`` (this thread/context)."""
     token = current_submission.set(submission_id)
     try:

@@ -8,6 +8,8 @@ Threads (each a loop that ends when its stop event is set):
 - ``relay``: outbox rows to ``verzuim.adapter`` with publisher confirms
 - ``certificates``: expiry checks; an unusable certificate holds submissions
 - ``signaler``: the school's registrations evaluated for signals (``[signals]``)
+- ``attachments``: stored attachments sent with ``aanleverenBijlage`` once their
+  report is registered
 
 SIGHUP reloads the certificates (:class:`~adapter.pki.guard.CertificateGuard`):
 when the files are usable, a new DUO client replaces the old one and held
@@ -32,6 +34,7 @@ import structlog
 from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
+from adapter.pipeline.attachments import AttachmentSender
 from adapter.pipeline.health import HealthServer
 from adapter.pipeline.intake import Intake, today_in_nl
 from adapter.pipeline.poller import FeedbackPoller
@@ -67,8 +70,10 @@ class Daemon:
         self.client = self._new_client(credentials)
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
                                  self.store.mark_published, self._render)
+        self.attachments = AttachmentSender(settings.duo, self.store, self.client,
+                                            on_result=self.relay.wake)
         self.submitter = Submitter(settings.duo, self.store, self.client,
-                                   on_result=self.relay.wake)
+                                   on_result=self._sent)
         self.poller = FeedbackPoller(self.store, self.client,
                                      [school.brin for school in settings.all_schools],
                                      interval=settings.duo.poll_interval,
@@ -92,10 +97,18 @@ class Daemon:
 
     def _hold(self, reason: str) -> None:
         self.submitter.hold(reason)
+        self.attachments.held = True
+
+    def _sent(self) -> None:
+        """A submission settled: its events may go, and its report's attachments."""
+        self.relay.wake()
+        self.attachments.wake()
 
     def _reloaded(self, credentials: Credentials) -> None:
         old, self.client = self.client, self._new_client(credentials)
         self.poller.set_client(self.client)
+        self.attachments.set_client(self.client)
+        self.attachments.held = False
         self.submitter.resume(self.client)
         # Calls in flight keep their reference to the old client; its session is
         # left to the garbage collector rather than closed under them.
@@ -112,6 +125,7 @@ class Daemon:
         self.relay.wake()
         self.submitter.wake()
         self.signaler.wake()
+        self.attachments.wake()
 
     def _amqp_state(self, state: str) -> None:
         self.amqp_connected = state == "connected"
@@ -135,6 +149,7 @@ class Daemon:
         self._spawn("relay", self.relay.run)
         self._spawn("submitter", self.submitter.run)
         self._spawn("poller", self.poller.run)
+        self._spawn("attachments", self.attachments.run)
         self._spawn("consumer", self.consumer.run)
         self._spawn("certificates", self.certificates.run)
         if self.settings.signals.enabled:
@@ -177,7 +192,8 @@ class Daemon:
     def stop(self, timeout: float = 60.0) -> None:
         """Stop in dependency order; each part gets ``timeout`` seconds."""
         log.info("daemon_stopping")
-        for name in ("consumer", "signaler", "certificates", "submitter", "poller", "relay"):
+        for name in ("consumer", "signaler", "certificates", "submitter", "attachments", "poller",
+                     "relay"):
             if name == "relay":
                 self.relay.wake()
             stop = self._stops.get(name)
@@ -188,6 +204,8 @@ class Daemon:
                 self.poller.wake()
             if name == "signaler":
                 self.signaler.wake()
+            if name == "attachments":
+                self.attachments.wake()
             if name == "certificates":
                 self.certificates.wake()
             self._threads[name].join(timeout)

@@ -113,6 +113,8 @@ class Intake:
         except UnknownVendor:
             return self._dead("no vendor plugin registered for this message")
         structlog.contextvars.bind_contextvars(vendor=vendor.name)
+        if delivery.routing_key.endswith(".bijlage"):
+            return self._bijlage(vendor.name, delivery)
         totals: dict[str, int] = {}
         parts = 0
         try:
@@ -157,6 +159,30 @@ class Intake:
                  unchanged_reports=totals.get("unchanged_reports", 0),
                  registraties=totals.get("registraties", 0),
                  rejections=totals.get("rejections", 0))
+        self._on_committed()
+        return Disposition("ack")
+
+    def _bijlage(self, vendor: str, delivery: Delivery) -> Disposition:
+        """An attachment (``<vendor>.bijlage``): the body is the file, the headers name
+        its report (``source_id``, optional ``brin``) and ``bestandsnaam``. The core
+        checks and stores it (``Store.accept_bijlage``); plugins never see it."""
+        def header(name: str) -> str | None:
+            value = delivery.headers.get(name)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            return str(value) if value not in (None, "") else None
+        try:
+            outcome = self._store.accept_bijlage(
+                message_id=delivery.message_id or "", vendor=vendor, brin=header("brin"),
+                source_id=header("source_id"), bestandsnaam=header("bestandsnaam"),
+                content=delivery.body, max_bytes=self._settings.attachments.max_bytes,
+                allowed=self._settings.attachments.allowed,
+                default_brin=self._settings.school.brin)
+        except StoreUnavailable as exc:
+            log.error("store_unavailable", error=str(exc))
+            return Disposition("requeue", "store unavailable")
+        (log.warning if outcome == "rejected" else log.info)(
+            "bijlage_received", outcome=outcome, size=len(delivery.body))
         self._on_committed()
         return Disposition("ack")
 

@@ -4,14 +4,18 @@ Routes (JSON in and out)::
 
     GET  /control/meldingen                  reports: meldingsnummer, document_id, brin,
                                              verzuimsoort, status, reden, toelichting,
-                                             behandelaar, laatste_mutatie, bijlagen, melding
+                                             behandelaar, laatste_mutatie, bijlagen
+                                             ([{bijlage_id, bestandsnaam, mime_type,
+                                             size, sha256}] of the content received), melding
     GET  /control/ledger                     {document_id: registrations}
     POST /control/meldingen/<nr>/status      {status, reden?, toelichting?, behandelaar?}
     POST /control/reset                      forget reports, ledger, faults
     POST /control/rod                        {"students": [{bsn|onderwijsnummer, geboortedatum}]}
     POST /control/faults                     {"mode": http_503|server_fault|delay|
                                               commit_then_hang|bad_signature|unsigned,
-                                              "count": n, "seconds": s}
+                                              "count": n, "seconds": s, "operation"?: name}
+                                             (with "operation", only that operation's
+                                             calls take the fault)
     POST /control/mandates                   {"mandates": {"<cert OIN>": ["<school OIN>", …]}}
                                              replaces the SaaS mandate table
 
@@ -129,8 +133,10 @@ class ControlApp:
     def _faults(self, request: Request) -> dict[str, Any]:
         data = self._json(request)
         try:
+            operation = data.get("operation")
             plan = FaultPlan(mode=str(data.get("mode")), count=int(data.get("count", 1)),
-                             seconds=float(data.get("seconds", 0.0)))
+                             seconds=float(data.get("seconds", 0.0)),
+                             operation=str(operation) if operation else None)
             self.state.add_fault(plan)
         except (TypeError, ValueError):
             raise BadRequest(f"mode must be one of {', '.join(FAULT_MODES)}; "

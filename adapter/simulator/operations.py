@@ -35,6 +35,8 @@ functional rejection gets the same rejection, not VZ900.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from datetime import date, datetime, timezone
 from typing import Callable
@@ -223,9 +225,10 @@ class Operations:
         if sim is None or sim.brin != named.brin:
             return [reg.unknown_report()], None
         bijlage_id = f"B{len(sim.bijlagen) + 1}-{sim.meldingsnummer}"
+        content = base64.b64decode(text_of(body, "inhoud") or "")
         sim.bijlagen.append({"bijlage_id": bijlage_id, "bestandsnaam": text_of(body, "bestandsnaam"),
-                             "mime_type": text_of(body, "mimeType"),
-                             "size": len(text_of(body, "inhoud") or "") * 3 // 4})
+                             "mime_type": text_of(body, "mimeType"), "size": len(content),
+                             "sha256": hashlib.sha256(content).hexdigest()})
         self._register(body, sim)
 
         def fill(resp: etree._Element) -> None:

@@ -68,7 +68,8 @@ class SoapApp:
             return _plain(start_response, "413 Payload Too Large", b"too large\n")
         body = environ["wsgi.input"].read(length)
 
-        plan = self.state.take_fault()
+        action = str(environ.get("HTTP_SOAPACTION", "")).strip('"')
+        plan = self.state.take_fault(action.rsplit("/", 1)[-1] or None)
         if plan is not None:
             log.info("simulator_fault_injected", mode=plan.mode)
             if plan.mode == "http_503":

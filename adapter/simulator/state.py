@@ -41,6 +41,8 @@ class FaultPlan:
     mode: str
     count: int
     seconds: float = 0.0
+    #: only calls of this operation (by the SOAPAction's last segment) take it; None: any
+    operation: str | None = None
 
 
 #: ``bad_signature``/``unsigned``: the request is handled (and registered) normally, but
@@ -149,16 +151,16 @@ class SimState:
         with self.lock:
             self.faults.append(plan)
 
-    def take_fault(self) -> FaultPlan | None:
-        """Consume one call of the first pending fault plan, if any."""
+    def take_fault(self, operation: str | None = None) -> FaultPlan | None:
+        """Consume one call of the first pending fault plan for ``operation``, if any."""
         with self.lock:
-            while self.faults and self.faults[0].count <= 0:
-                self.faults.pop(0)
-            if not self.faults:
+            self.faults = [p for p in self.faults if p.count > 0]
+            plan = next((p for p in self.faults
+                         if p.operation is None or p.operation == operation), None)
+            if plan is None:
                 return None
-            plan = self.faults[0]
             plan.count -= 1
-            return FaultPlan(plan.mode, 1, plan.seconds)
+            return FaultPlan(plan.mode, 1, plan.seconds, plan.operation)
 
     # ---- reports --------------------------------------------------------------------
 

@@ -171,6 +171,27 @@ terugmeldingen = sa.Table(
     sa.UniqueConstraint("meldingsnummer", "laatste_mutatie", name="uq_terugmeldingen_mutation"),
 )
 
+bijlagen = sa.Table(
+    "bijlagen", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id"), nullable=False, index=True),
+    sa.Column("message_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("bestandsnaam", sa.String(200), nullable=False),
+    sa.Column("mime_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("document_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    _ts("next_attempt_at"),
+    sa.Column("bijlage_id", sa.String(60)),
+    sa.Column("last_error", sa.Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.Index("ix_bijlagen_state_due", "state", "next_attempt_at"),
+)
+
 signals = sa.Table(
     "signals", metadata,
     sa.Column("id", sa.Integer, primary_key=True),

@@ -23,6 +23,7 @@ from adapter.domain.calendar import Calendars
 from adapter.domain.model import OutboundEvent, Terugmelding
 from adapter.domain.signals import Count
 from adapter.store import accept as _accept
+from adapter.store import bijlagen as _bijlagen
 from adapter.store import clone as _clone
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
@@ -212,6 +213,60 @@ class Store:
         ids = list(outbox_ids)
         self._db.run("mark_published", lambda conn: _outbox.mark_published(
             conn, ids, now=utcnow()))
+
+    # -- attachments --------------------------------------------------------------------
+
+    def accept_bijlage(self, *, message_id: str, vendor: str, brin: str | None,
+                       source_id: str | None, bestandsnaam: str | None, content: bytes,
+                       max_bytes: int, allowed: tuple[str, ...], default_brin: str,
+                       now: datetime | None = None) -> str:
+        """Store or refuse one attachment (``adapter.store.bijlagen``): ``stored``,
+        ``duplicate`` (this message was stored before) or ``rejected``."""
+        at = as_utc(now)
+        return self._db.run("accept_bijlage", lambda conn: _bijlagen.accept_bijlage(
+            conn, message_id=message_id, vendor=vendor, brin=brin, source_id=source_id,
+            bestandsnaam=bestandsnaam, content=content, max_bytes=max_bytes, allowed=allowed,
+            default_brin=default_brin, now=at))
+
+    def claim_bijlagen(self, *, limit: int,
+                       now: datetime | None = None) -> list[_bijlagen.BijlageClaim]:
+        at = as_utc(now)
+        return self._db.run("claim_bijlagen", lambda conn: _bijlagen.claim_bijlagen(
+            conn, limit=limit, now=at))
+
+    def mark_bijlage_sent(self, bijlage: int, *, meldingsnummer: str,
+                          bijlage_id: str | None) -> None:
+        self._db.run("mark_bijlage_sent", lambda conn: _bijlagen.mark_sent(
+            conn, bijlage, meldingsnummer=meldingsnummer, bijlage_id=bijlage_id, now=utcnow()))
+
+    def mark_bijlage_rejected(self, bijlage: int, *, errors: Sequence[tuple[str, str]] = (),
+                              violations: Sequence[FieldViolation] = ()) -> None:
+        errs, own = list(errors), list(violations)
+        self._db.run("mark_bijlage_rejected", lambda conn: _bijlagen.mark_rejected(
+            conn, bijlage, errors=errs, violations=own, now=utcnow()))
+
+    def retry_bijlage(self, bijlage: int, *, at: datetime, error: str,
+                      unknown: bool = False) -> None:
+        due = as_utc(at)
+        self._db.run("retry_bijlage", lambda conn: _bijlagen.retry_later(
+            conn, bijlage, at=due, error=error, unknown=unknown, now=utcnow()))
+
+    def release_bijlage(self, bijlage: int) -> None:
+        self._db.run("release_bijlage", lambda conn: _bijlagen.release(
+            conn, bijlage, now=utcnow()))
+
+    def mark_bijlage_failed(self, bijlage: int, *, reason: str) -> None:
+        self._db.run("mark_bijlage_failed", lambda conn: _bijlagen.mark_failed(
+            conn, bijlage, reason=reason, now=utcnow()))
+
+    def recover_bijlagen(self) -> int:
+        """At start-up: attachments caught ``sending`` by a crash become ``unknown``."""
+        return self._db.run("recover_bijlagen", lambda conn: _bijlagen.recover_interrupted(
+            conn, now=utcnow()))
+
+    def bijlagen_of(self, report_id: int) -> list[dict[str, Any]]:
+        with self._db.read("bijlagen_of") as conn:
+            return _bijlagen.bijlagen_of(conn, report_id)
 
     # -- signals ------------------------------------------------------------------------
 

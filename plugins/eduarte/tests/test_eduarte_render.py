@@ -78,7 +78,15 @@ def test_registered(vendor) -> None:
                    "Deelnemernummer": "731201", "Meldingsnummer DUO": "100234",
                    "Verzuimsoort": "V3", "Begindatum": "13-10-2025", "Einddatum": "27-10-2025",
                    "Status": "Geregistreerd", "Bewerking": "aanleveren",
-                   "Kenmerk bedrijfsdocument": "4f1c-uuid", "Tijdstip": "28-10-2025 09:00:05"}
+                   "Kenmerk bedrijfsdocument": "4f1c-uuid", "Tijdstip": "28-10-2025 09:00:05",
+                   "Bestandsnaam": ""}
+
+
+def test_registered_attachment_names_its_file(vendor) -> None:
+    [row] = _read(vendor, _event("registered", {**REPORT, "meldingsnummer": "100234",
+                                                 "operation": "aanleverenBijlage",
+                                                 "bestandsnaam": "brief.pdf"}))
+    assert (row["Bewerking"], row["Bestandsnaam"]) == ("aanleverenBijlage", "brief.pdf")
 
 
 def test_rejected_one_row_per_error(vendor) -> None:

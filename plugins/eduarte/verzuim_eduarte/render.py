@@ -41,7 +41,7 @@ def render(event: OutboundEvent) -> tuple[bytes, str]:
         row = [*common, _text(data.get("meldingsnummer")), _text(data.get("verzuimsoort")),
                fields.fmt_date(data.get("begindatum")), fields.fmt_date(data.get("einddatum")),
                _status(data.get("status")), _text(data.get("operation")),
-               _text(data.get("business_document_id")), stamp]
+               _text(data.get("business_document_id")), stamp, _text(data.get("bestandsnaam"))]
         return fields.write_csv(REGISTERED_HEADER, [row]), CONTENT_TYPE
     if kind == "rejected":
         errors = data.get("errors")

@@ -146,6 +146,7 @@ TERUGMELDING_HEADER = (
 REGISTERED_HEADER = (
     "Melding-id", "Registratie-ids", "Deelnemernummer", "Meldingsnummer DUO", "Verzuimsoort",
     "Begindatum", "Einddatum", "Status", "Bewerking", "Kenmerk bedrijfsdocument", "Tijdstip",
+    "Bestandsnaam",
 )
 REJECTED_HEADER = (
     "Melding-id", "Registratie-ids", "Deelnemernummer", "Positie", "Bewerking", "Foutcode",

@@ -69,6 +69,15 @@ def test_registered(vendor):
     assert {k: doc[k] for k in ("MeldingsnummerDuo", "Status", "Bewerking", "DocumentId")} == {
         "MeldingsnummerDuo": "100235", "Status": "Geregistreerd", "Bewerking": "Aanleveren",
         "DocumentId": "uuid-1"}
+    assert (doc["Bestandsnaam"], doc["BijlageId"]) == (None, None)
+
+
+def test_registered_attachment_names_its_file(vendor):
+    doc = render(vendor, event("registered", {**CONTEXT, "meldingsnummer": "100235",
+                                              "operation": "aanleverenBijlage",
+                                              "bestandsnaam": "brief.pdf", "bijlage_id": "B1"}))
+    assert (doc["Bewerking"], doc["Bestandsnaam"], doc["BijlageId"]) == (
+        "aanleverenBijlage", "brief.pdf", "B1")
 
 
 def test_rejected(vendor):

@@ -57,7 +57,9 @@ def _registered(data: dict[str, Any]) -> dict[str, Any]:
     return {"MeldingsnummerDuo": data.get("meldingsnummer"),
             "Status": status_word(data.get("status")),
             "Bewerking": _operation(data.get("operation")),
-            "DocumentId": data.get("business_document_id")}
+            "DocumentId": data.get("business_document_id"),
+            # an attachment (Bewerking aanleverenBijlage): its file name and DUO's id
+            "Bestandsnaam": data.get("bestandsnaam"), "BijlageId": data.get("bijlage_id")}
 
 
 def _rejected(data: dict[str, Any]) -> dict[str, Any]:

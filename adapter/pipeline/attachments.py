@@ -1,0 +1,139 @@
+"""Attachment sender: sends stored attachments with ``aanleverenBijlage``, each once.
+
+Claims attachments whose report DUO registered (``Store.claim_bijlagen``) and
+sends each with its stored business-document id, the same on every attempt:
+
+- DUO's answer → ``sent`` (a ``registered`` event, ``operation`` ``aanleverenBijlage``)
+- :class:`DuplicateDocument` → it arrived before (an earlier answer was lost): ``sent``
+- :class:`DuoRejected` / :class:`RecordError` → ``rejected`` (event; content dropped)
+- :class:`OutcomeUnknown` → ``unknown``: sent again with the same id, so DUO
+  answers "duplicate" if the first one arrived; never a second attachment
+- :class:`TransientError` → retried with backoff; ``failed`` after ``duo.max_attempts``
+- :class:`SystemFault` → given back unsent (not counted); the loop waits
+
+Exchanges are kept with the report's newest submission, so ``meldingen show
+--xml`` lists the attachment's envelopes with the report's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from adapter.backoff import backoff_delay
+from adapter.config import DuoSettings
+from adapter.duo.port import DuoPort, for_submission
+from adapter.errors import (
+    DuoRejected,
+    DuplicateDocument,
+    OutcomeUnknown,
+    RecordError,
+    SystemFault,
+    TransientError,
+)
+from adapter.store import Store
+from adapter.store.bijlagen import BijlageClaim
+
+log = structlog.get_logger(__name__)
+
+
+class AttachmentSender:
+    """Runs :meth:`send_due` until stopped; one attachment at a time."""
+
+    def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
+                 on_result: Callable[[], None] = lambda: None, idle_wait: float = 1.0,
+                 pause_seconds: float = 30.0) -> None:
+        self._settings = settings
+        self._store = store
+        self._client = client
+        self._on_result = on_result
+        self._idle_wait = idle_wait
+        self._pause_seconds = pause_seconds
+        self._wake = threading.Event()
+        self.held = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def set_client(self, client: DuoPort) -> None:
+        self._client = client
+
+    def run(self, stop: threading.Event) -> None:
+        recovered = self._store.recover_bijlagen()
+        if recovered:
+            log.warning("bijlagen_interrupted_recovered", count=recovered)
+        while not stop.is_set():
+            if self.held or not self.send_due(stop):
+                self._wake.wait(self._idle_wait)
+                self._wake.clear()
+
+    def send_due(self, stop: threading.Event | None = None, *, limit: int = 10) -> int:
+        """Send what is due now; returns how many were claimed."""
+        claims = self._store.claim_bijlagen(limit=limit)
+        for n, claim in enumerate(claims):
+            if (stop is not None and stop.is_set()) or self.held:
+                for rest in claims[n:]:
+                    self._store.release_bijlage(rest.bijlage)
+                break
+            with structlog.contextvars.bound_contextvars(
+                    bijlage=claim.bijlage, report_id=claim.report_id,
+                    document_id=claim.document_id, attempt=claim.attempt):
+                try:
+                    self._send(claim)
+                except SystemFault as exc:
+                    self._store.release_bijlage(claim.bijlage)
+                    log.error("bijlage_paused", error=type(exc).__name__)
+                    for rest in claims[n + 1:]:
+                        self._store.release_bijlage(rest.bijlage)
+                    if stop is not None:
+                        stop.wait(self._pause_seconds)
+                    break
+            self._on_result()
+        return len(claims)
+
+    def _send(self, claim: BijlageClaim) -> None:
+        try:
+            with for_submission(claim.submission_id):
+                bijlage_id = self._client.aanleveren_bijlage(
+                    brin=claim.brin, meldingsnummer=claim.meldingsnummer,
+                    bestandsnaam=claim.bestandsnaam, mime_type=claim.mime_type,
+                    inhoud=claim.content, document_id=claim.document_id)
+        except DuplicateDocument:
+            # The same document id arrived before: this attachment is at DUO once.
+            self._store.mark_bijlage_sent(claim.bijlage, meldingsnummer=claim.meldingsnummer,
+                                          bijlage_id=None)
+            log.info("bijlage_sent", duplicate=True)
+            return
+        except DuoRejected as exc:
+            self._store.mark_bijlage_rejected(claim.bijlage, errors=exc.errors)
+            log.error("bijlage_rejected", codes=[code for code, _ in exc.errors])
+            return
+        except RecordError as exc:
+            field, rule = exc.field or "inhoud", exc.rule or "the request could not be built"
+            self._store.mark_bijlage_rejected(claim.bijlage, violations=[(field, rule, "AD012")])
+            log.error("bijlage_rejected", codes=["AD012"])
+            return
+        except OutcomeUnknown as exc:
+            self._later(claim, type(exc).__name__, unknown=True)
+            return
+        except TransientError as exc:
+            self._later(claim, str(exc), unknown=False)
+            return
+        self._store.mark_bijlage_sent(claim.bijlage, meldingsnummer=claim.meldingsnummer,
+                                      bijlage_id=bijlage_id)
+        log.info("bijlage_sent", duplicate=False)
+
+    def _later(self, claim: BijlageClaim, error: str, *, unknown: bool) -> None:
+        if claim.attempt >= self._settings.max_attempts:
+            reason = f"gave up: {error}" + (" (outcome unknown)" if unknown else "")
+            self._store.mark_bijlage_failed(claim.bijlage, reason=reason)
+            log.error("bijlage_failed", attempts=claim.attempt, error=error)
+            return
+        delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
+                              cap=self._settings.retry_max_seconds)
+        self._store.retry_bijlage(claim.bijlage, at=datetime.now(UTC) + timedelta(seconds=delay),
+                                  error=error, unknown=unknown)
+        log.warning("bijlage_retry_scheduled", delay_s=round(delay, 1), unknown=unknown)
