@@ -1,6 +1,7 @@
 """Signaler: evaluates the school's registrations for signals, in its own thread.
 
-Every ``signals.interval`` seconds it evaluates the students whose registrations
+Every ``signals.interval`` seconds (sooner when intake stored something, but at
+most every :data:`MIN_GAP` seconds) it evaluates the students whose registrations
 or reports changed since the last round (with an overlap: a transaction that
 started before the round may commit after it; evaluating a student twice raises
 nothing twice), and once a day every student, for the rules that depend on the
@@ -27,8 +28,12 @@ from adapter.errors import AdapterError
 from adapter.store import Store
 
 log = structlog.get_logger(__name__)
-#: How far back each round looks beyond the previous one (see the module docstring).
-OVERLAP = timedelta(minutes=10)
+#: How far back each round looks beyond the previous one (see the module docstring):
+#: longer than a store transaction takes from its timestamp to its commit.
+OVERLAP = timedelta(seconds=30)
+#: At least this long between two rounds, however often intake wakes the signaler
+#: (a large export commits a chunk every second or so).
+MIN_GAP = 5.0
 
 
 class Signaler:
@@ -59,7 +64,9 @@ class Signaler:
                 self.evaluate_once()
             except AdapterError as exc:
                 log.warning("signals_failed", error=type(exc).__name__)
-            self._wake.wait(self._settings.interval)
+            if stop.wait(min(MIN_GAP, self._settings.interval)):
+                break
+            self._wake.wait(max(self._settings.interval - MIN_GAP, 0.0))
             self._wake.clear()
 
     def evaluate_once(self) -> Counter[str]:

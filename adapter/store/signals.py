@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -68,11 +69,28 @@ def report_periods(conn: Connection, student: Student) -> list[ReportPeriod]:
     return periods
 
 
+@dataclass(frozen=True)
+class Evaluated:
+    """One student's signals as the rules see them now, and what the store holds."""
+
+    student: Student
+    signals: tuple[Signal, ...]
+    leerlingnummer: str | None
+    known: dict[str, str]          # situation -> state, as stored
+
+    @property
+    def changes(self) -> bool:
+        keys = {s.key for s in self.signals}
+        opened = {k for k, state in self.known.items() if state == OPEN}
+        return bool(keys - set(self.known)) or bool(opened - keys)
+
+
 def evaluate_students(conn: Connection, students: Iterable[Student], *, calendars: Calendars,
-                      today: date, count: Count, missing_einddatum_after_days: int,
-                      now: datetime) -> Counter[str]:
-    """Evaluate and keep each student's signals; returns the new ones by kind."""
-    raised: Counter[str] = Counter()
+                      today: date, count: Count,
+                      missing_einddatum_after_days: int) -> list[Evaluated]:
+    """The rules applied to each student (reads only: run it outside a write lock)."""
+    out = []
+    c = t.signals.c
     for student in students:
         vendor, brin, skey = student
         regs = registraties_of(conn, vendor, brin, skey)
@@ -81,10 +99,22 @@ def evaluate_students(conn: Connection, students: Iterable[Student], *, calendar
                            missing_einddatum_after_days=missing_einddatum_after_days)
         leerlingnummer = next((r.student.leerlingnummer for r in reversed(regs)
                                if r.student.leerlingnummer), None)
-        for signal in signals:
-            if _raise(conn, student, signal, leerlingnummer, now):
+        known = {row.situation: row.state for row in conn.execute(
+            sa.select(c.situation, c.state).where(
+                c.vendor == vendor, c.brin == brin, c.student_key == skey)).all()}
+        out.append(Evaluated(student, tuple(signals), leerlingnummer, known))
+    return out
+
+
+def keep(conn: Connection, evaluated: Iterable[Evaluated], now: datetime) -> Counter[str]:
+    """Raise what is new (a row and one outbox event each), close what ended; the new
+    ones by kind. Safe to repeat: a situation raised meanwhile is not raised again."""
+    raised: Counter[str] = Counter()
+    for item in evaluated:
+        for signal in item.signals:
+            if _raise(conn, item.student, signal, item.leerlingnummer, now):
                 raised[signal.signaal] += 1
-        _close_others(conn, student, {s.key for s in signals}, now)
+        _close_others(conn, item.student, {s.key for s in item.signals}, now)
     return raised
 
 

@@ -279,14 +279,23 @@ class Store:
                          today: date, count: Count = "clock",
                          missing_einddatum_after_days: int = 28,
                          batch: int = 50) -> Counter[str]:
-        """Raise, keep and close the students' signals (``adapter.store.signals``);
-        one transaction per ``batch`` students. Returns the newly raised by kind."""
+        """Raise, keep and close the students' signals (``adapter.store.signals``).
+
+        Per ``batch`` students the rules run in a read transaction; only students
+        whose signals changed are written, in a short write transaction, so a
+        school year of registrations does not hold the writer. Returns the newly
+        raised by kind."""
         raised: Counter[str] = Counter()
         for start in range(0, len(students), batch):
             part = list(students[start:start + batch])
-            raised += self._db.run("evaluate_signals", lambda conn: _signals.evaluate_students(
-                conn, part, calendars=calendars, today=today, count=count,
-                missing_einddatum_after_days=missing_einddatum_after_days, now=utcnow()))
+            with self._db.read("evaluate_signals") as conn:
+                evaluated = _signals.evaluate_students(
+                    conn, part, calendars=calendars, today=today, count=count,
+                    missing_einddatum_after_days=missing_einddatum_after_days)
+            changed = [item for item in evaluated if item.changes]
+            if changed:
+                raised += self._db.run("keep_signals", lambda conn: _signals.keep(
+                    conn, changed, utcnow()))
         return raised
 
     def list_signals(self, *, include_closed: bool = False) -> list[dict[str, Any]]:
