@@ -27,13 +27,21 @@ class RegionalAgreements:
 
     no_v4: frozenset[str] = frozenset()
 
-    def held_by(self, melding: Verzuimmelding) -> str | None:
+    def may_hold(self, melding: Verzuimmelding) -> bool:
+        """Whether any agreement could hold ``melding``: a V4 report, not a withdrawal."""
+        return (bool(self.no_v4) and not melding.deleted
+                and melding.verzuimsoort is Verzuimsoort.V4)
+
+    def held_by(self, melding: Verzuimmelding, *, gemeentecode: str | None = None
+                ) -> str | None:
         """The gemeentecode whose agreement holds ``melding`` back, or None to send it.
 
-        Only a V4 report is ever held, and never a withdrawal (``deleted``).
+        Only a V4 report is ever held, and never a withdrawal (``deleted``). The
+        report's own ``student.gemeentecode`` counts; ``gemeentecode`` stands in
+        when it has none (the store passes the one its student's registrations carry).
         """
-        code = melding.student.gemeentecode
-        if melding.deleted or melding.verzuimsoort is not Verzuimsoort.V4 or not code:
+        code = melding.student.gemeentecode or gemeentecode
+        if not self.may_hold(melding) or not code:
             return None
         return code if code in self.no_v4 else None
 

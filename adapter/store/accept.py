@@ -32,7 +32,9 @@ report ``held``                              held still: store the payload; no l
 ===========================================  ============================================  =========
 
 Regional agreements (``agreements``, :class:`~adapter.domain.regions.RegionalAgreements`)
-only ever hold a report that DUO has not registered: an amendment or withdrawal
+judge the report's ``student.gemeentecode``, or when it has none the one its
+student's latest registration carries (:func:`held_by`); they only ever hold a
+report that DUO has not registered: an amendment or withdrawal
 of a registered report is sent as usual. A rejected report's resubmission queued
 later by :func:`adapter.store.lifecycle.follow_up` (content that arrived while it
 was in flight) is not held again.
@@ -68,6 +70,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from adapter.domain.model import Verzuimmelding
 from adapter.domain.regions import NONE as NO_AGREEMENTS
 from adapter.domain.regions import RegionalAgreements
 from adapter.store import schema as t
@@ -160,7 +163,7 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             continue
         history(conn, report.id, "days_from_registrations", at=now)
         if _change(conn, report, payload, digest, deleted=melding.deleted, now=now,
-                   held_by=agreements.held_by(melding)) == UPDATED:
+                   held_by=held_by(conn, report.vendor, melding, agreements)) == UPDATED:
             tally[UPDATED] += 1
     return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
                         unchanged_reports=tally[UNCHANGED],
@@ -240,7 +243,7 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
     payload = encode(m)
     digest = content_hash(payload)
     report = _find(conn, item.vendor, m.brin, m.source_id)
-    held_by = agreements.held_by(m)
+    held = held_by(conn, item.vendor, m, agreements)
     would_change = report is None or (report.content_hash != digest
                                       and not _is_stale(report.payload, m.modified_at))
     violations = check(m) if check is not None and would_change and not m.deleted else ()
@@ -258,15 +261,15 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
             vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=student_key(m),
             verzuimsoort=m.verzuimsoort.value, payload=payload, record=encode(record),
             content_hash=digest,
-            state=S.HELD if held_by else S.QUEUED, duo_status=None, meldingsnummer=None,
+            state=S.HELD if held else S.QUEUED, duo_status=None, meldingsnummer=None,
             laatste_mutatie=None, created_at=now,
             updated_at=now), ["vendor", "brin", "source_id"])
         if report_id is not None:
             history(conn, report_id, "received", at=now,
-                    to_state=S.HELD if held_by else S.QUEUED)
-            if held_by:
+                    to_state=S.HELD if held else S.QUEUED)
+            if held:
                 _hold(conn, _find(conn, item.vendor, m.brin, m.source_id), None, payload,
-                      held_by, now)
+                      held, now)
             else:
                 add_submission(conn, report_id, student_key(m), "aanleveren", payload, digest,
                                now)
@@ -279,7 +282,26 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
     if _is_stale(report.payload, m.modified_at):
         history(conn, report.id, "stale_version_ignored", at=now)
         return UNCHANGED
-    return _change(conn, report, payload, digest, deleted=m.deleted, now=now, held_by=held_by)
+    return _change(conn, report, payload, digest, deleted=m.deleted, now=now, held_by=held)
+
+
+def held_by(conn: Connection, vendor: str, melding: Verzuimmelding,
+            agreements: RegionalAgreements) -> str | None:
+    """The gemeentecode whose regional agreement holds ``melding`` back, or None.
+
+    A report without ``student.gemeentecode`` (an export of reports that does not
+    carry it) takes the one of its student's latest registration that does."""
+    if not agreements.may_hold(melding) or melding.student.gemeentecode:
+        return agreements.held_by(melding)
+    r = t.registraties.c
+    rows = conn.execute(sa.select(r.payload).where(
+        r.vendor == vendor, r.brin == melding.brin,
+        r.student_key == student_key(melding)).order_by(r.datum.desc(), r.id.desc()))
+    for (payload,) in rows:
+        code = (payload.get("student") or {}).get("gemeentecode")
+        if code:
+            return agreements.held_by(melding, gemeentecode=code)
+    return None
 
 
 def _is_stale(stored: dict[str, Any], incoming: datetime | None) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from adapter.domain.regions import RegionalAgreements
 from adapter.store import schema as t
 from adapter.store import states as S
-from adapter.store.accept import release
+from adapter.store.accept import held_by, release
 from adapter.store.common import decode
 
 
@@ -33,7 +33,7 @@ def release_held(conn: Connection, agreements: RegionalAgreements, *, now: datet
                         .with_for_update(key_share=True)).all()
     released = 0
     for row in rows:
-        if agreements.held_by(decode(row.payload)) is None:
+        if held_by(conn, row.vendor, decode(row.payload), agreements) is None:
             release(conn, row, row.payload, row.content_hash, now)
             released += 1
     return released

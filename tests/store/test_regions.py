@@ -157,3 +157,29 @@ def test_the_signaler_leaves_the_held_signal_open(store: Store) -> None:
                            today=date(2025, 3, 10))
     [listed] = store.list_signals()
     assert (listed["signaal"], listed["state"]) == ("regionale_afspraak", "open")
+
+
+def test_a_report_without_gemeentecode_takes_its_students_registrations(store: Store) -> None:
+    """Eduarte's report export has no Woongemeentecode; its registrations do."""
+    from adapter.domain.model import Registratie
+    from adapter.store import IncomingRegistratie
+
+    def reg(source_id: str, day: date, code: str | None) -> IncomingRegistratie:
+        return IncomingRegistratie(vendor="acme", registratie=Registratie(
+            source_id=source_id, brin="00AA", datum=day, hele_dag=True,
+            student=Student(bsn="123456782", gemeentecode=code)))
+
+    bare = Student(bsn="123456782", leerlingnummer="403117")
+    accept(store, "m-1", reg("w1", date(2025, 2, 3), "0344"), reg("w2", date(2025, 2, 4), "0307"),
+           reg("w3", date(2025, 2, 5), None), v4("r1", student=bare))
+    accept(store, "m-2", v4("r2", student=Student(bsn="999990019")))   # no registrations
+    assert states(store) == {"r1": "held", "r2": "queued"}
+    [(_, data)] = signal_events(store)
+    assert data["reden"] == HELD_DATA["reden"]
+    # the student moved: a newer registration in the report's period names a
+    # municipality without agreement, and the refreshed report is judged again
+    accept(store, "m-3", reg("w4", date(2025, 2, 6), "0344"), at=T0 + timedelta(minutes=1))
+    assert states(store) == {"r1": "queued", "r2": "queued"}
+    claimed = store.claim_due(limit=10, now=T0 + timedelta(hours=1))
+    assert sorted(c.melding.source_id for c in claimed) == ["r1", "r2"]
+    assert {s["state"] for s in store.list_signals(include_closed=True)} == {"closed"}
