@@ -183,3 +183,24 @@ def test_a_report_without_gemeentecode_takes_its_students_registrations(store: S
     claimed = store.claim_due(limit=10, now=T0 + timedelta(hours=1))
     assert sorted(c.melding.source_id for c in claimed) == ["r1", "r2"]
     assert {s["state"] for s in store.list_signals(include_closed=True)} == {"closed"}
+
+
+def test_a_held_report_covers_its_period_for_the_other_signals(store: Store) -> None:
+    """The school did report: a held V4 report keeps zestien_uur from being raised."""
+    from adapter.domain.model import Registratie
+    from adapter.store import IncomingRegistratie
+
+    mondays = [date(2025, 9, 29), date(2025, 10, 6), date(2025, 10, 13), date(2025, 10, 27)]
+    regs = [IncomingRegistratie(vendor="acme", registratie=Registratie(
+        source_id=f"w-{m + timedelta(days=d)}", brin="00AA", student=STUDENT,
+        datum=m + timedelta(days=d), lesuren=(1, 2))) for m in mondays for d in (0, 1)]
+    report = IncomingReport(vendor="acme", melding=melding(
+        "r1", student=STUDENT, verzuimsoort=Verzuimsoort.V4, begindatum=date(2025, 9, 29),
+        einddatum=date(2025, 10, 28)))
+    accept(store, "m-1", *regs, report)
+    assert states(store) == {"r1": "held"}
+    raised = store.evaluate_signals(
+        store.signal_students(), calendars=Calendars(default=SchoolCalendar.build(
+            region="midden")), today=date(2025, 11, 10), count="lessons")
+    assert dict(raised) == {}
+    assert [s["signaal"] for s in store.list_signals()] == ["regionale_afspraak"]
