@@ -16,6 +16,9 @@ from adapter.config import MunicipalitySettings, Settings
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
+from verzuim_eduarte.schema import REPORT_HEADER
+
+from bulk_exports import EDUARTE_HEADER, valid_bsns
 
 from .conftest import Tap, control, wait_for
 from .records import encode, make_bsn, record
@@ -88,5 +91,48 @@ def test_v4_held_for_a_municipality_without_v4_and_sent_for_an_unknown_one(
         assert len(tap.of("signaal")) == 1                           # published once
         [listed] = daemon.store.list_signals(include_closed=True)
         assert listed["state"] == "closed"
+    finally:
+        daemon.stop(timeout=20)
+
+
+def eduarte_registrations(students: list[tuple[str, str]]) -> bytes:
+    """(BSN, Woongemeentecode): one unauthorised lesson on Monday 3 Nov 2025 each, age 20."""
+    out = "\ufeff" + ";".join(EDUARTE_HEADER) + "\r\n"
+    for n, (bsn, code) in enumerate(students):
+        out += (f"WN-{9100 + n};Waarneming;{bsn[-6:]};{bsn};;12-05-2005;{code};00AA;00;Locatie;"
+                f"99011;BOL;2;03-11-2025;08:30;03-11-2025;09:15;1;1;45;Afwezig;OZ;"
+                f"Afwezig zonder bericht;Absent;N;J;;03-11-2025 16:00:00;N\r\n")
+    return out.encode("utf-8")
+
+
+def eduarte_v4_reports(bsns: list[str]) -> bytes:
+    """One V4 report per student; the report export has no Woongemeentecode column."""
+    out = "\ufeff" + ";".join(REPORT_HEADER) + "\r\n"
+    for n, bsn in enumerate(bsns):
+        out += (f"VM-E{n};{bsn[-6:]};{bsn};;12-05-2005;00AA;00;;V4;03-11-2025;07-11-2025;"
+                f"Testreden;;J;Gesprek;;N;Test Melder;;;melder@roc-00aa.test;;;"
+                f"07-11-2025 09:00:00;N\r\n")
+    return out.encode("utf-8")
+
+
+def test_eduarte_v4_report_is_judged_by_its_students_woongemeentecode(
+        settings: Settings, simulator: SimulatorServer) -> None:
+    """Eduarte: the municipality comes from the registrations export (column 7)."""
+    held, sent = valid_bsns(2)
+    daemon = started(agreeing(settings, m0307=False))
+    try:
+        publish_export(settings.amqp, body=eduarte_registrations([(held, "0307"), (sent, "0344")]),
+                       vendor="eduarte")
+        wait_for(lambda: len(daemon.store.signal_students()) == 2, what="registrations stored")
+        publish_export(settings.amqp, body=eduarte_v4_reports([held, sent]), vendor="eduarte")
+        states = wait_for(lambda: (s := {r.source_id: r.state
+                                         for r in daemon.store.list_reports()}).get(
+            "VM-E1") == "registered" and s, what="VM-E1 registered")
+        assert states == {"VM-E0": "held", "VM-E1": "registered"}
+        assert len(control(simulator, "ledger")) == 1
+        [signal] = daemon.store.list_signals()
+        assert (signal["signaal"], signal["leerlingnummer"]) == ("regionale_afspraak",
+                                                                 held[-6:])
+        assert "0307" in str(signal["reden"])
     finally:
         daemon.stop(timeout=20)
