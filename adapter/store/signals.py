@@ -116,8 +116,8 @@ def _raise(conn: Connection, student: Student, signal: Signal, leerlingnummer: s
     return True
 
 
-def _held_situation(report_id: int) -> str:
-    return f"{REGIONALE_AFSPRAAK}:report-{report_id}"
+def _held_prefix(report_id: int) -> str:
+    return f"{REGIONALE_AFSPRAAK}:report-{report_id}:"
 
 
 def raise_held(conn: Connection, report: Any, payload: dict[str, Any], gemeentecode: str,
@@ -126,13 +126,20 @@ def raise_held(conn: Connection, report: Any, payload: dict[str, Any], gemeentec
     vendor, brin, source_id, student_key), once per report; True when new.
 
     Its data are the report's period, the SIS's leerlingnummer and a fixed reason
-    naming the gemeentecode; the event carries the report's ``source_id``."""
+    naming the gemeentecode; the event carries the report's ``source_id``. Each
+    time a report is held is its own situation (held, released by a new version,
+    held again: two signals)."""
+    c = t.signals.c
+    prefix = _held_prefix(report.id)
+    earlier = conn.execute(sa.select(sa.func.count()).where(
+        c.vendor == report.vendor, c.brin == report.brin, c.student_key == report.student_key,
+        c.situation.startswith(prefix, autoescape=True))).scalar_one()
     end = payload.get("einddatum")
     signal = Signal(REGIONALE_AFSPRAAK, date.fromisoformat(payload["begindatum"]),
                     date.fromisoformat(end) if end else None, 0, regions.reden(gemeentecode))
     leerlingnummer = (payload.get("student") or {}).get("leerlingnummer")
     return _raise(conn, (report.vendor, report.brin, report.student_key), signal,
-                  leerlingnummer, now, situation=_held_situation(report.id),
+                  leerlingnummer, now, situation=f"{prefix}{int(earlier) + 1}",
                   source_id=report.source_id)
 
 
@@ -141,7 +148,7 @@ def close_held(conn: Connection, report: Any, now: datetime) -> None:
     c = t.signals.c
     conn.execute(t.signals.update().where(
         c.vendor == report.vendor, c.brin == report.brin, c.student_key == report.student_key,
-        c.situation == _held_situation(report.id), c.state == OPEN,
+        c.situation.startswith(_held_prefix(report.id), autoescape=True), c.state == OPEN,
     ).values(state=CLOSED, closed_at=now))
 
 

@@ -204,3 +204,15 @@ def test_a_held_report_covers_its_period_for_the_other_signals(store: Store) -> 
             region="midden")), today=date(2025, 11, 10), count="lessons")
     assert dict(raised) == {}
     assert [s["signaal"] for s in store.list_signals()] == ["regionale_afspraak"]
+
+
+def test_held_again_after_a_release_is_signalled_again(store: Store) -> None:
+    other = Student(bsn="123456782", leerlingnummer="403117", gemeentecode="0344")
+    accept(store, "m-1", v4("r1"))
+    accept(store, "m-2", v4("r1", student=other), at=T0 + timedelta(minutes=1))   # released
+    accept(store, "m-3", v4("r1"), at=T0 + timedelta(minutes=2))                  # held again
+    assert states(store) == {"r1": "held"}
+    assert store.claim_due(limit=10, now=T0 + timedelta(hours=1)) == []
+    assert [d for _, d in signal_events(store)] == [HELD_DATA, HELD_DATA]
+    assert sorted(s["state"] for s in store.list_signals(include_closed=True)) == [
+        "closed", "open"]
