@@ -288,7 +288,7 @@ def meldingen() -> None:
 
 
 @meldingen.command("list")
-@click.option("--state", help="Only reports in this state (queued, registered, rejected, …).")
+@click.option("--state", help="Only reports in this state (queued, held, registered, rejected, …).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON array of objects: id, source_id, vendor, brin, state, meldingsnummer, …")

@@ -44,6 +44,7 @@ from adapter.domain.calendar import (
     parse_lessons,
     parse_weekday,
 )
+from adapter.domain.regions import RegionalAgreements
 from adapter.errors import ConfigError
 
 OIN_PATTERN = r"^[0-9A-Z]{20}$"
@@ -196,6 +197,20 @@ class SignalSettings(_Section):
     interval: float = Field(60.0, gt=0)
 
 
+class MunicipalitySettings(_Section):
+    """One municipality's regional agreement, by its CBS gemeentecode."""
+
+    code: str
+    v4: bool = True
+
+    @field_validator("code")
+    @classmethod
+    def _cbs_code(cls, value: str) -> str:
+        if not (len(value) == 4 and value.isascii() and value.isdigit()):
+            raise ValueError("must be a CBS gemeentecode of 4 digits (e.g. \"0344\")")
+        return value
+
+
 class PluginSettings(_Section):
     enabled: tuple[str, ...] = ()
     config: dict[str, dict[str, Any]] = {}
@@ -217,7 +232,25 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     signals: SignalSettings = SignalSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    municipalities: tuple[MunicipalitySettings, ...] = ()
     plugins: PluginSettings = PluginSettings()
+
+    @field_validator("municipalities")
+    @classmethod
+    def _one_entry_per_code(cls, value: tuple[MunicipalitySettings, ...]
+                            ) -> tuple[MunicipalitySettings, ...]:
+        seen: set[str] = set()
+        for index, entry in enumerate(value):
+            if entry.code in seen:
+                raise PydanticCustomError("duplicate_code", "code listed twice",
+                                          {"index": index, "field": "code"})
+            seen.add(entry.code)
+        return value
+
+    def regional_agreements(self) -> RegionalAgreements:
+        """The ``[[municipalities]]`` agreements as the store applies them."""
+        return RegionalAgreements(no_v4=frozenset(m.code for m in self.municipalities
+                                                  if not m.v4))
 
     @property
     def all_schools(self) -> tuple[SchoolSettings, ...]:
@@ -253,9 +286,12 @@ def _describe(error: Any) -> str:
     key = ""
     for part in error["loc"]:
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
-    index = (error.get("ctx") or {}).get("index") if error["type"] == "lesson_order" else None
+    ctx = error.get("ctx") or {}
+    index = ctx.get("index") if error["type"] in ("lesson_order", "duplicate_code") else None
     if isinstance(index, int):
         key += f"[{index}]"
+    if error["type"] == "duplicate_code":
+        key += f".{ctx['field']}"
     # pydantic's "msg" never echoes the input; "input" is deliberately left out.
     return f"{key}: {error['msg']}"
 

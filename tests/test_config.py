@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from adapter.config import SchoolSettings, Settings, load_settings
+from adapter.config import MunicipalitySettings, SchoolSettings, Settings, load_settings
 from adapter.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -20,6 +20,8 @@ def all_keys() -> list[str]:
         model = field.annotation
         if section == "schools":  # a list of tables: [[schools]]
             model, section = SchoolSettings, "schools[]"
+        if section == "municipalities":  # [[municipalities]]
+            model, section = MunicipalitySettings, "municipalities[]"
         assert isinstance(model, type) and issubclass(model, BaseModel)
         keys += [f"{section}.{name}" for name in model.model_fields]
     return keys
@@ -31,7 +33,7 @@ def test_every_key_is_documented(key: str) -> None:
 
 
 def test_documented_keys_exist() -> None:
-    documented = set(re.findall(r"^\| `([a-z_\[\]]+\.[a-z_]+)` \|", DOCS.read_text(), re.M))
+    documented = set(re.findall(r"^\| `([a-z_\[\]]+\.[a-z_0-9]+)` \|", DOCS.read_text(), re.M))
     assert documented == set(all_keys())
 
 
@@ -167,3 +169,40 @@ def test_calendar_errors_name_the_key_and_entry(tmp_path: Path, text: str, key: 
     for value in ("8.30", "9.40", "maandag", "oost", "31-10-2025", "18-10-2025"):
         assert value not in message
 
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[[municipalities]]\ncode = "344"', "municipalities[0].code:"),
+    ('[[municipalities]]\ncode = "03440"', "municipalities[0].code:"),
+    ('[[municipalities]]\ncode = "GM0344"', "municipalities[0].code:"),
+    ('[[municipalities]]\nv4 = false', "municipalities[0].code:"),
+    ('[[municipalities]]\ncode = "0344"\nv4 = "nee"', "municipalities[0].v4:"),
+    ('[[municipalities]]\ncode = "0344"\nregion = "x"', "municipalities[0].region:"),
+    ('[[municipalities]]\ncode = "0344"\n[[municipalities]]\ncode = "0307"\n'
+     '[[municipalities]]\ncode = "0344"\nv4 = false', "municipalities[2].code: code listed twice"),
+])
+def test_municipality_errors_name_the_key_and_entry(tmp_path: Path, text: str, key: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    message = str(err.value)
+    assert message.startswith(f"invalid configuration: {key}"), message
+    assert "\n" not in message
+    for value in ("03440", "GM0344", "nee"):
+        assert value not in message
+
+
+def test_municipalities_become_the_regional_agreements(tmp_path: Path) -> None:
+    from adapter.domain.regions import RegionalAgreements
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[municipalities]]\ncode = "0344"\nv4 = false\n\n'
+                   '[[municipalities]]\ncode = "0307"\nv4 = true\n\n'
+                   '[[municipalities]]\ncode = "0363"\n')
+    settings = load_settings(cfg)
+    assert [m.code for m in settings.municipalities] == ["0344", "0307", "0363"]
+    agreements = settings.regional_agreements()
+    assert agreements == RegionalAgreements(no_v4=frozenset({"0344"}))
+    with pytest.raises(Exception):
+        agreements.no_v4.add("0307")  # type: ignore[attr-defined]
+    assert load_settings(None).regional_agreements() == RegionalAgreements()

@@ -147,6 +147,7 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
         achternaam=r.get(student_raw, "achternaam", sp, "str"),
         voorvoegsel=r.get(student_raw, "voorvoegsel", sp, "str"),
         voornamen=r.get(student_raw, "voornamen", sp, "str"),
+        gemeentecode=_gemeentecode(r, student_raw, sp),
     )
     melder_raw, mp = r.obj(data, "melder", path)
     melder = Melder(
@@ -202,6 +203,15 @@ def melding_from_dict(data: Any, *, path: str = "$.") -> Verzuimmelding:
     return melding
 
 
+def _gemeentecode(r: _Reader, raw: dict[str, Any], path: str) -> str | None:
+    """``student.gemeentecode``: a CBS gemeentecode, 4 digits (never sent to DUO)."""
+    code: str | None = r.get(raw, "gemeentecode", path, "str")
+    if code is not None and not (len(code) == 4 and code.isascii() and code.isdigit()):
+        r.violations.append((f"{path}gemeentecode", "must be 4 digits"))
+        return None
+    return code
+
+
 def _student_from(r: _Reader, data: dict[str, Any], path: str) -> Student:
     raw, sp = r.obj(data, "student", path)
     for key in raw:
@@ -215,6 +225,7 @@ def _student_from(r: _Reader, data: dict[str, Any], path: str) -> Student:
         achternaam=r.get(raw, "achternaam", sp, "str"),
         voorvoegsel=r.get(raw, "voorvoegsel", sp, "str"),
         voornamen=r.get(raw, "voornamen", sp, "str"),
+        gemeentecode=_gemeentecode(r, raw, sp),
     )
 
 

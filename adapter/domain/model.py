@@ -54,6 +54,9 @@ class Student:
 
     ``leerlingnummer`` is the SIS's own student number (Eduarte's deelnemernummer,
     Magister's stamnummer): never sent to DUO, echoed in events to the SIS.
+    ``gemeentecode`` is the CBS code (4 digits) of the municipality the student
+    lives in: never sent to DUO; it selects the regional agreements that apply
+    (``[[municipalities]]``, :mod:`adapter.domain.regions`).
     """
 
     bsn: str | None = None
@@ -63,6 +66,7 @@ class Student:
     achternaam: str | None = None
     voorvoegsel: str | None = None
     voornamen: str | None = None
+    gemeentecode: str | None = None
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,9 @@ class Daemon:
             self.health = HealthServer(self.settings.health.host, self.settings.health.port,
                                        self.readiness, self.gauges)
             self.health.start()
+        # Held V4 reports the configured regional agreements now let go are queued
+        # before the submitter starts ([[municipalities]], adapter.store.regions).
+        self.store.release_held(self.settings.regional_agreements())
         self._spawn("relay", self.relay.run)
         self._spawn("submitter", self.submitter.run)
         self._spawn("poller", self.poller.run)

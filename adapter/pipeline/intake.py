@@ -88,6 +88,7 @@ class Intake:
         self._on_committed = on_committed
         self._today = today
         self._stopping = stopping
+        self._agreements = settings.regional_agreements()
 
     def handle(self, delivery: Delivery) -> Disposition:
         """Decide and commit; return the disposition for the consumer.
@@ -137,7 +138,7 @@ class Intake:
                 result = self._store.accept(
                     message_id=part_id(delivery.message_id, n), vendor=vendor.name,
                     routing_key=delivery.routing_key, items=items,
-                    check=content_check(self._today()))
+                    check=content_check(self._today()), agreements=self._agreements)
                 del items
                 for key, value in vars(result).items():
                     totals[key] = totals.get(key, 0) + int(value)

@@ -23,7 +23,21 @@ anything else (``failed``, ``withdrawn``,    store the payload, history row     
 deleted after rejection)
 content refused by the content check         ``rejected`` event naming field, rule and     rejection
                                              code; nothing stored, nothing queued
+V4, the student's municipality wants no V4   report ``held``, nothing queued, one          new /
+(``agreements``, wherever an ``aanleveren``  ``regionale_afspraak`` signal; a pending      updated
+would be queued or kept)                     never-claimed ``aanleveren`` is cancelled
+report ``held``                              held still: store the payload; no longer      updated
+                                             held: ``queued`` + ``aanleveren``; deleted:
+                                             ``withdrawn``
 ===========================================  ============================================  =========
+
+Regional agreements (``agreements``, :class:`~adapter.domain.regions.RegionalAgreements`)
+judge the report's ``student.gemeentecode``, or when it has none the one its
+student's latest registration carries (:func:`held_by`); they only ever hold a
+report that DUO has not registered: an amendment or withdrawal
+of a registered report is sent as usual. A rejected report's resubmission queued
+later by :func:`adapter.store.lifecycle.follow_up` (content that arrived while it
+was in flight) is not held again.
 
 The content check (``check``, a :data:`~adapter.store.api.ContentCheck`) judges
 a report's final content, its record with the verzuimdagspecificatie merged,
@@ -56,7 +70,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from adapter.domain.model import Verzuimmelding
+from adapter.domain.regions import NONE as NO_AGREEMENTS
+from adapter.domain.regions import RegionalAgreements
 from adapter.store import schema as t
+from adapter.store import signals as _signals
 from adapter.store import states as S
 from adapter.store.api import (
     AcceptResult,
@@ -106,7 +124,8 @@ def committed_parts(conn: Connection, message_id: str) -> set[int]:
 
 def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
            items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
-           now: datetime, check: ContentCheck | None = None) -> AcceptResult:
+           now: datetime, check: ContentCheck | None = None,
+           agreements: RegionalAgreements = NO_AGREEMENTS) -> AcceptResult:
     inbox_id = insert_ignore(conn, t.inbox_messages, dict(
         message_id=message_id, vendor=vendor, routing_key=routing_key, received_at=now,
         items=len(items)), ["message_id"])
@@ -125,10 +144,10 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             _reject(conn, message_id, item, now)
             rejections += 1
         elif isinstance(item, IncomingReport):
-            tally[accept_report(conn, message_id, item, now, check)] += 1
+            tally[accept_report(conn, message_id, item, now, check, agreements)] += 1
             in_message.add((item.vendor, item.melding.brin, item.melding.source_id))
     for report, melding in refresh_reports(conn, touched, skip=in_message):
-        if report.state not in (S.QUEUED, S.REGISTERED):
+        if report.state not in (S.QUEUED, S.REGISTERED, S.HELD):
             # A rejected, failed or withdrawn report is only revived by a new
             # version of its record, never by a registration.
             continue
@@ -143,7 +162,8 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             rejections += 1
             continue
         history(conn, report.id, "days_from_registrations", at=now)
-        if _change(conn, report, payload, digest, deleted=melding.deleted, now=now) == UPDATED:
+        if _change(conn, report, payload, digest, deleted=melding.deleted, now=now,
+                   held_by=held_by(conn, report.vendor, melding, agreements)) == UPDATED:
             tally[UPDATED] += 1
     return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
                         unchanged_reports=tally[UNCHANGED],
@@ -211,16 +231,19 @@ def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] 
 
 
 def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: datetime,
-                  check: ContentCheck | None) -> str:
+                  check: ContentCheck | None,
+                  agreements: RegionalAgreements = NO_AGREEMENTS) -> str:
     """Store one valid report by the rules above; returns NEW, UPDATED or UNCHANGED.
 
     ``check`` judges the merged content before anything is queued (``ContentCheck``);
-    a refusal becomes a ``rejected`` event keyed by ``message_id``."""
+    a refusal becomes a ``rejected`` event keyed by ``message_id``. ``agreements``
+    decide whether an ``aanleveren`` is held instead of queued."""
     record = item.melding
     m = effective(conn, item.vendor, record)
     payload = encode(m)
     digest = content_hash(payload)
     report = _find(conn, item.vendor, m.brin, m.source_id)
+    held = held_by(conn, item.vendor, m, agreements)
     would_change = report is None or (report.content_hash != digest
                                       and not _is_stale(report.payload, m.modified_at))
     violations = check(m) if check is not None and would_change and not m.deleted else ()
@@ -238,12 +261,18 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
             vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=student_key(m),
             verzuimsoort=m.verzuimsoort.value, payload=payload, record=encode(record),
             content_hash=digest,
-            state=S.QUEUED, duo_status=None, meldingsnummer=None, laatste_mutatie=None,
-            created_at=now,
+            state=S.HELD if held else S.QUEUED, duo_status=None, meldingsnummer=None,
+            laatste_mutatie=None, created_at=now,
             updated_at=now), ["vendor", "brin", "source_id"])
         if report_id is not None:
-            history(conn, report_id, "received", at=now, to_state=S.QUEUED)
-            add_submission(conn, report_id, student_key(m), "aanleveren", payload, digest, now)
+            history(conn, report_id, "received", at=now,
+                    to_state=S.HELD if held else S.QUEUED)
+            if held:
+                _hold(conn, _find(conn, item.vendor, m.brin, m.source_id), None, payload,
+                      held, now)
+            else:
+                add_submission(conn, report_id, student_key(m), "aanleveren", payload, digest,
+                               now)
             return NEW
         report = _find(conn, item.vendor, m.brin, m.source_id)  # lost a concurrent insert
         if report is None:  # cannot happen: the conflicting row was committed
@@ -253,7 +282,26 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
     if _is_stale(report.payload, m.modified_at):
         history(conn, report.id, "stale_version_ignored", at=now)
         return UNCHANGED
-    return _change(conn, report, payload, digest, deleted=m.deleted, now=now)
+    return _change(conn, report, payload, digest, deleted=m.deleted, now=now, held_by=held)
+
+
+def held_by(conn: Connection, vendor: str, melding: Verzuimmelding,
+            agreements: RegionalAgreements) -> str | None:
+    """The gemeentecode whose regional agreement holds ``melding`` back, or None.
+
+    A report without ``student.gemeentecode`` (an export of reports that does not
+    carry it) takes the one of its student's latest registration that does."""
+    if not agreements.may_hold(melding) or melding.student.gemeentecode:
+        return agreements.held_by(melding)
+    r = t.registraties.c
+    rows = conn.execute(sa.select(r.payload).where(
+        r.vendor == vendor, r.brin == melding.brin,
+        r.student_key == student_key(melding)).order_by(r.datum.desc(), r.id.desc()))
+    for (payload,) in rows:
+        code = (payload.get("student") or {}).get("gemeentecode")
+        if code:
+            return agreements.held_by(melding, gemeentecode=code)
+    return None
 
 
 def _is_stale(stored: dict[str, Any], incoming: datetime | None) -> bool:
@@ -264,11 +312,17 @@ def _is_stale(stored: dict[str, Any], incoming: datetime | None) -> bool:
 
 
 def _change(conn: Connection, report: Row[Any], payload: dict[str, Any], digest: str, *,
-            deleted: bool, now: datetime) -> str:
+            deleted: bool, now: datetime, held_by: str | None = None) -> str:
+    """``held_by``: the gemeentecode whose regional agreement holds the new content
+    back from a first sending (``aanleveren``), else None."""
     sub = latest_submission(conn, report.id)
     _store_payload(conn, report.id, payload, digest, now)
+    if report.state == S.HELD:
+        return _change_held(conn, report, payload, digest, deleted=deleted, now=now,
+                            held_by=held_by)
     if sub is not None and sub.state == S.PENDING and sub.attempts == 0:
-        return _replace_pending(conn, report, sub, payload, digest, deleted=deleted, now=now)
+        return _replace_pending(conn, report, sub, payload, digest, deleted=deleted, now=now,
+                                held_by=held_by)
     if sub is not None and sub.state not in S.TERMINAL:
         history(conn, report.id, "content_deferred", at=now, submission_id=sub.id,
                 detail=f"after {sub.operation} submission {sub.id}")
@@ -278,6 +332,9 @@ def _change(conn: Connection, report: Row[Any], payload: dict[str, Any], digest:
         add_submission(conn, report.id, report.student_key, op, payload, digest, now)
         return UPDATED
     if report.state == S.REJECTED and not deleted:
+        if held_by:
+            _hold(conn, report, report.state, payload, held_by, now)
+            return UPDATED
         set_report_state(conn, report.id, report.state, S.QUEUED, now, "resubmitted")
         add_submission(conn, report.id, report.student_key, "aanleveren", payload, digest, now)
         return UPDATED
@@ -285,9 +342,53 @@ def _change(conn: Connection, report: Row[Any], payload: dict[str, Any], digest:
     return UNCHANGED
 
 
+def _hold(conn: Connection, report: Row[Any] | None, from_state: str | None,
+          payload: dict[str, Any], gemeentecode: str, now: datetime) -> None:
+    """Hold ``report`` (not sent: regional agreement of ``gemeentecode``) and raise its
+    ``regionale_afspraak`` signal; ``from_state`` None: the report was just stored held."""
+    if report is None:  # cannot happen: the caller stored it in this transaction
+        raise RuntimeError("held report vanished")
+    if from_state is not None:
+        set_report_state(conn, report.id, from_state, S.HELD, now, "held")
+    history(conn, report.id, "regional_agreement", at=now,
+            detail=f"gemeente {gemeentecode} wants no V4 reports: held, not sent")
+    _signals.raise_held(conn, report, payload, gemeentecode, now)
+
+
+def _change_held(conn: Connection, report: Row[Any], payload: dict[str, Any], digest: str, *,
+                 deleted: bool, now: datetime, held_by: str | None) -> str:
+    """A new version of a held report: withdrawn when deleted, still held, or released."""
+    if deleted:
+        set_report_state(conn, report.id, S.HELD, S.WITHDRAWN, now, "cancelled")
+        _signals.close_held(conn, report, now)
+        return UPDATED
+    if held_by:
+        history(conn, report.id, "content_stored", at=now,
+                detail=f"report held (gemeente {held_by})")
+        return UPDATED
+    release(conn, report, payload, digest, now)
+    return UPDATED
+
+
+def release(conn: Connection, report: Row[Any], payload: dict[str, Any], digest: str,
+            now: datetime) -> int:
+    """A held report may go now: ``queued`` with a fresh ``aanleveren``; closes its signal."""
+    set_report_state(conn, report.id, S.HELD, S.QUEUED, now, "released")
+    _signals.close_held(conn, report, now)
+    return add_submission(conn, report.id, report.student_key, "aanleveren", payload, digest,
+                          now)
+
+
 def _replace_pending(conn: Connection, report: Row[Any], sub: Row[Any],
                      payload: dict[str, Any], digest: str, *, deleted: bool,
-                     now: datetime) -> str:
+                     now: datetime, held_by: str | None = None) -> str:
+    if sub.operation == "aanleveren" and held_by and not deleted:
+        S.check_submission(sub.state, S.CANCELLED, row_id=sub.id)
+        conn.execute(t.submissions.update().where(t.submissions.c.id == sub.id).values(
+            state=S.CANCELLED, last_error="held by a regional agreement before sending",
+            updated_at=now))
+        _hold(conn, report, report.state, payload, held_by, now)
+        return UPDATED
     if sub.operation == "aanleveren" and deleted:
         S.check_submission(sub.state, S.CANCELLED, row_id=sub.id)
         conn.execute(t.submissions.update().where(t.submissions.c.id == sub.id).values(

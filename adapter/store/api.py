@@ -18,9 +18,17 @@ Submission states (``submissions.state``)::
 The allowed transitions are the tables in :mod:`adapter.store.states`.
 
 Report states (``reports.state``): ``queued`` → ``registered`` | ``rejected`` |
-``failed`` | ``withdrawn`` (cancelled before sending); ``registered`` → ``withdrawn``;
-``rejected`` → ``queued`` (the SIS sent a corrected version). ``reports.duo_status`` holds DUO's
-status letter (R, B, G, K, I).
+``failed`` | ``withdrawn`` (cancelled before sending) | ``held``; ``registered`` → ``withdrawn``;
+``rejected`` → ``queued`` (the SIS sent a corrected version) | ``held``; ``held`` →
+``queued`` (released) | ``withdrawn`` (deleted by the SIS, never sent).
+``reports.duo_status`` holds DUO's status letter (R, B, G, K, I).
+
+``held``: a V4 report of a student whose municipality does not want V4 reports
+(regional agreement, ``[[municipalities]]``; :mod:`adapter.store.regions`). It
+is stored with no submission (so it blocks none of the student's other reports),
+one ``regionale_afspraak`` signal says why, and it is released (``queued``, a
+fresh ``aanleveren``) when :meth:`Store.release_held` finds that the agreements
+now let it go, or when a new version of it is no longer held.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Everything happens in one transaction and through the accept path
 ``aanleveren`` submission, so the daemon sends it and the SIS hears of it
 through the usual ``registered`` / ``rejected`` events. A clone that breaks
 DUO's rules (:func:`adapter.domain.rules.check_melding`) or the cadence for
-follow-ups (AD023) is refused before anything is stored.
+follow-ups (AD023) is refused before anything is stored. Regional agreements
+(``[[municipalities]]``) do not hold a clone: it continues a report DUO
+registered, and the operator asked for it.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ from sqlalchemy.engine import Connection
 
 from adapter.domain.calendar import Calendars
 from adapter.domain.model import Verzuimsoort
-from adapter.domain.signals import Count, ReportPeriod, Signal, evaluate
+from adapter.domain import regions
+from adapter.domain.regions import SIGNAAL as REGIONALE_AFSPRAAK
+from adapter.domain.signals import SIGNAL_KINDS, Count, ReportPeriod, Signal, evaluate
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.common import insert_ignore
@@ -54,12 +56,13 @@ def all_students(conn: Connection) -> list[Student]:
 
 
 def report_periods(conn: Connection, student: Student) -> list[ReportPeriod]:
-    """The student's reports that stand (queued or registered) as periods."""
+    """The student's reports that stand (queued, registered, or held by a regional
+    agreement: the school did report) as periods."""
     vendor, brin, skey = student
     r = t.reports.c
     rows = conn.execute(sa.select(r.payload).where(
         r.vendor == vendor, r.brin == brin, r.student_key == skey,
-        r.state.in_((S.QUEUED, S.REGISTERED)))).all()
+        r.state.in_((S.QUEUED, S.REGISTERED, S.HELD)))).all()
     periods = []
     for (payload,) in rows:
         end = payload.get("einddatum")
@@ -101,7 +104,8 @@ def evaluate_students(conn: Connection, students: Iterable[Student], *, calendar
                                if r.student.leerlingnummer), None)
         known = {row.situation: row.state for row in conn.execute(
             sa.select(c.situation, c.state).where(
-                c.vendor == vendor, c.brin == brin, c.student_key == skey)).all()}
+                c.vendor == vendor, c.brin == brin, c.student_key == skey,
+                c.signaal.in_(SIGNAL_KINDS))).all()}   # the rules' own kinds only
         out.append(Evaluated(student, tuple(signals), leerlingnummer, known))
     return out
 
@@ -129,24 +133,63 @@ def _data(signal: Signal, leerlingnummer: str | None) -> dict[str, Any]:
 
 
 def _raise(conn: Connection, student: Student, signal: Signal, leerlingnummer: str | None,
-           now: datetime) -> bool:
+           now: datetime, *, situation: str | None = None, source_id: str | None = None) -> bool:
     vendor, brin, skey = student
     data = _data(signal, leerlingnummer)
     new_id = insert_ignore(conn, t.signals, dict(
         vendor=vendor, brin=brin, student_key=skey, signaal=signal.signaal,
-        situation=signal.key, state=OPEN, data=data, raised_at=now, closed_at=None),
-        ["vendor", "brin", "student_key", "situation"])
+        situation=situation or signal.key, state=OPEN, data=data, raised_at=now,
+        closed_at=None), ["vendor", "brin", "student_key", "situation"])
     if new_id is None:
         return False
     outbox_event(conn, message_id=f"signaal:{new_id}", vendor=vendor, brin=brin,
-                 event="signaal", source_id=None, data=data, at=now)
+                 event="signaal", source_id=source_id, data=data, at=now)
     return True
 
 
+def _held_prefix(report_id: int) -> str:
+    return f"{REGIONALE_AFSPRAAK}:report-{report_id}:"
+
+
+def raise_held(conn: Connection, report: Any, payload: dict[str, Any], gemeentecode: str,
+               now: datetime) -> bool:
+    """A ``regionale_afspraak`` signal for held report ``report`` (a reports row: id,
+    vendor, brin, source_id, student_key), once per report; True when new.
+
+    Its data are the report's period, the SIS's leerlingnummer and a fixed reason
+    naming the gemeentecode; the event carries the report's ``source_id``. Each
+    time a report is held is its own situation (held, released by a new version,
+    held again: two signals)."""
+    c = t.signals.c
+    prefix = _held_prefix(report.id)
+    earlier = conn.execute(sa.select(sa.func.count()).where(
+        c.vendor == report.vendor, c.brin == report.brin, c.student_key == report.student_key,
+        c.situation.startswith(prefix, autoescape=True))).scalar_one()
+    end = payload.get("einddatum")
+    signal = Signal(REGIONALE_AFSPRAAK, date.fromisoformat(payload["begindatum"]),
+                    date.fromisoformat(end) if end else None, 0, regions.reden(gemeentecode))
+    leerlingnummer = (payload.get("student") or {}).get("leerlingnummer")
+    return _raise(conn, (report.vendor, report.brin, report.student_key), signal,
+                  leerlingnummer, now, situation=f"{prefix}{int(earlier) + 1}",
+                  source_id=report.source_id)
+
+
+def close_held(conn: Connection, report: Any, now: datetime) -> None:
+    """The report is no longer held (released or withdrawn): close its signal, no event."""
+    c = t.signals.c
+    conn.execute(t.signals.update().where(
+        c.vendor == report.vendor, c.brin == report.brin, c.student_key == report.student_key,
+        c.situation.startswith(_held_prefix(report.id), autoescape=True), c.state == OPEN,
+    ).values(state=CLOSED, closed_at=now))
+
+
 def _close_others(conn: Connection, student: Student, keep: set[str], now: datetime) -> None:
+    """Close the open situations of the rules (:data:`SIGNAL_KINDS`) they no longer see;
+    a ``regionale_afspraak`` is closed by the store when its report is released."""
     vendor, brin, skey = student
     c = t.signals.c
-    where = [c.vendor == vendor, c.brin == brin, c.student_key == skey, c.state == OPEN]
+    where = [c.vendor == vendor, c.brin == brin, c.student_key == skey, c.state == OPEN,
+             c.signaal.in_(SIGNAL_KINDS)]
     if keep:
         where.append(c.situation.notin_(sorted(keep)))
     conn.execute(t.signals.update().where(*where).values(state=CLOSED, closed_at=now))

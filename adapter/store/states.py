@@ -60,14 +60,18 @@ EVENTS: dict[str, str] = {
 QUEUED = "queued"
 REGISTERED = "registered"
 WITHDRAWN = "withdrawn"
-REPORT_STATES = (QUEUED, REGISTERED, REJECTED, FAILED, WITHDRAWN)
+#: a V4 report the student's municipality does not want (regional agreement):
+#: stored, not sent, no submission; released when the agreement allows it.
+HELD = "held"
+REPORT_STATES = (QUEUED, REGISTERED, REJECTED, FAILED, WITHDRAWN, HELD)
 
 REPORT_TRANSITIONS: dict[str, frozenset[str]] = {
-    QUEUED: frozenset({REGISTERED, REJECTED, FAILED, WITHDRAWN}),
+    QUEUED: frozenset({REGISTERED, REJECTED, FAILED, WITHDRAWN, HELD}),
     REGISTERED: frozenset({WITHDRAWN}),
-    REJECTED: frozenset({QUEUED}),     # the SIS sent a corrected version: resend
+    REJECTED: frozenset({QUEUED, HELD}),  # the SIS sent a corrected version: resend (or hold)
     FAILED: frozenset(),
     WITHDRAWN: frozenset(),
+    HELD: frozenset({QUEUED, WITHDRAWN}),  # released by the agreement / deleted by the SIS
 }
 
 

@@ -21,6 +21,8 @@ import structlog
 
 from adapter.domain.calendar import Calendars
 from adapter.domain.model import OutboundEvent, Terugmelding
+from adapter.domain.regions import NONE as NO_AGREEMENTS
+from adapter.domain.regions import RegionalAgreements
 from adapter.domain.signals import Count
 from adapter.store import accept as _accept
 from adapter.store import bijlagen as _bijlagen
@@ -28,6 +30,7 @@ from adapter.store import clone as _clone
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
+from adapter.store import regions as _regions
 from adapter.store import signals as _signals
 from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
@@ -80,17 +83,20 @@ class Store:
 
     def accept(self, *, message_id: str, vendor: str, routing_key: str,
                items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
-               now: datetime | None = None, check: ContentCheck | None = None) -> AcceptResult:
+               now: datetime | None = None, check: ContentCheck | None = None,
+               agreements: RegionalAgreements = NO_AGREEMENTS) -> AcceptResult:
         """Store one AMQP message's reports and rejections; idempotent on ``message_id``.
 
         ``check`` judges each report's final content (registrations merged) before a
         submission is queued for it; a report it refuses becomes a ``rejected`` event
-        and nothing is queued. See :mod:`adapter.store.accept` for the rules per report.
+        and nothing is queued. ``agreements`` (``[[municipalities]]``) hold a V4 report
+        its student's municipality does not want (report ``held``, nothing queued).
+        See :mod:`adapter.store.accept` for the rules per report.
         """
         at = as_utc(now)
         result = self._db.run("accept", lambda conn: _accept.accept(
             conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
-            now=at, check=check))
+            now=at, check=check, agreements=agreements))
         if self._db.dialect == "postgresql" and any(
                 isinstance(item, IncomingRegistratie) for item in items):
             # Keep the planner's statistics up with a table growing by whole exports.
@@ -115,6 +121,17 @@ class Store:
             check=check))
         log.info("report_cloned", report_id=report_id, follow_up_id=cloned.report_id)
         return cloned
+
+    def release_held(self, agreements: RegionalAgreements, *,
+                     now: datetime | None = None) -> int:
+        """Queue the held reports ``agreements`` no longer hold (:mod:`adapter.store.regions`);
+        returns how many were released."""
+        at = as_utc(now)
+        released = self._db.run("release_held", lambda conn: _regions.release_held(
+            conn, agreements, now=at))
+        if released:
+            log.info("held_reports_released", count=released)
+        return released
 
     def committed_parts(self, message_id: str) -> set[int]:
         """Chunk numbers of ``message_id`` already committed (see :func:`~adapter.store.api.part_id`)."""

@@ -101,3 +101,13 @@ def test_the_simulator_refuses_what_the_check_refuses(client: DuoClient,
         client.aanleveren(m, document_id=str(uuid.uuid4()))
     assert [code for code, _ in info.value.errors] == ["DK0004"]
     assert control(simulator, "ledger") == {}
+
+
+def test_gemeentecode_is_never_sent_and_leaves_the_schema_check_alone() -> None:
+    """``student.gemeentecode`` selects a regional agreement; DUO's message has no place
+    for it: the mapped fields and the request are those of the report without it."""
+    m = melding()
+    with_code = replace(m, student=replace(m.student, gemeentecode="0307"))
+    assert melding_fields(with_code) == melding_fields(m)
+    assert etree.tostring(request_element(with_code)) == etree.tostring(request_element(m))
+    assert check_schema(with_code) == check_schema(m) == []

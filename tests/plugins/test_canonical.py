@@ -277,3 +277,25 @@ def test_registration_without_bsn_or_onderwijsnummer() -> None:
 def test_bad_registration_batches_are_undecodable(body: bytes) -> None:
     with pytest.raises(DecodeError):
         list(VENDOR.parse(body, content_type=None))
+
+
+def test_gemeentecode_round_trips_and_must_be_four_digits() -> None:
+    from adapter.domain.codec import registratie_from_dict, registratie_from_json, registratie_to_dict
+    from adapter.errors import RuleViolation
+    data = {"source_id": "r1", "brin": "00AA", "verzuimsoort": "V4",
+            "begindatum": "2025-11-03", "einddatum": "2025-11-10",
+            "vermoedelijke_reden": "x", "melder": {"naam": "M", "emailadres": "m@s.nl"},
+            "student": {"bsn": "999990019", "gemeentecode": "0307"}}
+    m = melding_from_dict(data)
+    assert m.student.gemeentecode == "0307"
+    assert melding_from_dict(melding_to_dict(m)) == m
+    for bad in ("307", "GM0307", "03070", 307):
+        with pytest.raises(RuleViolation) as err:
+            melding_from_dict({**data, "student": {"bsn": "999990019", "gemeentecode": bad}})
+        assert "$.student.gemeentecode" in str(err.value.violations)
+        assert str(bad) not in str(err.value)
+    reg = registratie_from_json({"source_id": "w1", "brin": "00AA", "datum": "2025-11-03",
+                                 "hele_dag": True,
+                                 "student": {"bsn": "999990019", "gemeentecode": "0344"}})
+    assert reg.student.gemeentecode == "0344"
+    assert registratie_from_dict(registratie_to_dict(reg)) == reg

@@ -230,3 +230,25 @@ def test_mapped_registraties_carry_the_row_position(vendor) -> None:
     positions = {m.registratie.source_id.split("@")[0]: m.position
                  for m in items if isinstance(m, MappedRegistratie)}
     assert positions["WN-7310001"] == "row 2" and positions["AM-7310014"] == "row 9"
+
+
+def test_woongemeentecode_becomes_the_students_gemeentecode(vendor) -> None:
+    """Registrations: Woongemeentecode -> student.gemeentecode (regional agreements; never
+    sent to DUO). The report export has no such column: its reports carry none and the
+    adapter takes the student's registrations' code."""
+    [reg] = registraties(run(vendor, csv_body(REGISTRATION_HEADER,
+                                              registratie_row({"Woongemeentecode": "0307"}))))
+    assert reg.student.gemeentecode == "0307"
+    [none] = registraties(run(vendor, csv_body(REGISTRATION_HEADER,
+                                               registratie_row({"Woongemeentecode": ""}))))
+    assert none.student.gemeentecode is None
+    [rec] = run(vendor, csv_body(REPORT_HEADER, report_row({"Verzuimsoort": "V4"})))
+    assert isinstance(rec, MappedRecord) and rec.melding.student.gemeentecode is None
+    assert "Woongemeentecode" not in REPORT_HEADER
+
+
+def test_a_bad_woongemeentecode_rejects_the_row(vendor) -> None:
+    [rejection] = run(vendor, csv_body(REGISTRATION_HEADER,
+                                       registratie_row({"Woongemeentecode": "307"})))
+    assert isinstance(rejection, RowRejection)
+    assert [f for f, _ in rejection.violations] == ["Woongemeentecode"]

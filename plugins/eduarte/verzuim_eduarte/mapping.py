@@ -55,10 +55,13 @@ def student(v: dict[str, Any]) -> Student:
     """BSN when present, otherwise the onderwijsnummer (DUO takes exactly one).
 
     Reports and registrations choose the same way, so the adapter can match them.
+    ``Woongemeentecode`` (registrations export only) → ``gemeentecode``: the adapter
+    uses it for regional agreements and never sends it to DUO.
     """
     bsn = v.get("BSN")
     return Student(bsn=bsn, onderwijsnummer=None if bsn else v.get("Onderwijsnummer"),
-                   leerlingnummer=v.get("Deelnemernummer"), geboortedatum=v.get("Geboortedatum"))
+                   leerlingnummer=v.get("Deelnemernummer"), geboortedatum=v.get("Geboortedatum"),
+                   gemeentecode=v.get("Woongemeentecode"))
 
 
 def report(v: dict[str, Any]) -> Verzuimmelding:

@@ -212,3 +212,31 @@ def test_to_duo_is_the_same_on_any_chunking(vendor, path):
 def test_to_duo_refuses_foreign_records(vendor):
     with pytest.raises(TypeError):
         list(vendor.to_duo([("$", {})]))
+
+
+def test_woongemeentecode_becomes_the_students_gemeentecode(vendor):
+    """Leerlingen[].WoonGemeenteCode -> student.gemeentecode on reports and registrations
+    (the adapter's regional agreements; never sent to DUO). Absent or null -> None."""
+    leerlingen = [{"Stamnummer": "1", "Bsn": "999976011", "WoonGemeenteCode": "0307"},
+                  {"Stamnummer": "2", "Onderwijsnummer": "104760005", "WoonGemeenteCode": None}]
+    meldingen = [a_melding(1, Verzuimsoort="16UUR18PLUS"), a_melding(2, Stamnummer="2")]
+    items = [an_item(1), an_item(2, Stamnummer="2")]
+    regs, reports, rejections = run(vendor, dumps(minimal_export(items, meldingen, leerlingen)))
+    assert not rejections
+    assert [r.melding.student.gemeentecode for r in reports] == ["0307", None]
+    assert [r.registratie.student.gemeentecode for r in regs] == ["0307", None]
+    assert reports[0].melding.verzuimsoort is Verzuimsoort.V4
+
+
+def test_a_bad_woongemeentecode_rejects_the_leerling(vendor):
+    leerlingen = [{"Stamnummer": "1", "Bsn": "999976011", "WoonGemeenteCode": "307"}]
+    _, _, rejections = run(vendor, dumps(minimal_export([an_item()], leerlingen=leerlingen)))
+    assert ("$.Leerlingen[0].WoonGemeenteCode", "must be 4 digits") in [
+        v for r in rejections for v in r.violations]
+    assert "307" not in str([r.violations for r in rejections]).replace("WoonGemeenteCode", "")
+
+
+def test_samples_carry_the_gemeentecode(vendor):
+    regs, _, _ = run(vendor, EXAMPLE.read_bytes())
+    assert {m.registratie.student.gemeentecode for m in regs} <= {"0344", "0307"}
+    assert {m.registratie.student.gemeentecode for m in regs} - {None}

@@ -62,11 +62,13 @@ def to_duo(records: Iterable[object], calendars: CalendarLookup, count_late: boo
 def student_of(leerling: Leerling) -> Student:
     """BSN when known, else the onderwijsnummer (DUO takes exactly one).
 
-    The Stamnummer becomes ``leerlingnummer``; the birth date is passed on when known.
+    The Stamnummer becomes ``leerlingnummer``; the birth date is passed on when known;
+    ``WoonGemeenteCode`` becomes ``gemeentecode`` (regional agreements; never sent to DUO).
     """
     return Student(bsn=leerling.bsn or None,
                    onderwijsnummer=None if leerling.bsn else leerling.onderwijsnummer,
-                   leerlingnummer=leerling.stamnummer, geboortedatum=leerling.geboortedatum)
+                   leerlingnummer=leerling.stamnummer, geboortedatum=leerling.geboortedatum,
+                   gemeentecode=leerling.woongemeentecode or None)
 
 
 def local(moment: datetime) -> datetime:

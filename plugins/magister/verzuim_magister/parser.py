@@ -45,6 +45,7 @@ class Leerling:
     bsn: str | None
     onderwijsnummer: str | None
     geboortedatum: date | None
+    woongemeentecode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,4 +234,5 @@ def _add_leerling(obj: object, i: int, index: dict[str, Leerling | None],
         rejections.append(RowRejection(position, tuple(violations)))
         return
     index[values["Stamnummer"]] = Leerling(values["Stamnummer"], values["Bsn"],
-                                           values["Onderwijsnummer"], values["Geboortedatum"])
+                                           values["Onderwijsnummer"], values["Geboortedatum"],
+                                           values.get("WoonGemeenteCode"))
