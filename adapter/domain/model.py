@@ -165,7 +165,12 @@ class Behandelaar:
 
 @dataclass(frozen=True)
 class Terugmelding:
-    """DUO's feedback on one report: status, officer, explanation, mutation stamp."""
+    """DUO's feedback on one report: status, officer, explanation, mutation stamp.
+
+    DUO's ``Verzuimmeldingstatus`` also names the report's BRIN, verzuimsoort and
+    period (``brin``, ``verzuimsoort``, ``begindatum``, ``einddatum``), never the
+    student: that is all the adapter learns of a report typed into DUO's web counter.
+    """
 
     meldingsnummer: str
     status: Status
@@ -174,6 +179,10 @@ class Terugmelding:
     reden: str | None = None
     toelichting: str | None = None
     behandelaar: Behandelaar = field(default_factory=Behandelaar)
+    brin: str | None = None
+    verzuimsoort: str | None = None
+    begindatum: date | None = None
+    einddatum: date | None = None
 
 
 @dataclass(frozen=True)
