@@ -75,11 +75,11 @@ from adapter.store.common import (
     history,
     insert_ignore,
     new_document_id,
-    student_key,
 )
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import effective, refresh_reports, report_context
 from adapter.store.registraties_bulk import store_registraties
+from adapter.store.students import student_key_for
 
 NEW, UPDATED, UNCHANGED, REFUSED = "new", "updated", "unchanged", "refused"
 #: Part ids looked up per query by :func:`committed_parts`.
@@ -217,7 +217,9 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
     ``check`` judges the merged content before anything is queued (``ContentCheck``);
     a refusal becomes a ``rejected`` event keyed by ``message_id``."""
     record = item.melding
-    m = effective(conn, item.vendor, record)
+    skey = student_key_for(conn, item.vendor, record.brin, record.student,
+                           fallback=record.source_id, now=now)
+    m = effective(conn, item.vendor, record, skey=skey)
     payload = encode(m)
     digest = content_hash(payload)
     report = _find(conn, item.vendor, m.brin, m.source_id)
@@ -235,7 +237,7 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
             record=encode(record)))
     if report is None:
         report_id = insert_ignore(conn, t.reports, dict(
-            vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=student_key(m),
+            vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=skey,
             verzuimsoort=m.verzuimsoort.value, payload=payload, record=encode(record),
             content_hash=digest,
             state=S.QUEUED, duo_status=None, meldingsnummer=None, laatste_mutatie=None,
@@ -243,7 +245,7 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
             updated_at=now), ["vendor", "brin", "source_id"])
         if report_id is not None:
             history(conn, report_id, "received", at=now, to_state=S.QUEUED)
-            add_submission(conn, report_id, student_key(m), "aanleveren", payload, digest, now)
+            add_submission(conn, report_id, skey, "aanleveren", payload, digest, now)
             return NEW
         report = _find(conn, item.vendor, m.brin, m.source_id)  # lost a concurrent insert
         if report is None:  # cannot happen: the conflicting row was committed
