@@ -213,7 +213,9 @@ class OutboundEvent:
     - ``rejected``: ``{"errors": [{"code", "field", "rule", "text"}], "position", "operation"}``
     - ``terugmelding``: ``{"meldingsnummer", "status", "reden", "toelichting",
       "behandelaar": {"naam", "telefoonnummer", "emailadres", "organisatie"},
-      "laatste_mutatie"}``
+      "laatste_mutatie"}``; for a report typed into DUO's web counter (never sent
+      by the adapter) ``source_id`` is None and the data adds ``"origin": "web"``,
+      ``verzuimsoort``, ``begindatum``, ``einddatum``
     - ``failed``: ``{"reason", "attempts", "operation"}``
     """
 
