@@ -2,9 +2,9 @@
 
 :func:`store_registraties` is the write side of :mod:`adapter.store.registraties`.
 Per chunk it runs, whatever the number of rows: the student keys of the chunk
-(:func:`adapter.store.students.student_keys`: a look-up and an insert of the
-SIS student numbers seen first, per BRIN and :data:`BATCH` numbers), one ``SELECT … FOR UPDATE`` of the
-stored versions of the chunk's keys (``IN`` over the unique business key, per
+(:func:`adapter.store.students.student_keys`: a look-up, an insert of the SIS
+student numbers seen first and a read-back, per BRIN and 500 numbers), one
+``SELECT … FOR UPDATE`` of the stored versions of the chunk's keys (``IN`` over the unique business key, per
 BRIN and per :data:`BATCH` keys), one multi-row ``INSERT``, one ``UPDATE`` by id
 executed for many rows, and for registrations split per day one indexed look-up
 of their groups' other days (``ix_registraties_base``) plus one ``UPDATE`` of the
