@@ -24,9 +24,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("reports") as batch:
-        batch.add_column(sa.Column("origin", sa.String(8), nullable=False,
-                                   server_default="adapter"))
+    # A plain ADD COLUMN on both backends (SQLite needs no table copy for it).
+    op.add_column("reports", sa.Column("origin", sa.String(8), nullable=False,
+                                       server_default="adapter"))
     op.create_table(
         "student_aliases",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -41,5 +41,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("student_aliases")
-    with op.batch_alter_table("reports") as batch:
-        batch.drop_column("origin")
+    # Web reports have no place in the older schema: forget them (their events stay sent).
+    web = "(SELECT id FROM reports WHERE origin = 'web')"
+    op.execute(f"DELETE FROM terugmeldingen WHERE report_id IN {web}")
+    op.execute(f"DELETE FROM report_history WHERE report_id IN {web}")
+    op.execute("DELETE FROM reports WHERE origin = 'web'")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+): a batch copy of ``reports`` would
+    # drop the table under the foreign keys of its children.
+    op.execute("ALTER TABLE reports DROP COLUMN origin")
