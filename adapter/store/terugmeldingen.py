@@ -14,6 +14,10 @@ status and officer, never the student, so that is all its archive row holds
 our own reports' (``terugmelding`` events without ``source_id``, with
 ``"origin": "web"``). A later mutation may change its verzuimsoort or period
 (the school edited it at the counter): the row follows the newest mutation.
+Should DUO's feed name one of our own reports before we know its meldingsnummer
+and without our document id (the answer to our aanlevering was lost), it is
+first stored as a web report and adopted by ours once the meldingsnummer is
+known (:func:`adopt_web_report`).
 """
 
 from __future__ import annotations
@@ -194,3 +198,32 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
                      source_id=source_id, data={**context, **data}, at=now)
     set_watermark(conn, name, as_utc(watermark))
     return new_events
+
+
+def adopt_web_report(conn: Connection, report_id: int, brin: str, meldingsnummer: str,
+                     now: datetime) -> None:
+    """Our report ``report_id`` was just registered as ``meldingsnummer``: when a web
+    report with that number was stored first (DUO's feed named our report before we
+    knew its number, and without our document id), it was ours all along. Its
+    feedback moves to our report (the newest mutation deciding the status), the web
+    row goes; the events it published stay published."""
+    r = t.reports.c
+    web = conn.execute(sa.select(t.reports).where(
+        r.brin == brin, r.meldingsnummer == meldingsnummer, r.origin == WEB,
+        r.id != report_id).with_for_update()).first()
+    if web is None:
+        return
+    conn.execute(t.terugmeldingen.update().where(t.terugmeldingen.c.report_id == web.id)
+                 .values(report_id=report_id))
+    conn.execute(t.report_history.delete().where(t.report_history.c.report_id == web.id))
+    conn.execute(t.reports.delete().where(r.id == web.id))
+    history(conn, report_id, "web_report_adopted", at=now,
+            detail=f"feedback of report {web.id}, stored before the meldingsnummer was known")
+    ours = conn.execute(sa.select(t.reports).where(r.id == report_id)).one()
+    if web.laatste_mutatie is not None and (
+            ours.laatste_mutatie is None or web.laatste_mutatie > ours.laatste_mutatie):
+        target = ours.state
+        if web.duo_status == Status.I.value and ours.state == S.REGISTERED:
+            target = S.WITHDRAWN
+        set_report_state(conn, report_id, ours.state, target, now, "report_withdrawn",
+                         duo_status=web.duo_status, laatste_mutatie=web.laatste_mutatie)

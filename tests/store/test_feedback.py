@@ -180,3 +180,29 @@ def test_a_web_report_cannot_be_cloned(store: Store) -> None:
     [summary] = store.list_reports()
     with pytest.raises(CloneRefused, match="web counter"):
         store.clone(summary.report_id, begindatum=date(2025, 3, 3), today=date(2025, 3, 3))
+
+
+def test_our_report_adopts_the_web_report_its_feedback_made_before_reconciliation(
+        store: Store) -> None:
+    """DUO's feed named our report without our document id while our answer was lost:
+    stored as a web report first, it is ours once reconciliation learns the number."""
+    accept(store, "m-1", report("r1"))
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_unknown(claim.submission_id, error="ReadTimeout")
+    early = _web("MN-9", Status.B, 2, verzuimsoort="V3")
+    assert store.apply_feedback([early], watermark=LATER, name="fb") == 1
+    assert sorted(r.origin for r in store.list_reports()) == ["adapter", "web"]
+    [again] = store.claim_unknown(limit=5)
+    store.mark_registered(again.submission_id, meldingsnummer="MN-9", status="R",
+                          laatste_mutatie=T0 + timedelta(hours=1))
+    [ours] = store.list_reports()
+    assert (ours.source_id, ours.origin, ours.meldingsnummer, ours.duo_status) == (
+        "r1", "adapter", "MN-9", "B")                       # the newer feedback decides
+    detail = store.report_detail(ours.report_id)
+    assert detail is not None and "web_report_adopted" in [h["event"] for h in detail["history"]]
+    # the same feedback again is known (moved with the report), later feedback is ours
+    assert store.apply_feedback([early], watermark=LATER, name="fb") == 0
+    assert store.apply_feedback([_web("MN-9", Status.G, 3)], watermark=LATER, name="fb") == 1
+    [(_, event)] = [(i, e) for i, e in store.pending_events(limit=20)
+                    if e.event == "terugmelding" and e.data["status"] == "G"]
+    assert event.source_id == "r1" and "origin" not in event.data
