@@ -291,11 +291,15 @@ def meldingen() -> None:
 @click.option("--state", help="Only reports in this state (queued, held, registered, rejected, …).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
-              help="A JSON array of objects: id, source_id, vendor, brin, state, meldingsnummer, …")
+              help="A JSON array of objects: id, source_id, vendor, brin, state, meldingsnummer, "
+                   "…, origin (adapter, or web: typed into DUO's web counter).")
 @click.pass_context
 @one_line_errors
 def meldingen_list(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
-    """List reports, newest first: internal id, source id, state, DUO status, meldingsnummer."""
+    """List reports, newest first: internal id, source id, state, DUO status, meldingsnummer.
+
+    Reports typed into DUO's web counter (learnt from DUO's feedback) are listed too,
+    with no source id (``(web)``)."""
     from adapter.commands.archive import report_json
     from adapter.commands.status import render_reports
     from adapter.store import Store

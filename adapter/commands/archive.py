@@ -27,12 +27,15 @@ Envelope = tuple[str, bytes]
 
 
 def report_json(summary: ReportSummary) -> dict[str, Any]:
-    """A report as ``meldingen list --json`` prints it: ids, codes and times only."""
+    """A report as ``meldingen list --json`` prints it: ids, codes and times only.
+
+    ``origin``: ``adapter`` or ``web`` (typed into DUO's web counter; no ``source_id``)."""
     return {
         "id": summary.report_id, "source_id": summary.source_id, "vendor": summary.vendor,
         "brin": summary.brin, "state": summary.state, "meldingsnummer": summary.meldingsnummer,
         "duo_status": summary.duo_status, "verzuimsoort": summary.verzuimsoort,
         "created_at": summary.created_at.isoformat(), "updated_at": summary.updated_at.isoformat(),
+        "origin": summary.origin,
     }
 
 

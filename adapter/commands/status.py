@@ -51,7 +51,8 @@ def render_reports(rows: list[ReportSummary]) -> str:
     header = f"{'id':>5}  {'vendor':<10} {'brin':<5} {'source id':<24} {'soort':<5} {'state':<11} {'duo':<3} meldingsnummer"
     lines = [header]
     for r in rows:
-        lines.append(f"{r.report_id:>5}  {r.vendor:<10} {r.brin:<5} {r.source_id[:24]:<24} "
+        source = r.source_id if r.source_id is not None else f"({r.origin})"
+        lines.append(f"{r.report_id:>5}  {r.vendor:<10} {r.brin:<5} {source[:24]:<24} "
                      f"{r.verzuimsoort:<5} {r.state:<11} {r.duo_status or '-':<3} {r.meldingsnummer or '-'}")
     if not rows:
         lines.append("(no reports)")

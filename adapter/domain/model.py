@@ -169,7 +169,12 @@ class Behandelaar:
 
 @dataclass(frozen=True)
 class Terugmelding:
-    """DUO's feedback on one report: status, officer, explanation, mutation stamp."""
+    """DUO's feedback on one report: status, officer, explanation, mutation stamp.
+
+    DUO's ``Verzuimmeldingstatus`` also names the report's BRIN, verzuimsoort and
+    period (``brin``, ``verzuimsoort``, ``begindatum``, ``einddatum``), never the
+    student: that is all the adapter learns of a report typed into DUO's web counter.
+    """
 
     meldingsnummer: str
     status: Status
@@ -178,6 +183,10 @@ class Terugmelding:
     reden: str | None = None
     toelichting: str | None = None
     behandelaar: Behandelaar = field(default_factory=Behandelaar)
+    brin: str | None = None
+    verzuimsoort: str | None = None
+    begindatum: date | None = None
+    einddatum: date | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,9 @@ class OutboundEvent:
     - ``rejected``: ``{"errors": [{"code", "field", "rule", "text"}], "position", "operation"}``
     - ``terugmelding``: ``{"meldingsnummer", "status", "reden", "toelichting",
       "behandelaar": {"naam", "telefoonnummer", "emailadres", "organisatie"},
-      "laatste_mutatie"}``
+      "laatste_mutatie"}``; for a report typed into DUO's web counter (never sent
+      by the adapter) ``source_id`` is None and the data adds ``"origin": "web"``,
+      ``verzuimsoort``, ``begindatum``, ``einddatum``
     - ``failed``: ``{"reason", "attempts", "operation"}``
     """
 

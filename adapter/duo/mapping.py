@@ -120,7 +120,25 @@ def terugmelding_from(item: Any) -> Terugmelding:
         reden=getattr(item, "reden", None),
         toelichting=getattr(item, "toelichting", None),
         behandelaar=behandelaar,
+        brin=_opt_str(getattr(item, "brin", None)),
+        verzuimsoort=_opt_str(getattr(item, "verzuimsoort", None)),
+        begindatum=_opt_date(getattr(item, "begindatum", None)),
+        einddatum=_opt_date(getattr(item, "einddatum", None)),
     )
+
+
+def _opt_str(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _opt_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
 
 
 # ---- simulator side: XML element -> model ----------------------------------------------

@@ -78,7 +78,8 @@ class Daemon:
                                      [school.brin for school in settings.all_schools],
                                      interval=settings.duo.poll_interval,
                                      on_events=self.relay.wake,
-                                     paused=lambda: self.submitter.held is not None)
+                                     paused=lambda: self.submitter.held is not None,
+                                     web_vendor=_web_vendor(settings, self.vendors))
         self.signaler = Signaler(settings.signals, self.store, settings.school_calendars(),
                                  today=today_in_nl, clock=lambda: datetime.now(UTC),
                                  on_events=self.relay.wake)
@@ -248,3 +249,12 @@ class Daemon:
                     stop_wanted.set()
         self.stop()
         return 1 if failed else 0
+
+
+def _web_vendor(settings: Settings, vendors: VendorRegistry) -> str:
+    """The vendor told about a web report at a BRIN the store knows no SIS for yet:
+    the first enabled vendor, else ``canonical``, else the first registered one."""
+    names = vendors.names()
+    if settings.plugins.enabled:
+        return settings.plugins.enabled[0]
+    return "canonical" if "canonical" in names or not names else names[0]

@@ -2,7 +2,10 @@
 
 Each page is applied in one store transaction together with the new
 watermark, so a crash between pages repeats at most one page, and the store's
-unique (meldingsnummer, mutation) key turns a repeat into a no-op.
+unique (meldingsnummer, mutation) key turns a repeat into a no-op. Reports in
+the feed that the adapter never sent (typed into DUO's web counter) are stored
+as web reports and published to ``web_vendor`` when the store knows no SIS for
+their BRIN (:mod:`adapter.store.terugmeldingen`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class FeedbackPoller:
 
     def __init__(self, store: Store, client: DuoPort, brins: list[str], *, interval: float,
                  on_events: Callable[[], None] = lambda: None, max_pages: int = 50,
-                 paused: Callable[[], bool] = lambda: False) -> None:
+                 paused: Callable[[], bool] = lambda: False,
+                 web_vendor: str = "canonical") -> None:
         self._store = store
         self._client = client
         self._brins = brins
@@ -32,6 +36,7 @@ class FeedbackPoller:
         self._on_events = on_events
         self._max_pages = max_pages
         self._paused = paused
+        self._web_vendor = web_vendor
         self._wake = threading.Event()
         self.last_poll_ok: bool | None = None
 
@@ -61,7 +66,8 @@ class FeedbackPoller:
             for _ in range(self._max_pages):
                 page = self._client.opvragen_gewijzigd(brin=brin, since=since)
                 total += self._store.apply_feedback(page.items, watermark=page.next_since,
-                                                    name=name)
+                                                    name=name, brin=brin,
+                                                    default_vendor=self._web_vendor)
                 since = page.next_since
                 if not page.more:
                     break

@@ -7,6 +7,14 @@ Routes (JSON in and out)::
                                              behandelaar, laatste_mutatie, bijlagen
                                              ([{bijlage_id, bestandsnaam, mime_type,
                                              size, sha256}] of the content received), melding
+    POST /control/meldingen                  {"brin": "00AA", "melding": {canonical report}}
+                                             a report typed into DUO's web counter by the
+                                             school: registered (R) with a new meldingsnummer
+                                             and in the changed-reports feed, no document_id;
+                                             answers its control view (as GET). The report
+                                             is the canonical JSON of docs/canonical-format.md
+                                             (``brin`` defaults to the report's own); no
+                                             DUO rule is applied. 400 on a malformed report
     GET  /control/ledger                     {document_id: registrations}
     POST /control/meldingen/<nr>/status      {status, reden?, toelichting?, behandelaar?}
     POST /control/reset                      forget reports, ledger, faults
@@ -26,6 +34,7 @@ loopback only and is never part of a production deployment.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -33,10 +42,11 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from adapter.simulator.model import Officer, Status, report_json
+from adapter.simulator.model import Officer, Status, report_from_json, report_json
 from adapter.simulator.state import FAULT_MODES, FaultPlan, SimMelding, SimState
 
 MAX_BODY_BYTES = 1024 * 1024
+BRIN_RE = re.compile(r"[0-9]{2}[0-9A-Z]{2}")
 _BEHANDELAAR_KEYS = ("naam", "telefoonnummer", "emailadres", "organisatie")
 
 
@@ -60,6 +70,7 @@ class ControlApp:
         self.state = state
         self.urls = Map([
             Rule("/control/meldingen", methods=["GET"], endpoint="meldingen"),
+            Rule("/control/meldingen", methods=["POST"], endpoint="web_report"),
             Rule("/control/ledger", methods=["GET"], endpoint="ledger"),
             Rule("/control/meldingen/<nummer>/status", methods=["POST"], endpoint="status"),
             Rule("/control/reset", methods=["POST"], endpoint="reset"),
@@ -91,6 +102,22 @@ class ControlApp:
         with self.state.lock:
             return [melding_json(s) for s in sorted(self.state.meldingen.values(),
                                                     key=lambda s: int(s.meldingsnummer))]
+
+    def _web_report(self, request: Request) -> dict[str, Any]:
+        data = self._json(request)
+        melding = data.get("melding")
+        brin = data.get("brin") or (melding.get("brin") if isinstance(melding, dict) else None)
+        if not isinstance(brin, str) or not BRIN_RE.fullmatch(brin):
+            raise BadRequest("brin must be a BRIN (2 digits, 2 capitals or digits)")
+        try:
+            report = report_from_json(melding, brin)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise BadRequest("melding must be a report in the canonical JSON format (student "
+                             "with bsn or onderwijsnummer, verzuimsoort, begindatum, "
+                             "vermoedelijke_reden, melder with naam and emailadres)") from None
+        sim = self.state.add_web_report(report, monotonic_now=time.monotonic())
+        with self.state.lock:
+            return melding_json(sim)
 
     def _ledger(self, request: Request) -> dict[str, int]:
         with self.state.lock:

@@ -6,7 +6,9 @@ nothing of the client's domain model in it, so a bug shared with the client's
 model cannot make both sides agree on something DUO would read differently.
 
 :func:`report_json` renders a report for the control API in the shape the tests
-and the demo read (the keys the canonical JSON format uses), written out here.
+and the demo read (the keys the canonical JSON format uses), written out here;
+:func:`report_from_json` reads that shape back (``POST /control/meldingen``: a
+report typed into DUO's web counter).
 """
 
 from __future__ import annotations
@@ -158,6 +160,64 @@ def report_json(report: Report) -> dict[str, Any]:
                           "lesuren": list(d.lesuren)} for d in report.dagen],
         "vervolg_op": report.vervolg_op, "bijlagen": [], "deleted": False,
     })
+
+
+def report_from_json(data: Any, brin: str) -> Report:
+    """A report in the canonical JSON shape (``docs/canonical-format.md``) as typed into
+    DUO's web counter for ``brin``. Raises ValueError (or KeyError, TypeError) when
+    a required field is missing or of the wrong type; ``source_id``, ``bijlagen``,
+    ``modified_at`` and ``deleted`` mean nothing at the counter and are ignored."""
+    if not isinstance(data, dict):
+        raise ValueError("melding must be an object")
+    student, melder = data["student"], data["melder"]
+    if not isinstance(student, dict) or not isinstance(melder, dict):
+        raise ValueError("student and melder must be objects")
+    pupil = Pupil(bsn=_opt(student, "bsn"), onderwijsnummer=_opt(student, "onderwijsnummer"),
+                  geboortedatum=_opt_date(student, "geboortedatum"))
+    if not (pupil.bsn or pupil.onderwijsnummer):
+        raise ValueError("student needs bsn or onderwijsnummer")
+    dagen = []
+    for dag in data.get("verzuimdagen") or []:
+        lesuren = dag.get("lesuren") or []
+        if not isinstance(lesuren, list) or not all(isinstance(n, int) for n in lesuren):
+            raise ValueError("lesuren must be a list of integers")
+        dagen.append(Day(datum=date.fromisoformat(str(dag["datum"])),
+                         hele_dag=bool(dag.get("hele_dag")), lesuren=tuple(lesuren)))
+    return Report(
+        brin=brin, pupil=pupil, soort=Soort(data["verzuimsoort"]),
+        begindatum=date.fromisoformat(str(data["begindatum"])),
+        vermoedelijke_reden=str(data["vermoedelijke_reden"]),
+        melder=Reporter(naam=str(melder["naam"]), emailadres=str(melder["emailadres"]),
+                        functie=_opt(melder, "functie"),
+                        telefoonnummer=_opt(melder, "telefoonnummer")),
+        einddatum=_opt_date(data, "einddatum"),
+        onderwijslocatiecode=_opt(data, "onderwijslocatiecode"),
+        toelichting=_opt(data, "toelichting"), actie_ondernomen=_opt_bool(data, "actie_ondernomen"),
+        toelichting_actie_ondernomen=_opt(data, "toelichting_actie_ondernomen"),
+        toelichting_actie_gewenst=_opt(data, "toelichting_actie_gewenst"),
+        alle_lessen_gemist=_opt_bool(data, "alle_lessen_gemist"),
+        dagen=tuple(dagen), vervolg_op=_opt(data, "vervolg_op"))
+
+
+def _opt(values: dict[str, Any], key: str) -> str | None:
+    value = values.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _opt_date(values: dict[str, Any], key: str) -> date | None:
+    text = _opt(values, key)
+    return date.fromisoformat(text) if text is not None else None
+
+
+def _opt_bool(values: dict[str, Any], key: str) -> bool | None:
+    value = values.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{key} must be a boolean")
+    return value
 
 
 def _iso(value: date | None) -> str | None:

@@ -22,7 +22,7 @@ class SimMelding:
     """One report as DUO holds it."""
 
     meldingsnummer: str
-    document_id: str
+    document_id: str | None             # None: typed into DUO's web counter, no aanlevering
     brin: str
     report: Report
     status: Status
@@ -178,6 +178,17 @@ class SimState:
             if behandelaar is not None:
                 sim.behandelaar = behandelaar
             sim.laatste_mutatie = self.next_stamp()
+
+    def add_web_report(self, report: Report, *, monotonic_now: float) -> SimMelding:
+        """A report typed into DUO's web counter by the school: registered (status R)
+        with a meldingsnummer and a mutation stamp, so it appears in the changed-reports
+        feed; no aanlevering, so no document id and nothing in the ledger."""
+        with self.lock:
+            sim = SimMelding(meldingsnummer=self.next_meldingsnummer(), document_id=None,
+                             brin=report.brin, report=report, status=Status.R,
+                             laatste_mutatie=self.next_stamp(), status_since=monotonic_now)
+            self.meldingen[sim.meldingsnummer] = sim
+            return sim
 
     def changes(self, brin: str, since: datetime | None, limit: int
                 ) -> tuple[list[SimMelding], datetime, bool]:

@@ -98,6 +98,7 @@ from adapter.store.common import (
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import effective, refresh_reports, report_context
 from adapter.store.registraties_bulk import store_registraties
+from adapter.store.students import student_key_for
 
 NEW, UPDATED, UNCHANGED, REFUSED = "new", "updated", "unchanged", "refused"
 #: Part ids looked up per query by :func:`committed_parts`.
@@ -163,7 +164,8 @@ def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
             continue
         history(conn, report.id, "days_from_registrations", at=now)
         if _change(conn, report, payload, digest, deleted=melding.deleted, now=now,
-                   held_by=held_by(conn, report.vendor, melding, agreements)) == UPDATED:
+                   held_by=held_by(conn, report.vendor, melding, agreements,
+                                   skey=report.student_key)) == UPDATED:
             tally[UPDATED] += 1
     return AcceptResult(duplicate_message=False, new_reports=tally[NEW],
                         unchanged_reports=tally[UNCHANGED],
@@ -239,11 +241,13 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
     a refusal becomes a ``rejected`` event keyed by ``message_id``. ``agreements``
     decide whether an ``aanleveren`` is held instead of queued."""
     record = item.melding
-    m = effective(conn, item.vendor, record)
+    skey = student_key_for(conn, item.vendor, record.brin, record.student,
+                           fallback=record.source_id, now=now)
+    m = effective(conn, item.vendor, record, skey=skey)
     payload = encode(m)
     digest = content_hash(payload)
     report = _find(conn, item.vendor, m.brin, m.source_id)
-    held = held_by(conn, item.vendor, m, agreements)
+    held = held_by(conn, item.vendor, m, agreements, skey=skey)
     would_change = report is None or (report.content_hash != digest
                                       and not _is_stale(report.payload, m.modified_at))
     violations = check(m) if check is not None and would_change and not m.deleted else ()
@@ -258,7 +262,7 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
             record=encode(record)))
     if report is None:
         report_id = insert_ignore(conn, t.reports, dict(
-            vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=student_key(m),
+            vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=skey,
             verzuimsoort=m.verzuimsoort.value, payload=payload, record=encode(record),
             content_hash=digest,
             state=S.HELD if held else S.QUEUED, duo_status=None, meldingsnummer=None,
@@ -271,8 +275,7 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
                 _hold(conn, _find(conn, item.vendor, m.brin, m.source_id), None, payload,
                       held, now)
             else:
-                add_submission(conn, report_id, student_key(m), "aanleveren", payload, digest,
-                               now)
+                add_submission(conn, report_id, skey, "aanleveren", payload, digest, now)
             return NEW
         report = _find(conn, item.vendor, m.brin, m.source_id)  # lost a concurrent insert
         if report is None:  # cannot happen: the conflicting row was committed
@@ -286,17 +289,18 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
 
 
 def held_by(conn: Connection, vendor: str, melding: Verzuimmelding,
-            agreements: RegionalAgreements) -> str | None:
+            agreements: RegionalAgreements, *, skey: str | None = None) -> str | None:
     """The gemeentecode whose regional agreement holds ``melding`` back, or None.
 
     A report without ``student.gemeentecode`` (an export of reports that does not
-    carry it) takes the one of its student's latest registration that does."""
+    carry it) takes the one of its student's latest registration that does
+    (``skey``: the report's stored student key, which may be an alias)."""
     if not agreements.may_hold(melding) or melding.student.gemeentecode:
         return agreements.held_by(melding)
     r = t.registraties.c
     rows = conn.execute(sa.select(r.payload).where(
         r.vendor == vendor, r.brin == melding.brin,
-        r.student_key == student_key(melding)).order_by(r.datum.desc(), r.id.desc()))
+        r.student_key == (skey or student_key(melding))).order_by(r.datum.desc(), r.id.desc()))
     for (payload,) in rows:
         code = (payload.get("student") or {}).get("gemeentecode")
         if code:

@@ -136,15 +136,19 @@ class Claim:
 
 @dataclass(frozen=True)
 class ReportSummary:
-    """A row of ``meldingen list``: internal ids and codes, no personal data."""
+    """A row of ``meldingen list``: internal ids and codes, no personal data.
+
+    ``origin`` is ``adapter`` (sent by us) or ``web`` (typed into DUO's web counter,
+    learnt from DUO's feedback; ``source_id`` is None: the SIS never had it)."""
 
     report_id: int
     vendor: str
     brin: str
-    source_id: str
+    source_id: str | None
     state: str
     duo_status: str | None
     meldingsnummer: str | None
     verzuimsoort: str
     created_at: datetime
     updated_at: datetime
+    origin: str = "adapter"

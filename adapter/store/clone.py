@@ -66,6 +66,9 @@ def clone_report(conn: Connection, report_id: int, *, begindatum: date | None,
                            .with_for_update(key_share=True)).first()
     if earlier is None:
         raise CloneRefused(f"no report with id {report_id}")
+    if earlier.origin == "web":
+        raise CloneRefused(f"report {report_id} was typed into DUO's web counter: the adapter "
+                           f"holds no content to continue it")
     if earlier.state != S.REGISTERED:
         raise CloneRefused(f"report {report_id} is {earlier.state}, not registered at DUO: "
                            f"only a registered report can be continued")

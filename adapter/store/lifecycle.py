@@ -32,6 +32,7 @@ from adapter.store.api import Claim, ExchangeRecord, FieldViolation
 from adapter.store.common import as_utc, clip, decode, history
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
+from adapter.store.terugmeldingen import adopt_web_report
 
 _sub, _rep = t.submissions, t.reports
 _JOINED = sa.select(
@@ -165,6 +166,8 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
     set_report_state(conn, row.report_id, row.report_state, target, now, "report_" + target,
                      submission_id=submission_id, meldingsnummer=meldingsnummer,
                      duo_status=status, laatste_mutatie=laatste_mutatie)
+    if row.operation == "aanleveren":
+        adopt_web_report(conn, row.report_id, row.brin, meldingsnummer, now)
     outbox_event(conn, message_id=f"registered:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="registered", source_id=row.source_id, at=now, data={
                      **report_context(conn, row.report_id), "meldingsnummer": meldingsnummer, "status": status,

@@ -37,14 +37,15 @@ def oldest_pending(conn: Connection) -> datetime | None:
 
 def _summary(row: Row[Any]) -> ReportSummary:
     return ReportSummary(
-        report_id=row.id, vendor=row.vendor, brin=row.brin, source_id=row.source_id,
+        report_id=row.id, vendor=row.vendor, brin=row.brin,
         state=row.state, duo_status=row.duo_status, meldingsnummer=row.meldingsnummer,
-        verzuimsoort=row.verzuimsoort, created_at=row.created_at, updated_at=row.updated_at)
+        verzuimsoort=row.verzuimsoort, created_at=row.created_at, updated_at=row.updated_at,
+        source_id=None if row.origin == "web" else row.source_id, origin=row.origin)
 
 
 _SUMMARY_COLS = [t.reports.c[n] for n in (
     "id", "vendor", "brin", "source_id", "state", "duo_status", "meldingsnummer",
-    "verzuimsoort", "created_at", "updated_at")]
+    "verzuimsoort", "created_at", "updated_at", "origin")]
 
 
 def list_reports(conn: Connection, *, limit: int, state: str | None) -> list[ReportSummary]:

@@ -33,7 +33,8 @@ def release_held(conn: Connection, agreements: RegionalAgreements, *, now: datet
                         .with_for_update(key_share=True)).all()
     released = 0
     for row in rows:
-        if held_by(conn, row.vendor, decode(row.payload), agreements) is None:
+        if held_by(conn, row.vendor, decode(row.payload), agreements,
+                   skey=row.student_key) is None:
             release(conn, row, row.payload, row.content_hash, now)
             released += 1
     return released

@@ -2,7 +2,8 @@
 
 A report's effective content (what is sent to DUO) is the record the SIS sent
 with its verzuimdagspecificatie merged from the counting registrations of the
-same student (vendor, BRIN, student key) — :func:`adapter.domain.dagspec.merge_days`.
+same student (vendor, BRIN, student key; one key per SIS ``leerlingnummer``, see
+:mod:`adapter.store.students`) — :func:`adapter.domain.dagspec.merge_days`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from adapter.domain.codec import registratie_from_dict
 from adapter.domain.dagspec import merge_days
 from adapter.domain.model import Registratie, Verzuimmelding
 from adapter.store import schema as t
-from adapter.store.common import decode, student_key_of
+from adapter.store.common import decode
 from adapter.store.registraties_bulk import Key, batched
+from adapter.store.students import student_key_for, student_keys
 
 #: Students whose registrations are loaded together when reports are refreshed.
 REFRESH_STUDENTS = 16
@@ -32,9 +34,13 @@ def registraties_of(conn: Connection, vendor: str, brin: str, skey: str) -> list
     return [registratie_from_dict(dict(row.payload)) for row in rows]
 
 
-def effective(conn: Connection, vendor: str, record: Verzuimmelding) -> Verzuimmelding:
-    """The record with its days merged from the student's counting registrations."""
-    skey = student_key_of(record.brin, record.student, fallback=record.source_id)
+def effective(conn: Connection, vendor: str, record: Verzuimmelding, *,
+              skey: str | None = None) -> Verzuimmelding:
+    """The record with its days merged from the student's counting registrations
+    (``skey``: the record's student key when the caller resolved it already)."""
+    if skey is None:
+        skey = student_key_for(conn, vendor, record.brin, record.student,
+                               fallback=record.source_id)
     return merged(record, registraties_of(conn, vendor, record.brin, skey))
 
 
@@ -48,7 +54,8 @@ def merged(record: Verzuimmelding, regs: list[Registratie]) -> Verzuimmelding:
 
 def registratie_ids(conn: Connection, vendor: str, melding: Verzuimmelding) -> list[str]:
     """Source ids of the registrations merged into this report (for events to the SIS)."""
-    skey = student_key_of(melding.brin, melding.student, fallback=melding.source_id)
+    skey = student_key_for(conn, vendor, melding.brin, melding.student,
+                           fallback=melding.source_id)
     return list(merge_days(melding, registraties_of(conn, vendor, melding.brin, skey))[1])
 
 
@@ -77,11 +84,10 @@ def refresh_reports(conn: Connection, touched: Iterable[Key], *,
     for group in _by_students(rows):
         records = [(row, decode(row.record if row.record is not None else row.payload))
                    for row in group]
-        regs = _registraties_by_student(conn, group[0].vendor, group[0].brin, {
-            student_key_of(record.brin, record.student, fallback=record.source_id)
-            for _, record in records})
-        for row, record in records:
-            skey = student_key_of(record.brin, record.student, fallback=record.source_id)
+        skeys = student_keys(conn, group[0].vendor, [
+            (record.brin, record.student, record.source_id) for _, record in records])
+        regs = _registraties_by_student(conn, group[0].vendor, group[0].brin, set(skeys))
+        for (row, record), skey in zip(records, skeys):
             yield row, merged(record, regs.get(skey, []))
 
 

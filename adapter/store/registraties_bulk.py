@@ -1,8 +1,10 @@
 """Storing one chunk's registrations with a bounded number of statements.
 
 :func:`store_registraties` is the write side of :mod:`adapter.store.registraties`.
-Per chunk it runs, whatever the number of rows: one ``SELECT … FOR UPDATE`` of the
-stored versions of the chunk's keys (``IN`` over the unique business key, per
+Per chunk it runs, whatever the number of rows: the student keys of the chunk
+(:func:`adapter.store.students.student_keys`: a look-up, an insert of the SIS
+student numbers seen first and a read-back, per BRIN and 500 numbers), one
+``SELECT … FOR UPDATE`` of the stored versions of the chunk's keys (``IN`` over the unique business key, per
 BRIN and per :data:`BATCH` keys), one multi-row ``INSERT``, one ``UPDATE`` by id
 executed for many rows, and for registrations split per day one indexed look-up
 of their groups' other days (``ix_registraties_base``) plus one ``UPDATE`` of the
@@ -33,7 +35,8 @@ from sqlalchemy.engine import Connection
 from adapter.domain.codec import registratie_to_dict
 from adapter.store import schema as t
 from adapter.store.api import IncomingRegistratie
-from adapter.store.common import as_utc, content_hash, student_key_of
+from adapter.store.common import as_utc, content_hash
+from adapter.store.students import student_keys
 
 Key = tuple[str, str, str]  # vendor, BRIN, student key
 #: Keys per ``IN (…)`` list: far below every driver's limit on bound parameters.
@@ -71,7 +74,9 @@ def store_registraties(conn: Connection, vendor: str, items: Sequence[IncomingRe
     """Store, replace and retire a chunk's registrations; the students whose days changed."""
     if not items:
         return set()
-    incoming = [_incoming(vendor, item, now) for item in items]
+    keys = student_keys(conn, vendor, [(i.registratie.brin, i.registratie.student,
+                                        i.registratie.source_id) for i in items], now=now)
+    incoming = [_incoming(vendor, item, now, skey) for item, skey in zip(items, keys)]
     stored = _stored(conn, vendor, {(v.brin, v.source_id) for v in incoming})
     latest: dict[tuple[str, str], _Version] = {}
     touched: set[Key] = set()
@@ -140,9 +145,8 @@ def _changed_columns(version: _Version) -> dict[str, Any]:
     return {f"new_{name}": version.values[name] for name in _UPDATED}
 
 
-def _incoming(vendor: str, item: IncomingRegistratie, now: datetime) -> _Version:
+def _incoming(vendor: str, item: IncomingRegistratie, now: datetime, skey: str) -> _Version:
     reg = item.registratie
-    skey = student_key_of(reg.brin, reg.student, fallback=reg.source_id)
     payload = registratie_to_dict(reg)
     digest = content_hash(payload)
     modified = as_utc(reg.modified_at) if reg.modified_at else None

@@ -77,6 +77,8 @@ reports = sa.Table(
     _ts("laatste_mutatie", nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    # ``adapter``: sent by us; ``web``: typed into DUO's web counter, learnt from feedback (0006).
+    sa.Column("origin", sa.String(8), nullable=False, server_default="adapter"),
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_reports_business_key"),
 )
 
@@ -207,6 +209,19 @@ signals = sa.Table(
     sa.UniqueConstraint("vendor", "brin", "student_key", "situation",
                         name="uq_signals_situation"),
     sa.Index("ix_signals_state", "state", "signaal"),
+)
+
+# The student key first used for a SIS student number (0006): hash of vendor, BRIN and
+# leerlingnummer -> student key, so an onderwijsnummer later replaced by a BSN keeps one key.
+student_aliases = sa.Table(
+    "student_aliases", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("brin", sa.String(16), nullable=False),
+    sa.Column("leerling_key", sa.String(64), nullable=False),
+    sa.Column("student_key", sa.String(64), nullable=False),
+    _ts("created_at"),
+    sa.UniqueConstraint("vendor", "brin", "leerling_key", name="uq_student_aliases_key"),
 )
 
 watermarks = sa.Table(

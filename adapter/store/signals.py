@@ -41,11 +41,15 @@ OPEN, CLOSED = "open", "closed"
 
 
 def changed_students(conn: Connection, since: datetime | None) -> list[Student]:
-    """Students with registrations or reports written after ``since`` (all when None)."""
+    """Students with registrations or reports written after ``since`` (all when None).
+
+    Reports typed into DUO's web counter (origin ``web``) name no student: not here."""
     queries = []
     for table in (t.registraties, t.reports):
         c = table.c
         q = sa.select(c.vendor, c.brin, c.student_key)
+        if table is t.reports:
+            q = q.where(c.origin == "adapter")
         queries.append(q if since is None else q.where(c.updated_at > since))
     rows = conn.execute(sa.union(*queries)).all()
     return sorted((r[0], r[1], r[2]) for r in rows)
@@ -61,7 +65,7 @@ def report_periods(conn: Connection, student: Student) -> list[ReportPeriod]:
     vendor, brin, skey = student
     r = t.reports.c
     rows = conn.execute(sa.select(r.payload).where(
-        r.vendor == vendor, r.brin == brin, r.student_key == skey,
+        r.vendor == vendor, r.brin == brin, r.student_key == skey, r.origin == "adapter",
         r.state.in_((S.QUEUED, S.REGISTERED, S.HELD)))).all()
     periods = []
     for (payload,) in rows:

@@ -212,9 +212,13 @@ class Store:
             return _terugmeldingen.get_watermark(conn, name)
 
     def apply_feedback(self, items: Sequence[Terugmelding], *, watermark: datetime,
-                       name: str) -> int:
+                       name: str, brin: str | None = None,
+                       default_vendor: str = _terugmeldingen.DEFAULT_VENDOR) -> int:
+        """Store DUO's feedback (``brin``: the BRIN polled); reports we never sent become
+        web reports (see :mod:`adapter.store.terugmeldingen`). Returns the new events."""
         return self._db.run("apply_feedback", lambda conn: _terugmeldingen.apply_feedback(
-            conn, items, watermark=watermark, name=name, now=utcnow()))
+            conn, items, watermark=watermark, name=name, now=utcnow(), brin=brin,
+            default_vendor=default_vendor))
 
     def pending_events(self, limit: int) -> list[tuple[int, OutboundEvent]]:
         """Unpublished outbox rows, oldest first (``limit`` may be given by position)."""

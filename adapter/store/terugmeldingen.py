@@ -3,12 +3,28 @@
 Feedback is deduplicated on (meldingsnummer, laatste_mutatie); the watermark is
 saved in the same transaction as the events it covers, so a crash either keeps
 both or neither (then the poll repeats and the duplicates are absorbed).
+
+A report in the feed that the adapter never sent (typed into DUO's web counter
+by the school) is stored once, by meldingsnummer, with ``origin`` ``web``: DUO's
+feed names its meldingsnummer, BRIN, verzuimsoort, begindatum and einddatum,
+status and officer, never the student, so that is all its archive row holds
+(``payload``; no ``record``, a student key of its own, a synthetic business key
+``duo:<meldingsnummer>`` under the BRIN's vendor — see :func:`web_vendor`). It is
+``registered`` from the start, and its feedback is applied and published like
+our own reports' (``terugmelding`` events without ``source_id``, with
+``"origin": "web"``). A later mutation may change its verzuimsoort or period
+(the school edited it at the counter): the row follows the newest mutation.
+Should DUO's feed name one of our own reports before we know its meldingsnummer
+and without our document id (the answer to our aanlevering was lost), it is
+first stored as a web report and adopted by ours once the meldingsnummer is
+known (:func:`adopt_web_report`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+import hashlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +34,7 @@ from adapter.domain.model import Status, Terugmelding
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import set_report_state
-from adapter.store.common import as_utc, event_uuid, history, insert_ignore
+from adapter.store.common import as_utc, content_hash, event_uuid, history, insert_ignore
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
 
@@ -64,14 +80,94 @@ def _report_for(conn: Connection, item: Terugmelding) -> sa.Row[Any] | None:
         .limit(1).with_for_update(of=t.reports, key_share=True)).first()
 
 
+ADAPTER, WEB = "adapter", "web"
+#: The vendor of a web report when the store knows no SIS for its BRIN yet.
+DEFAULT_VENDOR = "canonical"
+
+
+def web_vendor(conn: Connection, brin: str, default: str = DEFAULT_VENDOR) -> str:
+    """The SIS a web report of ``brin`` is told to: the vendor of the BRIN's newest
+    report the adapter sent, else of its newest registration, else ``default``."""
+    r, g = t.reports.c, t.registraties.c
+    vendor = conn.execute(sa.select(r.vendor).where(r.brin == brin, r.origin == ADAPTER)
+                          .order_by(r.id.desc()).limit(1)).scalar_one_or_none()
+    if vendor is None:
+        vendor = conn.execute(sa.select(g.vendor).where(g.brin == brin)
+                              .order_by(g.id.desc()).limit(1)).scalar_one_or_none()
+    return str(vendor) if vendor is not None else default
+
+
+def _web_payload(item: Terugmelding, brin: str) -> dict[str, Any]:
+    """What the archive keeps of a web report: DUO's feed names no student."""
+    values = {"meldingsnummer": item.meldingsnummer, "brin": brin,
+              "verzuimsoort": item.verzuimsoort,
+              "begindatum": item.begindatum.isoformat() if item.begindatum else None,
+              "einddatum": item.einddatum.isoformat() if item.einddatum else None}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def web_context(payload: dict[str, Any]) -> dict[str, Any]:
+    """The event context of a web report: its origin, verzuimsoort and period."""
+    return {"origin": WEB, **{k: payload[k] for k in ("verzuimsoort", "begindatum", "einddatum")
+                              if payload.get(k)}}
+
+
+def _store_web_report(conn: Connection, item: Terugmelding, brin: str, vendor: str,
+                      now: datetime) -> sa.Row[Any]:
+    """Insert the web report ``item`` names (once: the business key is derived from the
+    meldingsnummer) and return its row, locked."""
+    payload = _web_payload(item, brin)
+    source_id = f"duo:{item.meldingsnummer}"
+    skey = hashlib.sha256(f"{brin}\x1f{source_id}".encode()).hexdigest()
+    report_id = insert_ignore(conn, t.reports, dict(
+        vendor=vendor, brin=brin, source_id=source_id, student_key=skey,
+        verzuimsoort=item.verzuimsoort or "", payload=payload, record=None,
+        content_hash=content_hash(payload), state=S.REGISTERED, duo_status=None,
+        meldingsnummer=item.meldingsnummer, laatste_mutatie=None, created_at=now,
+        updated_at=now, origin=WEB), ["vendor", "brin", "source_id"])
+    if report_id is not None:
+        history(conn, report_id, "received_from_duo", at=now, to_state=S.REGISTERED,
+                detail="typed into DUO's web counter")
+    row = conn.execute(sa.select(t.reports).where(
+        t.reports.c.vendor == vendor, t.reports.c.brin == brin,
+        t.reports.c.source_id == source_id).with_for_update(key_share=True)).first()
+    if row is None:  # cannot happen: inserted above, or the conflicting row was committed
+        raise RuntimeError("web report vanished after an insert conflict")
+    return row
+
+
+def _follow_web_report(conn: Connection, report: sa.Row[Any], item: Terugmelding,
+                       now: datetime) -> dict[str, Any]:
+    """A newer mutation of a web report: keep its verzuimsoort and period current."""
+    payload = {**report.payload, **_web_payload(item, report.brin)}
+    if item.einddatum is None:
+        payload.pop("einddatum", None)
+    if payload != report.payload:
+        conn.execute(t.reports.update().where(t.reports.c.id == report.id).values(
+            payload=payload, content_hash=content_hash(payload),
+            verzuimsoort=payload.get("verzuimsoort", report.verzuimsoort), updated_at=now))
+    return payload
+
+
 def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark: datetime,
-                   name: str, now: datetime) -> int:
-    """Record new feedback for reports we know; save the watermark; count new events."""
+                   name: str, now: datetime, brin: str | None = None,
+                   default_vendor: str = DEFAULT_VENDOR) -> int:
+    """Record new feedback; save the watermark; count new events.
+
+    Feedback for a report we did not send becomes a web report (module docstring)
+    when its BRIN is known (the item's, else ``brin``, the BRIN polled); without one
+    it is skipped."""
     new_events = 0
+    vendors: dict[str, str] = {}
     for item in items:
         report = _report_for(conn, item)
         if report is None:
-            continue  # not ours (e.g. typed into DUO's web counter)
+            item_brin = item.brin or brin
+            if not item_brin:
+                continue
+            if item_brin not in vendors:
+                vendors[item_brin] = web_vendor(conn, item_brin, default_vendor)
+            report = _store_web_report(conn, item, item_brin, vendors[item_brin], now)
         mutation = as_utc(item.laatste_mutatie)
         data = _data(item, mutation)
         status = data["status"]
@@ -89,9 +185,45 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
                 target = S.WITHDRAWN
             set_report_state(conn, report.id, report.state, target, now, "report_withdrawn",
                              duo_status=status, laatste_mutatie=mutation)
+            web_payload = (_follow_web_report(conn, report, item, now)
+                           if report.origin == WEB else None)
+        else:
+            web_payload = report.payload if report.origin == WEB else None
+        if web_payload is not None:
+            source_id, context = None, web_context(web_payload)
+        else:
+            source_id, context = report.source_id, report_context(conn, report.id)
         outbox_event(conn, message_id=event_uuid(item.meldingsnummer, mutation.isoformat()),
                      vendor=report.vendor, brin=report.brin, event="terugmelding",
-                     source_id=report.source_id, data={**report_context(conn, report.id), **data},
-                     at=now)
+                     source_id=source_id, data={**context, **data}, at=now)
     set_watermark(conn, name, as_utc(watermark))
     return new_events
+
+
+def adopt_web_report(conn: Connection, report_id: int, brin: str, meldingsnummer: str,
+                     now: datetime) -> None:
+    """Our report ``report_id`` was just registered as ``meldingsnummer``: when a web
+    report with that number was stored first (DUO's feed named our report before we
+    knew its number, and without our document id), it was ours all along. Its
+    feedback moves to our report (the newest mutation deciding the status), the web
+    row goes; the events it published stay published."""
+    r = t.reports.c
+    web = conn.execute(sa.select(t.reports).where(
+        r.brin == brin, r.meldingsnummer == meldingsnummer, r.origin == WEB,
+        r.id != report_id).with_for_update()).first()
+    if web is None:
+        return
+    conn.execute(t.terugmeldingen.update().where(t.terugmeldingen.c.report_id == web.id)
+                 .values(report_id=report_id))
+    conn.execute(t.report_history.delete().where(t.report_history.c.report_id == web.id))
+    conn.execute(t.reports.delete().where(r.id == web.id))
+    history(conn, report_id, "web_report_adopted", at=now,
+            detail=f"feedback of report {web.id}, stored before the meldingsnummer was known")
+    ours = conn.execute(sa.select(t.reports).where(r.id == report_id)).one()
+    if web.laatste_mutatie is not None and (
+            ours.laatste_mutatie is None or web.laatste_mutatie > ours.laatste_mutatie):
+        target = ours.state
+        if web.duo_status == Status.I.value and ours.state == S.REGISTERED:
+            target = S.WITHDRAWN
+        set_report_state(conn, report_id, ours.state, target, now, "report_withdrawn",
+                         duo_status=web.duo_status, laatste_mutatie=web.laatste_mutatie)

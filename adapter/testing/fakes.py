@@ -237,4 +237,7 @@ class FakeDuo:
     def _feedback(report: FakeReport) -> Terugmelding:
         return Terugmelding(report.meldingsnummer, report.status, report.laatste_mutatie,
                             identificatiecode_bedrijfsdocument=report.document_id,
-                            toelichting=report.toelichting, behandelaar=report.behandelaar)
+                            toelichting=report.toelichting, behandelaar=report.behandelaar,
+                            brin=report.brin, verzuimsoort=report.melding.verzuimsoort.value,
+                            begindatum=report.melding.begindatum,
+                            einddatum=report.melding.einddatum)

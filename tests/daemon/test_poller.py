@@ -79,11 +79,15 @@ def test_a_failed_page_keeps_the_watermark_and_reports_the_poll(store: Store) ->
     assert poller.poll_once("00AA") == 1 and poller.last_poll_ok is True
 
 
-def test_reports_of_another_brin_are_not_ours(store: Store) -> None:
+def test_a_report_we_never_sent_is_stored_once_as_a_web_report(store: Store) -> None:
     duo = FakeDuo()
     registered(store, duo, 1)
-    duo.aanleveren(melding("elsewhere", brin="99ZZ"), document_id="other-doc")
-    poller = FeedbackPoller(store, duo, ["00AA", "99ZZ"], interval=60)
-    assert poller.poll_once("99ZZ") == 0                      # typed in elsewhere: skipped
-    assert store.get_watermark("feedback:99ZZ") is not None   # …but the watermark moves on
+    typed_in = duo.aanleveren(melding("elsewhere", brin="99ZZ"), document_id="other-doc")
+    poller = FeedbackPoller(store, duo, ["00AA", "99ZZ"], interval=60, web_vendor="magister")
+    assert poller.poll_once("99ZZ") == 1                      # typed in at DUO's counter
+    assert store.get_watermark("feedback:99ZZ") is not None
+    assert poller.poll_once("99ZZ") == 0                      # stored once
     assert poller.poll_once("00AA") == 1
+    web = [r for r in store.list_reports() if r.origin == "web"]
+    assert [(r.brin, r.meldingsnummer, r.source_id, r.vendor, r.state) for r in web] == [
+        ("99ZZ", typed_in.meldingsnummer, None, "magister", "registered")]

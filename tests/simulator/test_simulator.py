@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import uuid
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,48 @@ def test_serve_prints_one_ready_line_and_stops_on_sigterm(pki_dir: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+WEB_REPORT = {"source_id": "", "brin": "00AA", "student": {"bsn": "123456782"},
+              "verzuimsoort": "L", "begindatum": "2025-03-03", "einddatum": "2025-03-04",
+              "vermoedelijke_reden": "vakantie", "melder": {"naam": "M. Balie",
+                                                            "emailadres": "m@school.example.org"}}
+
+
+def test_a_report_typed_into_the_web_counter_is_in_the_changed_reports_feed(
+        simulator: SimulatorServer, pki_dir: Path) -> None:
+    created = control(simulator, "meldingen", {"brin": "00AA", "melding": WEB_REPORT})
+    assert (created["brin"], created["verzuimsoort"], created["status"],
+            created["document_id"]) == ("00AA", "L", "R", None)
+    assert created["melding"]["student"] == {"bsn": "123456782"}
+    assert control(simulator, "meldingen") == [created]
+    assert control(simulator, "ledger") == {}                 # no aanlevering
+    body = f"""<vz:opvragenGewijzigdeVerzuimmeldingen_Request xmlns:vz="{c.SCHEMA_NS}">
+  <vz:identificatiecodeBedrijfsdocument>{uuid.uuid4()}</vz:identificatiecodeBedrijfsdocument>
+  <vz:verzendendeInstantie>00AA</vz:verzendendeInstantie>
+  <vz:ontvangendeInstantie>DUO</vz:ontvangendeInstantie>
+  <vz:datumTijdBedrijfsdocument>2025-03-10T09:15:00.000Z</vz:datumTijdBedrijfsdocument>
+  <vz:brin>00AA</vz:brin>
+</vz:opvragenGewijzigdeVerzuimmeldingen_Request>"""
+    answer = post(simulator, pki_dir, Raw(operation=c.OPVRAGEN_GEWIJZIGD, body=body))
+    assert answer.status == 200
+    [item] = answer.doc.findall(f".//{{{c.SCHEMA_NS}}}verzuimmelding")
+    q = f"{{{c.SCHEMA_NS}}}"
+    assert (item.findtext(q + "meldingsnummer"), item.findtext(q + "verzuimsoort"),
+            item.findtext(q + "begindatum"), item.findtext(q + "einddatum"),
+            item.find(q + "identificatiecodeBedrijfsdocumentAanlevering")) == (
+        created["meldingsnummer"], "L", "2025-03-03", "2025-03-04", None)
+
+
+@pytest.mark.parametrize("body", [
+    {"brin": "nope", "melding": WEB_REPORT},
+    {"brin": "00AA", "melding": {**WEB_REPORT, "student": {}}},
+    {"brin": "00AA", "melding": {**WEB_REPORT, "verzuimsoort": "X"}},
+    {"brin": "00AA", "melding": {k: v for k, v in WEB_REPORT.items() if k != "melder"}},
+    {"brin": "00AA", "melding": "a report"},
+])
+def test_a_malformed_web_report_is_refused(body: dict, simulator: SimulatorServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as info:
+        control(simulator, "meldingen", body)
+    assert info.value.code == 400
+    assert control(simulator, "meldingen") == []

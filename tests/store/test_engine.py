@@ -102,3 +102,26 @@ def test_disk_full_is_store_unavailable(store: Store, store_url: str) -> None:
                 conn.exec_driver_sql("DROP TRIGGER disk_full_trg ON inbox_messages")
                 conn.exec_driver_sql("DROP FUNCTION full_disk()")
     assert store.counts()["reports"] == {}        # nothing half-written
+
+
+def test_migration_0006_downgrades_and_upgrades_with_reports_stored(store: Store) -> None:
+    from datetime import datetime, timezone
+
+    from alembic import command
+    from alembic.config import Config
+
+    from adapter.domain.model import Status, Terugmelding
+    from adapter.store.engine import MIGRATIONS
+    accept(store, "m-1", report("r1"))
+    now = datetime(2025, 3, 3, tzinfo=timezone.utc)
+    store.apply_feedback([Terugmelding("WEB-1", Status.R, now, brin="00AA", verzuimsoort="L")],
+                         watermark=now, name="fb")
+    assert sorted(r.origin for r in store.list_reports()) == ["adapter", "web"]
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    for target, step in (("0004", command.downgrade), ("head", command.upgrade)):
+        with store.database.write("migrate") as conn:   # foreign keys on, as in production
+            config.attributes["connection"] = conn
+            step(config, target)
+    [kept] = store.list_reports()                        # web reports have no older place
+    assert (kept.source_id, kept.origin) == ("r1", "adapter")

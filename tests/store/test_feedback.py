@@ -123,3 +123,98 @@ def test_a_wijzigen_after_feedback_carries_the_feedbacks_stamp(store: Store) -> 
     [amend] = store.claim_due(limit=5, now=LATER)
     assert amend.operation.value == "wijzigen"
     assert (amend.laatste_mutatie, amend.duo_status) == (T0 + timedelta(hours=3), "B")
+
+
+def _web(nr: str, status: Status, hours: int, **changes: object) -> Terugmelding:
+    from dataclasses import replace
+    from datetime import date
+    values: dict[str, object] = dict(brin="00AA", verzuimsoort="L", begindatum=date(2025, 2, 10),
+                                     einddatum=date(2025, 2, 12))
+    values.update(changes)
+    return replace(_tm(nr, status, hours), **values)  # type: ignore[arg-type]
+
+
+def test_a_report_typed_into_duos_web_counter_is_stored_once_and_followed(store: Store) -> None:
+    _registered(store)                      # the BRIN's SIS is "acme": web reports go there
+    first = _web("WEB-1", Status.R, 1)
+    assert store.apply_feedback([first], watermark=LATER, name="fb") == 1
+    assert store.apply_feedback([first], watermark=LATER, name="fb") == 0   # polled again
+    web = [r for r in store.list_reports() if r.origin == "web"]
+    assert [(r.vendor, r.brin, r.source_id, r.state, r.duo_status, r.meldingsnummer,
+             r.verzuimsoort) for r in web] == [
+        ("acme", "00AA", None, "registered", "R", "WEB-1", "L")]
+    assert {r.origin for r in store.list_reports() if r.meldingsnummer == "MN-1"} == {"adapter"}
+    [(_, event)] = store.pending_events(limit=10)
+    assert (event.event, event.vendor, event.brin, event.source_id) == (
+        "terugmelding", "acme", "00AA", None)
+    assert event.data["origin"] == "web"
+    assert {k: event.data[k] for k in ("meldingsnummer", "status", "verzuimsoort",
+                                       "begindatum", "einddatum")} == {
+        "meldingsnummer": "WEB-1", "status": "R", "verzuimsoort": "L",
+        "begindatum": "2025-02-10", "einddatum": "2025-02-12"}
+    store.mark_published([i for i, _ in store.pending_events(limit=10)])
+
+    # later feedback about it updates the same report (status, officer, period)
+    from datetime import date
+    later = _web("WEB-1", Status.B, 3, einddatum=date(2025, 2, 14),
+                 behandelaar=Behandelaar(naam="A. Ambtenaar", organisatie="Gemeente Y"))
+    assert store.apply_feedback([later], watermark=LATER, name="fb") == 1
+    [web_report] = [r for r in store.list_reports() if r.origin == "web"]
+    assert (web_report.report_id, web_report.duo_status) == (web[0].report_id, "B")
+    [(_, event)] = store.pending_events(limit=10)
+    assert event.source_id is None and event.data["einddatum"] == "2025-02-14"
+    assert event.data["behandelaar"]["naam"] == "A. Ambtenaar"
+    detail = store.report_detail(web_report.report_id)
+    assert detail is not None and detail["submissions"] == []
+    assert [h["event"] for h in detail["history"]] == [
+        "received_from_duo", "terugmelding", "terugmelding"]
+    # withdrawn at the counter: the report follows
+    assert store.apply_feedback([_web("WEB-1", Status.I, 4)], watermark=LATER, name="fb") == 1
+    [web_report] = [r for r in store.list_reports() if r.origin == "web"]
+    assert (web_report.state, web_report.duo_status) == ("withdrawn", "I")
+
+
+def test_a_web_report_without_a_known_sis_goes_to_the_default_vendor(store: Store) -> None:
+    item = _web("WEB-2", Status.R, 1, brin=None)
+    # no BRIN on the item and none given: nothing to file it under, skipped
+    assert store.apply_feedback([item], watermark=LATER, name="fb") == 0
+    assert store.apply_feedback([item], watermark=LATER, name="fb", brin="00AA",
+                                default_vendor="eduarte") == 1
+    [summary] = store.list_reports()
+    assert (summary.vendor, summary.brin, summary.origin) == ("eduarte", "00AA", "web")
+
+
+def test_a_web_report_cannot_be_cloned(store: Store) -> None:
+    import pytest
+    from datetime import date
+    from adapter.store.clone import CloneRefused
+    store.apply_feedback([_web("WEB-3", Status.R, 1)], watermark=LATER, name="fb")
+    [summary] = store.list_reports()
+    with pytest.raises(CloneRefused, match="web counter"):
+        store.clone(summary.report_id, begindatum=date(2025, 3, 3), today=date(2025, 3, 3))
+
+
+def test_our_report_adopts_the_web_report_its_feedback_made_before_reconciliation(
+        store: Store) -> None:
+    """DUO's feed named our report without our document id while our answer was lost:
+    stored as a web report first, it is ours once reconciliation learns the number."""
+    accept(store, "m-1", report("r1"))
+    [claim] = store.claim_due(limit=5, now=LATER)
+    store.mark_unknown(claim.submission_id, error="ReadTimeout")
+    early = _web("MN-9", Status.B, 2, verzuimsoort="V3")
+    assert store.apply_feedback([early], watermark=LATER, name="fb") == 1
+    assert sorted(r.origin for r in store.list_reports()) == ["adapter", "web"]
+    [again] = store.claim_unknown(limit=5)
+    store.mark_registered(again.submission_id, meldingsnummer="MN-9", status="R",
+                          laatste_mutatie=T0 + timedelta(hours=1))
+    [ours] = store.list_reports()
+    assert (ours.source_id, ours.origin, ours.meldingsnummer, ours.duo_status) == (
+        "r1", "adapter", "MN-9", "B")                       # the newer feedback decides
+    detail = store.report_detail(ours.report_id)
+    assert detail is not None and "web_report_adopted" in [h["event"] for h in detail["history"]]
+    # the same feedback again is known (moved with the report), later feedback is ours
+    assert store.apply_feedback([early], watermark=LATER, name="fb") == 0
+    assert store.apply_feedback([_web("MN-9", Status.G, 3)], watermark=LATER, name="fb") == 1
+    [(_, event)] = [(i, e) for i, e in store.pending_events(limit=20)
+                    if e.event == "terugmelding" and e.data["status"] == "G"]
+    assert event.source_id == "r1" and "origin" not in event.data

@@ -76,3 +76,12 @@ def test_changed_students_are_those_written_since(store: Store) -> None:
     assert student[:2] == ("acme", "00AA")
     assert store.signal_students(T0 - timedelta(seconds=1)) == [student]
     assert store.signal_students(T0) == []
+
+
+def test_a_report_typed_into_duos_web_counter_is_no_student_for_signals(store: Store) -> None:
+    from adapter.domain.model import Status, Terugmelding
+    open_lrv = Terugmelding(meldingsnummer="WEB-1", status=Status.R, laatste_mutatie=T0,
+                            brin="00AA", verzuimsoort="LRV", begindatum=date(2025, 9, 1))
+    store.apply_feedback([open_lrv], watermark=T0, name="fb")
+    assert store.signal_students() == []
+    assert evaluate(store, date(2025, 12, 1)) == {} and signal_events(store) == []
