@@ -36,6 +36,8 @@ def report_json(summary: ReportSummary) -> dict[str, Any]:
         "duo_status": summary.duo_status, "verzuimsoort": summary.verzuimsoort,
         "created_at": summary.created_at.isoformat(), "updated_at": summary.updated_at.isoformat(),
         "origin": summary.origin,
+        # DUO's schoning: DUO no longer knows it; the adapter keeps it and its evidence
+        "purged_at_duo": summary.duo_purged_at.isoformat() if summary.duo_purged_at else None,
     }
 
 

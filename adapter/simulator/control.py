@@ -24,6 +24,9 @@ Routes (JSON in and out)::
                                               "count": n, "seconds": s, "operation"?: name}
                                              (with "operation", only that operation's
                                              calls take the fault)
+    POST /control/schoning                   {"before": "YYYY-MM-DD"}: DUO's yearly purge,
+                                             forgets reports last changed before it
+                                             (answers {"forgotten": n})
     POST /control/mandates                   {"mandates": {"<cert OIN>": ["<school OIN>", …]}}
                                              replaces the SaaS mandate table
 
@@ -34,6 +37,7 @@ loopback only and is never part of a production deployment.
 from __future__ import annotations
 
 import json
+from datetime import date
 import re
 import time
 from typing import Any
@@ -77,6 +81,7 @@ class ControlApp:
             Rule("/control/rod", methods=["POST"], endpoint="rod"),
             Rule("/control/faults", methods=["POST"], endpoint="faults"),
             Rule("/control/mandates", methods=["POST"], endpoint="mandates"),
+            Rule("/control/schoning", methods=["POST"], endpoint="schoning"),
         ])
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -169,6 +174,13 @@ class ControlApp:
             raise BadRequest(f"mode must be one of {', '.join(FAULT_MODES)}; "
                              "count an integer; seconds a number") from None
         return {"ok": True}
+
+    def _schoning(self, request: Request) -> dict[str, Any]:
+        try:
+            before = date.fromisoformat(str(self._json(request).get("before")))
+        except ValueError:
+            raise BadRequest("before must be a date (YYYY-MM-DD)") from None
+        return {"forgotten": self.state.schoning(before)}
 
     def _mandates(self, request: Request) -> dict[str, Any]:
         mandates = self._json(request).get("mandates")

@@ -151,6 +151,20 @@ class SimState:
         with self.lock:
             self.faults.append(plan)
 
+    def schoning(self, before: date) -> int:
+        """DUO's yearly purge: forget every report last changed before ``before`` (its
+        look-ups by document id too; the ledger of used ids is kept). How many went.
+        [I]: DUO's retention rule is not published; the control API names the date."""
+        with self.lock:
+            gone = {nr for nr, sim in self.meldingen.items()
+                    if sim.laatste_mutatie.date() < before}
+            for nr in gone:
+                del self.meldingen[nr]
+            for index in (self.by_document, self.by_mutation):
+                for key in [k for k, nr in index.items() if nr in gone]:
+                    del index[key]
+            return len(gone)
+
     def take_fault(self, operation: str | None = None) -> FaultPlan | None:
         """Consume one call of the first pending fault plan for ``operation``, if any."""
         with self.lock:

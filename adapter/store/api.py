@@ -152,3 +152,5 @@ class ReportSummary:
     created_at: datetime
     updated_at: datetime
     origin: str = "adapter"
+    #: when DUO answered that it no longer knows the report (its schoning); None otherwise
+    duo_purged_at: datetime | None = None

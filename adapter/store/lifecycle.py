@@ -34,6 +34,8 @@ from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
 from adapter.store.terugmeldingen import adopt_web_report
 
+#: DUO's answer to a change of a report it does not know (any more): after its schoning.
+DUO_UNKNOWN_REPORT = "VZ901"
 _sub, _rep = t.submissions, t.reports
 _JOINED = sa.select(
     _sub, _rep.c.vendor, _rep.c.brin, _rep.c.source_id, _rep.c.meldingsnummer,
@@ -185,6 +187,14 @@ def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[st
     if row.operation == "aanleveren":
         set_report_state(conn, row.report_id, row.report_state, S.REJECTED, now,
                          "report_rejected", submission_id=submission_id)
+    elif any(code == DUO_UNKNOWN_REPORT for code, _ in errors) and row.meldingsnummer:
+        # DUO no longer knows a report it registered: its schoning. Never a withdrawal:
+        # the report stays as it was, with its evidence; the school can see DUO forgot it.
+        conn.execute(_rep.update().where(_rep.c.id == row.report_id,
+                                         _rep.c.duo_purged_at.is_(None))
+                     .values(duo_purged_at=now))
+        history(conn, row.report_id, "purged_at_duo", at=now, submission_id=submission_id,
+                detail=f"{row.operation}: DUO answered {DUO_UNKNOWN_REPORT}")
     outbox_event(conn, message_id=f"rejected:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="rejected", source_id=row.source_id, at=now, data={
                      **report_context(conn, row.report_id), "errors": [

@@ -40,12 +40,13 @@ def _summary(row: Row[Any]) -> ReportSummary:
         report_id=row.id, vendor=row.vendor, brin=row.brin,
         state=row.state, duo_status=row.duo_status, meldingsnummer=row.meldingsnummer,
         verzuimsoort=row.verzuimsoort, created_at=row.created_at, updated_at=row.updated_at,
-        source_id=None if row.origin == "web" else row.source_id, origin=row.origin)
+        source_id=None if row.origin == "web" else row.source_id, origin=row.origin,
+        duo_purged_at=row.duo_purged_at)
 
 
 _SUMMARY_COLS = [t.reports.c[n] for n in (
     "id", "vendor", "brin", "source_id", "state", "duo_status", "meldingsnummer",
-    "verzuimsoort", "created_at", "updated_at", "origin")]
+    "verzuimsoort", "created_at", "updated_at", "origin", "duo_purged_at")]
 
 
 def list_reports(conn: Connection, *, limit: int, state: str | None) -> list[ReportSummary]:

@@ -79,6 +79,8 @@ reports = sa.Table(
     _ts("updated_at"),
     # ``adapter``: sent by us; ``web``: typed into DUO's web counter, learnt from feedback (0006).
     sa.Column("origin", sa.String(8), nullable=False, server_default="adapter"),
+    # when DUO said it no longer knows the report (its schoning, VZ901); kept here (0008)
+    _ts("duo_purged_at", nullable=True),
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_reports_business_key"),
 )
 
