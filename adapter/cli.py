@@ -405,10 +405,29 @@ def replay() -> None:
 
 @cli.command()
 @click.argument("report_id", type=int)
-def incident(report_id: int) -> None:
-    """Fill DUO's helpdesk incident template from the stored exchange (redacted)."""
-    click.echo(f"incident: {LATER}", err=True)
-    sys.exit(3)
+@click.option("--json", "as_json", is_flag=True, help="The template's fields as JSON.")
+@click.pass_context
+@one_line_errors
+def incident(ctx: click.Context, report_id: int, as_json: bool) -> None:
+    """Fill DUO's helpdesk question template from report REPORT_ID's stored exchange.
+
+    The exchange is the report's latest failed, unknown or rejected one (else its
+    latest): times, endpoint, wsa:MessageID, business-document id, operation, fault
+    code and text, certificate subject, serial and expiry, adapter version. No
+    personal data: nothing of the report's content is printed."""
+    from adapter.commands.incident import collect_incident, render_incident
+    from adapter.store import Store
+    settings = settings_from(ctx)
+    store = Store.open(settings.store.url)
+    try:
+        detail = store.report_detail(report_id)
+        exchanges = store.exchanges_for(report_id) if detail is not None else []
+    finally:
+        store.close()
+    if detail is None:
+        raise AdapterError(f"no report with id {report_id}")
+    info = collect_incident(settings, detail, exchanges, environ=os.environ)
+    click.echo(json.dumps(info, indent=2) if as_json else render_incident(info))
 
 
 @cli.command()

@@ -55,7 +55,7 @@ def test_missing_config_file_is_one_line_error(tmp_path: Path) -> None:
     assert "config file not found" in result.output
 
 
-@pytest.mark.parametrize("path", [("replay",), ("incident", "1")])
+@pytest.mark.parametrize("path", [("replay",)])
 def test_later_commands_say_so_in_one_line(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, list(path))
     assert result.exit_code == 3
