@@ -28,6 +28,7 @@ from adapter.store import clone as _clone
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
+from adapter.store import replay as _replay
 from adapter.store import signals as _signals
 from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
@@ -187,6 +188,22 @@ class Store:
     def mark_failed(self, submission_id: int, *, reason: str) -> None:
         self._db.run("mark_failed", lambda conn: _life.mark_failed(
             conn, submission_id, reason=reason, now=utcnow()))
+
+    # -- replay (operator) ----------------------------------------------------------------
+
+    def failed_submissions(self, *, report_id: int | None = None
+                           ) -> list[_replay.ReplayCandidate]:
+        """Failed submissions that ``replay`` may resend, with their original failure."""
+        with self._db.read("failed_submissions") as conn:
+            return _replay.failed_submissions(conn, report_id=report_id)
+
+    def replay_submission(self, submission_id: int) -> _replay.ReplayOutcome:
+        """``failed → pending`` with the same document id (see :mod:`adapter.store.replay`)."""
+        outcome = self._db.run("replay_submission", lambda conn: _replay.replay_submission(
+            conn, submission_id, now=utcnow()))
+        log.info("submission_replayed", submission_id=submission_id, result=outcome.result,
+                 reason=outcome.reason)
+        return outcome
 
     # -- feedback and outbox ------------------------------------------------------------
 
