@@ -23,7 +23,6 @@ from adapter.config import Settings, load_settings
 from adapter.errors import AdapterError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
-LATER = "not available yet: this command arrives in a later release (see docs/roadmap.md)"
 
 
 def one_line_errors(fn: F) -> F:
@@ -397,10 +396,39 @@ def meldingen_clone(ctx: click.Context, report_id: int, begindatum: datetime | N
 
 
 @cli.command()
-def replay() -> None:
-    """Resend dead-lettered or failed records, showing the original failure."""
-    click.echo(f"replay: {LATER}", err=True)
-    sys.exit(3)
+@click.option("--state", "state", type=click.Choice(["failed", "dead"]), default="failed",
+              show_default=True,
+              help="failed: submissions that gave up after duo.max_attempts; dead: the "
+                   "dead-letter queue (after a plugin fix).")
+@click.option("--id", "record_id", metavar="ID",
+              help="Only this record: a report id (failed) or an AMQP message_id (dead).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@one_line_errors
+def replay(ctx: click.Context, state: str, record_id: str | None, yes: bool) -> None:
+    """Resend failed submissions or dead letters, showing each one's original failure.
+
+    A failed submission goes back to pending with its SAME business-document id
+    (DUO can never get a report twice: one it did process answers "duplicate" and
+    is reconciled); a dead letter goes back to the SIS exchange with its original
+    routing key, message_id and headers. Asks before resending unless --yes."""
+    from adapter.commands.replay import replay_dead, replay_failed
+    settings = settings_from(ctx)
+
+    def confirm(question: str) -> bool:
+        return yes or click.confirm(question, default=False)
+
+    if state == "failed":
+        report_id: int | None = None
+        if record_id is not None:
+            try:
+                report_id = int(record_id)
+            except ValueError:
+                raise click.BadParameter("a report id (a number) with --state failed",
+                                         param_hint="--id") from None
+        replay_failed(settings, report_id=report_id, confirm=confirm, echo=click.echo)
+    else:
+        replay_dead(settings, message_id=record_id, confirm=confirm, echo=click.echo)
 
 
 @cli.command()
