@@ -271,14 +271,22 @@ def publish(ctx: click.Context, file: Path, vendor: str, kind: str, message_id: 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--offline", is_flag=True,
+              help="Skip the network checks (TLS handshake with DUO, dead-letter queue depth).")
 @click.pass_context
 @one_line_errors
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Backlog per state, oldest pending, last poll, certificate expiry."""
+def status(ctx: click.Context, as_json: bool, offline: bool) -> None:
+    """Counts per state, oldest pending, DUO reachability and last error, last poll and
+    its lag, certificate days left, dead letters, open signals."""
     settings = settings_from(ctx)
     from adapter.commands.status import collect_status, render_status
-    info = collect_status(settings, dict(os.environ))
-    click.echo(json.dumps(info, indent=2, default=str) if as_json else render_status(info))
+    info = collect_status(settings, dict(os.environ), offline=offline)
+    click.echo(json.dumps(info, indent=2, default=_json_default) if as_json
+               else render_status(info))
+
+
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 @cli.group()
@@ -288,19 +296,30 @@ def meldingen() -> None:
 
 @meldingen.command("list")
 @click.option("--state", help="Only reports in this state (queued, registered, rejected, …).")
+@click.option("--status", "duo_status", type=click.Choice(["R", "B", "G", "K", "I"]),
+              help="Only reports with this DUO status letter.")
+@click.option("--brin", help="Only reports of this school (BRIN).")
+@click.option("--soort", "verzuimsoort", help="Only reports of this verzuimsoort (V3, LRV, …).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only reports received on or after this day (UTC).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON array of objects: id, source_id, vendor, brin, state, meldingsnummer, …")
 @click.pass_context
 @one_line_errors
-def meldingen_list(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
+def meldingen_list(ctx: click.Context, state: str | None, duo_status: str | None,
+                   brin: str | None, verzuimsoort: str | None, since: datetime | None,
+                   limit: int, as_json: bool) -> None:
     """List reports, newest first: internal id, source id, state, DUO status, meldingsnummer."""
     from adapter.commands.archive import report_json
     from adapter.commands.status import render_reports
     from adapter.store import Store
     store = Store.open(settings_from(ctx).store.url)
     try:
-        reports = store.list_reports(limit=limit, state=state)
+        reports = store.list_reports(limit=limit, state=state, duo_status=duo_status,
+                                     brin=brin.upper() if brin else None,
+                                     verzuimsoort=verzuimsoort.upper() if verzuimsoort else None,
+                                     since=since)
     finally:
         store.close()
     click.echo(json.dumps([report_json(r) for r in reports], indent=2) if as_json

@@ -10,6 +10,9 @@ publishing and consuming connections: a resource alarm blocks publishers).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +24,7 @@ from adapter.config import AmqpSettings
 from adapter.sis.delivery import Delivery
 
 __all__ = ["DeadLetter", "DeadLetterPublisher", "dead_letter_depth", "list_dead_letters",
-           "replay_dead_letters"]
+           "quiet_pika", "replay_dead_letters"]
 
 _REASON_MAX = 500
 
@@ -124,9 +127,23 @@ def _describe(method: pika.spec.Basic.GetOk, props: pika.BasicProperties,
                       timestamp=props.timestamp, size=len(body))
 
 
+@contextmanager
+def quiet_pika() -> Iterator[None]:
+    """pika logs a failed connect as several ERROR lines and a traceback; a one-shot
+    command reports the failure itself, in one line, so pika stays quiet meanwhile."""
+    logger = logging.getLogger("pika")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def dead_letter_depth(settings: AmqpSettings, params: pika.URLParameters) -> int:
     """Messages in ``settings.dead_queue`` (a passive declare); raises pika errors."""
-    conn = BlockingConnection(params)
+    with quiet_pika():
+        conn = BlockingConnection(params)
     try:
         frame = conn.channel().queue_declare(settings.dead_queue, passive=True)
         return int(frame.method.message_count)
@@ -139,7 +156,8 @@ def list_dead_letters(settings: AmqpSettings, params: pika.URLParameters, *,
                       limit: int = 1000) -> list[DeadLetter]:
     """The dead queue's messages, oldest first, left in place (fetched without ack;
     closing the channel gives them back in their order)."""
-    conn = BlockingConnection(params)
+    with quiet_pika():
+        conn = BlockingConnection(params)
     try:
         channel = conn.channel()
         depth = int(channel.queue_declare(settings.dead_queue, passive=True)
@@ -169,7 +187,8 @@ def replay_dead_letters(settings: AmqpSettings, params: pika.URLParameters, *,
     dedupes by ``message_id``). Only the messages queued when it starts are looked
     at: one that is dead-lettered again meanwhile stays for the next replay.
     """
-    conn = BlockingConnection(params)
+    with quiet_pika():
+        conn = BlockingConnection(params)
     moved: list[DeadLetter] = []
     try:
         channel = conn.channel()

@@ -333,9 +333,24 @@ class Store:
         with self._db.read("oldest_pending") as conn:
             return _queries.oldest_pending(conn)
 
-    def list_reports(self, *, limit: int = 100, state: str | None = None) -> list[ReportSummary]:
+    def list_reports(self, *, limit: int = 100, state: str | None = None,
+                     duo_status: str | None = None, brin: str | None = None,
+                     verzuimsoort: str | None = None,
+                     since: datetime | None = None) -> list[ReportSummary]:
+        """Newest first; ``since``: created at or after it (naive means UTC)."""
+        after = as_utc(since) if since is not None else None
         with self._db.read("list_reports") as conn:
-            return _queries.list_reports(conn, limit=limit, state=state)
+            return _queries.list_reports(conn, limit=limit, state=state, duo_status=duo_status,
+                                         brin=brin, verzuimsoort=verzuimsoort, since=after)
+
+    def duo_activity(self) -> dict[str, Any]:
+        """Latest exchange, latest one not ``ok`` and latest feedback poll (``status``)."""
+        with self._db.read("duo_activity") as conn:
+            return _queries.duo_activity(conn)
+
+    def watermarks(self, prefix: str = "") -> dict[str, datetime]:
+        with self._db.read("watermarks") as conn:
+            return _queries.watermarks(conn, prefix)
 
     def report_detail(self, report_id: int) -> dict[str, Any] | None:
         with self._db.read("report_detail") as conn:
