@@ -156,3 +156,9 @@ def test_malformed_dead_letter_replayed_is_dead_again_once(
     assert "x-death" not in headers
     nothing = run_cli(settings, "replay", "--state", "dead", "--id", "other", "--yes")
     assert "no dead letters" in nothing.output
+    # status sees the dead letter through the broker, and DUO (the simulator) over TLS.
+    table = run_cli(settings, "status")
+    assert "dead letters     1 (verzuim.adapter.dead)" in table.output, table.output
+    assert ": reachable - TLS handshake ok" in table.output
+    assert "last poll" in table.output and "opvragenGewijzigde" not in table.output.split(
+        "last poll", 1)[1].splitlines()[0]
