@@ -23,7 +23,6 @@ from adapter.config import Settings, load_settings
 from adapter.errors import AdapterError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
-LATER = "not available yet: this command arrives in a later release (see docs/roadmap.md)"
 
 
 def one_line_errors(fn: F) -> F:
@@ -272,14 +271,22 @@ def publish(ctx: click.Context, file: Path, vendor: str, kind: str, message_id: 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--offline", is_flag=True,
+              help="Skip the network checks (TLS handshake with DUO, dead-letter queue depth).")
 @click.pass_context
 @one_line_errors
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Backlog per state, oldest pending, last poll, certificate expiry."""
+def status(ctx: click.Context, as_json: bool, offline: bool) -> None:
+    """Counts per state, oldest pending, DUO reachability and last error, last poll and
+    its lag, certificate days left, dead letters, open signals."""
     settings = settings_from(ctx)
     from adapter.commands.status import collect_status, render_status
-    info = collect_status(settings, dict(os.environ))
-    click.echo(json.dumps(info, indent=2, default=str) if as_json else render_status(info))
+    info = collect_status(settings, dict(os.environ), offline=offline)
+    click.echo(json.dumps(info, indent=2, default=_json_default) if as_json
+               else render_status(info))
+
+
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 @cli.group()
@@ -289,13 +296,21 @@ def meldingen() -> None:
 
 @meldingen.command("list")
 @click.option("--state", help="Only reports in this state (queued, held, registered, rejected, …).")
+@click.option("--status", "duo_status", type=click.Choice(["R", "B", "G", "K", "I"]),
+              help="Only reports with this DUO status letter.")
+@click.option("--brin", help="Only reports of this school (BRIN).")
+@click.option("--soort", "verzuimsoort", help="Only reports of this verzuimsoort (V3, LRV, …).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only reports received on or after this day (UTC).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON array of objects: id, source_id, vendor, brin, state, meldingsnummer, "
                    "…, origin (adapter, or web: typed into DUO's web counter).")
 @click.pass_context
 @one_line_errors
-def meldingen_list(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
+def meldingen_list(ctx: click.Context, state: str | None, duo_status: str | None,
+                   brin: str | None, verzuimsoort: str | None, since: datetime | None,
+                   limit: int, as_json: bool) -> None:
     """List reports, newest first: internal id, source id, state, DUO status, meldingsnummer.
 
     Reports typed into DUO's web counter (learnt from DUO's feedback) are listed too,
@@ -305,7 +320,10 @@ def meldingen_list(ctx: click.Context, state: str | None, limit: int, as_json: b
     from adapter.store import Store
     store = Store.open(settings_from(ctx).store.url)
     try:
-        reports = store.list_reports(limit=limit, state=state)
+        reports = store.list_reports(limit=limit, state=state, duo_status=duo_status,
+                                     brin=brin.upper() if brin else None,
+                                     verzuimsoort=verzuimsoort.upper() if verzuimsoort else None,
+                                     since=since)
     finally:
         store.close()
     click.echo(json.dumps([report_json(r) for r in reports], indent=2) if as_json
@@ -401,18 +419,66 @@ def meldingen_clone(ctx: click.Context, report_id: int, begindatum: datetime | N
 
 
 @cli.command()
-def replay() -> None:
-    """Resend dead-lettered or failed records, showing the original failure."""
-    click.echo(f"replay: {LATER}", err=True)
-    sys.exit(3)
+@click.option("--state", "state", type=click.Choice(["failed", "dead"]), default="failed",
+              show_default=True,
+              help="failed: submissions that gave up after duo.max_attempts; dead: the "
+                   "dead-letter queue (after a plugin fix).")
+@click.option("--id", "record_id", metavar="ID",
+              help="Only this record: a report id (failed) or an AMQP message_id (dead).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@one_line_errors
+def replay(ctx: click.Context, state: str, record_id: str | None, yes: bool) -> None:
+    """Resend failed submissions or dead letters, showing each one's original failure.
+
+    A failed submission goes back to pending with its SAME business-document id
+    (DUO can never get a report twice: one it did process answers "duplicate" and
+    is reconciled); a dead letter goes back to the SIS exchange with its original
+    routing key, message_id and headers. Asks before resending unless --yes."""
+    from adapter.commands.replay import replay_dead, replay_failed
+    settings = settings_from(ctx)
+
+    def confirm(question: str) -> bool:
+        return yes or click.confirm(question, default=False)
+
+    if state == "failed":
+        report_id: int | None = None
+        if record_id is not None:
+            try:
+                report_id = int(record_id)
+            except ValueError:
+                raise click.BadParameter("a report id (a number) with --state failed",
+                                         param_hint="--id") from None
+        replay_failed(settings, report_id=report_id, confirm=confirm, echo=click.echo)
+    else:
+        replay_dead(settings, message_id=record_id, confirm=confirm, echo=click.echo)
 
 
 @cli.command()
 @click.argument("report_id", type=int)
-def incident(report_id: int) -> None:
-    """Fill DUO's helpdesk incident template from the stored exchange (redacted)."""
-    click.echo(f"incident: {LATER}", err=True)
-    sys.exit(3)
+@click.option("--json", "as_json", is_flag=True, help="The template's fields as JSON.")
+@click.pass_context
+@one_line_errors
+def incident(ctx: click.Context, report_id: int, as_json: bool) -> None:
+    """Fill DUO's helpdesk question template from report REPORT_ID's stored exchange.
+
+    The exchange is the report's latest failed, unknown or rejected one (else its
+    latest): times, endpoint, wsa:MessageID, business-document id, operation, fault
+    code and text, certificate subject, serial and expiry, adapter version. No
+    personal data: nothing of the report's content is printed."""
+    from adapter.commands.incident import collect_incident, render_incident
+    from adapter.store import Store
+    settings = settings_from(ctx)
+    store = Store.open(settings.store.url)
+    try:
+        detail = store.report_detail(report_id)
+        exchanges = store.exchanges_for(report_id) if detail is not None else []
+    finally:
+        store.close()
+    if detail is None:
+        raise AdapterError(f"no report with id {report_id}")
+    info = collect_incident(settings, detail, exchanges, environ=os.environ)
+    click.echo(json.dumps(info, indent=2) if as_json else render_incident(info))
 
 
 @cli.command()

@@ -55,13 +55,6 @@ def test_missing_config_file_is_one_line_error(tmp_path: Path) -> None:
     assert "config file not found" in result.output
 
 
-@pytest.mark.parametrize("path", [("replay",), ("incident", "1")])
-def test_later_commands_say_so_in_one_line(path: tuple[str, ...]) -> None:
-    result = CliRunner().invoke(cli, list(path))
-    assert result.exit_code == 3
-    assert "later release" in result.output and result.output.strip().count("\n") == 0
-
-
 def test_status_and_meldingen_read_the_store(tmp_path: Path, pki_dir: Path) -> None:
     from adapter.store import IncomingReport, Store
     from adapter.testing import make_melding

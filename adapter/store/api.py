@@ -14,13 +14,17 @@ Submission states (``submissions.state``)::
                           | unknown (look-up failed: again after a backoff)
                           | failed  (after duo.max_attempts)
     pending ──▶ cancelled   (the SIS deleted a report that was never sent; terminal)
+    failed ──replay──▶ pending  (an operator's ``replay``: the SAME document id, attempts
+                                 reset; should DUO have it after all, it answers
+                                 "duplicate" and the submitter reconciles)
 
 The allowed transitions are the tables in :mod:`adapter.store.states`.
 
 Report states (``reports.state``): ``queued`` → ``registered`` | ``rejected`` |
 ``failed`` | ``withdrawn`` (cancelled before sending) | ``held``; ``registered`` → ``withdrawn``;
 ``rejected`` → ``queued`` (the SIS sent a corrected version) | ``held``; ``held`` →
-``queued`` (released) | ``withdrawn`` (deleted by the SIS, never sent).
+``queued`` (released) | ``withdrawn`` (deleted by the SIS, never sent); ``failed`` →
+``queued`` (an operator replayed its failed ``aanleveren``, :mod:`adapter.store.replay`).
 ``reports.duo_status`` holds DUO's status letter (R, B, G, K, I).
 
 ``held``: a V4 report of a student whose municipality does not want V4 reports

@@ -140,6 +140,8 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
         if skip_other:
             return None
         raise S.IllegalTransition("submission", row.state, to_state, row_id=submission_id)
+    if (row.state, to_state) in S.OPERATOR_TRANSITIONS:   # replay's, never the daemon's
+        raise S.IllegalTransition("submission", row.state, to_state, row_id=submission_id)
     S.check_submission(row.state, to_state, row_id=submission_id)
     conn.execute(_sub.update().where(_sub.c.id == submission_id).values(
         state=to_state, updated_at=now, **values))

@@ -49,12 +49,47 @@ _SUMMARY_COLS = [t.reports.c[n] for n in (
     "verzuimsoort", "created_at", "updated_at", "origin", "duo_purged_at")]
 
 
-def list_reports(conn: Connection, *, limit: int, state: str | None) -> list[ReportSummary]:
-    """Newest first."""
-    query = sa.select(*_SUMMARY_COLS).order_by(t.reports.c.id.desc()).limit(limit)
-    if state is not None:
-        query = query.where(t.reports.c.state == state)
+def list_reports(conn: Connection, *, limit: int, state: str | None,
+                 duo_status: str | None = None, brin: str | None = None,
+                 verzuimsoort: str | None = None,
+                 since: datetime | None = None) -> list[ReportSummary]:
+    """Newest first; each given filter must hold (``since``: created at or after it)."""
+    r = t.reports.c
+    query = sa.select(*_SUMMARY_COLS).order_by(r.id.desc()).limit(limit)
+    for column, value in ((r.state, state), (r.duo_status, duo_status), (r.brin, brin),
+                          (r.verzuimsoort, verzuimsoort)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(r.created_at >= since)
     return [_summary(row) for row in conn.execute(query)]
+
+
+#: The operation the feedback poller calls.
+POLL_OPERATION = "opvragenGewijzigdeVerzuimmeldingen"
+
+
+def duo_activity(conn: Connection) -> dict[str, Any]:
+    """The latest exchange with DUO, the latest that did not end ``ok`` and the latest
+    feedback poll: operation, outcome, HTTP status and time of each (None when none)."""
+    x = t.exchanges
+    cols = (x.c.operation, x.c.outcome, x.c.http_status, x.c.started_at)
+
+    def latest(*where: Any) -> dict[str, Any] | None:
+        row = conn.execute(sa.select(*cols).where(*where).order_by(x.c.id.desc())
+                           .limit(1)).first()
+        return dict(row._mapping) if row is not None else None
+
+    return {"last_exchange": latest(), "last_error": latest(x.c.outcome != "ok"),
+            "last_poll": latest(x.c.operation == POLL_OPERATION)}
+
+
+def watermarks(conn: Connection, prefix: str = "") -> dict[str, datetime]:
+    """Every stored watermark whose name starts with ``prefix`` (e.g. ``feedback:``)."""
+    w = t.watermarks.c
+    rows = conn.execute(sa.select(w.name, w.value).where(w.name.startswith(prefix, autoescape=True))
+                        .order_by(w.name)).all()
+    return {name: value for name, value in rows}
 
 
 def report_detail(conn: Connection, report_id: int) -> dict[str, Any] | None:

@@ -10,8 +10,11 @@ Submission states (see :mod:`adapter.store.api`)::
     pending ──claim──▶ submitting ──▶ done | rejected | unknown | failed | pending
     unknown ──claim_unknown──▶ submitting;  unknown ──▶ done | pending | rejected | failed
     pending ──▶ cancelled   (the SIS deleted a report that was never sent)
+    failed ──replay──▶ pending   (an operator's ``replay``: same document id, attempts 0)
 
-``cancelled`` is an addition to the original diagram: it is terminal.
+``cancelled`` is an addition to the original diagram: it is terminal. ``failed``
+is terminal for the daemon (:data:`TERMINAL`): only an operator's replay
+(:mod:`adapter.store.replay`) moves it on, back to ``pending``.
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ SUBMISSION_TRANSITIONS: dict[str, frozenset[str]] = {
     UNKNOWN: frozenset({SUBMITTING, DONE, PENDING, REJECTED, FAILED}),
     DONE: frozenset(),
     REJECTED: frozenset(),
-    FAILED: frozenset(),
+    FAILED: frozenset({PENDING}),    # replay (operator): same document id, attempts reset
     CANCELLED: frozenset(),
 }
+
+#: the transitions only an operator makes (``replay``), never the daemon.
+OPERATOR_TRANSITIONS: frozenset[tuple[str, str]] = frozenset({(FAILED, PENDING)})
 
 #: what each outcome does to a submission, as (store method, target state).
 EVENTS: dict[str, str] = {
@@ -54,6 +60,7 @@ EVENTS: dict[str, str] = {
     "release": PENDING,              # release at shutdown
     "give_up": FAILED,               # mark_failed
     "cancel": CANCELLED,             # accept: the SIS deleted a never-sent report
+    "replay": PENDING,               # replay (operator): a failed submission resent
 }
 
 # Report states.
@@ -69,7 +76,7 @@ REPORT_TRANSITIONS: dict[str, frozenset[str]] = {
     QUEUED: frozenset({REGISTERED, REJECTED, FAILED, WITHDRAWN, HELD}),
     REGISTERED: frozenset({WITHDRAWN}),
     REJECTED: frozenset({QUEUED, HELD}),  # the SIS sent a corrected version: resend (or hold)
-    FAILED: frozenset(),
+    FAILED: frozenset({QUEUED}),       # replay (operator): its failed aanleveren resent
     WITHDRAWN: frozenset(),
     HELD: frozenset({QUEUED, WITHDRAWN}),  # released by the agreement / deleted by the SIS
 }

@@ -31,6 +31,7 @@ from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
 from adapter.store import regions as _regions
+from adapter.store import replay as _replay
 from adapter.store import signals as _signals
 from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
@@ -205,6 +206,22 @@ class Store:
         self._db.run("mark_failed", lambda conn: _life.mark_failed(
             conn, submission_id, reason=reason, now=utcnow()))
 
+    # -- replay (operator) ----------------------------------------------------------------
+
+    def failed_submissions(self, *, report_id: int | None = None
+                           ) -> list[_replay.ReplayCandidate]:
+        """Failed submissions that ``replay`` may resend, with their original failure."""
+        with self._db.read("failed_submissions") as conn:
+            return _replay.failed_submissions(conn, report_id=report_id)
+
+    def replay_submission(self, submission_id: int) -> _replay.ReplayOutcome:
+        """``failed → pending`` with the same document id (see :mod:`adapter.store.replay`)."""
+        outcome = self._db.run("replay_submission", lambda conn: _replay.replay_submission(
+            conn, submission_id, now=utcnow()))
+        log.info("submission_replayed", submission_id=submission_id, result=outcome.result,
+                 reason=outcome.reason)
+        return outcome
+
     # -- feedback and outbox ------------------------------------------------------------
 
     def get_watermark(self, name: str) -> datetime | None:
@@ -337,9 +354,24 @@ class Store:
         with self._db.read("oldest_pending") as conn:
             return _queries.oldest_pending(conn)
 
-    def list_reports(self, *, limit: int = 100, state: str | None = None) -> list[ReportSummary]:
+    def list_reports(self, *, limit: int = 100, state: str | None = None,
+                     duo_status: str | None = None, brin: str | None = None,
+                     verzuimsoort: str | None = None,
+                     since: datetime | None = None) -> list[ReportSummary]:
+        """Newest first; ``since``: created at or after it (naive means UTC)."""
+        after = as_utc(since) if since is not None else None
         with self._db.read("list_reports") as conn:
-            return _queries.list_reports(conn, limit=limit, state=state)
+            return _queries.list_reports(conn, limit=limit, state=state, duo_status=duo_status,
+                                         brin=brin, verzuimsoort=verzuimsoort, since=after)
+
+    def duo_activity(self) -> dict[str, Any]:
+        """Latest exchange, latest one not ``ok`` and latest feedback poll (``status``)."""
+        with self._db.read("duo_activity") as conn:
+            return _queries.duo_activity(conn)
+
+    def watermarks(self, prefix: str = "") -> dict[str, datetime]:
+        with self._db.read("watermarks") as conn:
+            return _queries.watermarks(conn, prefix)
 
     def report_detail(self, report_id: int) -> dict[str, Any] | None:
         with self._db.read("report_detail") as conn:
