@@ -284,7 +284,8 @@ STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #111; max-width: 1100px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #bbb; padding: .25em .6em; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #bbb; padding: .25em .6em; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 thead th, table.facts th { background: #eef; }
 td.mono, .mono { font-family: monospace; font-size: .9em; word-break: break-all; }
 .ok { color: #060; } .bad { color: #a00; font-weight: bold; } .empty { color: #666; }
