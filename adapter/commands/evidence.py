@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from adapter.store import Store
 
 __all__ = ["Bundle", "Check", "EvidenceError", "bundle_dir_ready", "check_envelope",
+           "verification_text",
            "hours_per_week", "missed_hours_svg", "render_html", "write_bundle"]
 
 # signxml logs every canonicalised part at DEBUG: whole bodies, personal data. Never.
@@ -81,6 +82,7 @@ class Check:
     certificate: x509.Certificate | None
     certificate_file: str | None
     certificate_source: str                   # "BinarySecurityToken" / "duo.signature_cert" / ""
+    configured: bool | None = None            # an answer's token is the configured DUO cert
 
 
 @dataclass(frozen=True)
@@ -134,17 +136,17 @@ def describe(cert: x509.Certificate) -> str:
 def verify_signature(envelope: bytes, cert: x509.Certificate) -> tuple[bool, str]:
     """signxml's verdict on the envelope's signature with ``cert``: (ok, detail)."""
     from signxml.verifier import SignatureConfiguration, XMLVerifier
-    from signxml.exceptions import InvalidInput, InvalidSignature
+    from signxml.exceptions import SignXMLException
     pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     try:
         results = XMLVerifier().verify(
             envelope, x509_cert=pem, id_attribute="Id", validate_schema=False,
             expect_config=SignatureConfiguration(
                 require_x509=False, expect_references=True, ignore_ambiguous_key_info=True))
-    except (InvalidSignature, InvalidInput) as exc:
-        return False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    except (etree.LxmlError, ValueError) as exc:
-        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    except (SignXMLException, etree.LxmlError, ValueError) as exc:
+        # Any refusal is a verdict on this envelope, never the end of the bundle.
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return False, f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     count = len(results) if isinstance(results, list) else 1
     return True, f"{count} reference{'s' if count != 1 else ''}"
 
@@ -162,7 +164,8 @@ def check_envelope(name: str, envelope: bytes, *, fallback: x509.Certificate | N
         return Check(name, False, "no certificate to check it with", None, None, "")
     role = "school" if name.endswith("-request.xml") else "duo"
     ok, detail = verify_signature(envelope, cert)
-    return Check(name, ok, detail, cert, cert_file(cert, role), source)
+    configured = (fingerprint(cert) == fingerprint(fallback)) if fallback is not None else None
+    return Check(name, ok, detail, cert, cert_file(cert, role), source, configured)
 
 
 def verification_text(report_id: int, checks: Sequence[Check], made_at: datetime) -> str:
@@ -183,6 +186,9 @@ def verification_text(report_id: int, checks: Sequence[Check], made_at: datetime
             where = f" ({c.certificate_file})" if c.certificate_file else ""
             lines.append(f"  certificate from {c.certificate_source or 'nowhere'}{where}: "
                          f"{describe(c.certificate)}")
+            if c.configured is not None:
+                lines.append("  this is the configured duo.signature_cert" if c.configured
+                             else "  this is NOT the configured duo.signature_cert")
     failed = sum(not c.verified for c in checks)
     lines += ["", f"{len(checks) - failed} of {len(checks)} envelopes verify."
               if checks else ""]

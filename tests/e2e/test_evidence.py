@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from adapter.commands.evidence import hours_per_week, missed_hours_svg, render_html
+from adapter.commands.evidence import (
+    check_envelope,
+    hours_per_week,
+    missed_hours_svg,
+    render_html,
+    verification_text,
+)
 from adapter.config import Settings
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
@@ -104,6 +110,7 @@ def test_the_bundle_verifies_independently_and_renders_in_a_browser(
     assert verification(out) == {n: "verifies" for n in envelope_files}
     text = (out / "verification.txt").read_text()
     assert "signxml" in text and "SHA-256" in text and "serial" in text
+    assert "this is the configured duo.signature_cert" in text
 
     page = (out / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page
@@ -176,3 +183,19 @@ def test_the_page_escapes_everything_and_draws_weeks_without_script() -> None:
     for raw in ("<x>", "<b>Bold</b>", "<i>", "<img src=x>"):
         assert raw not in page
     assert "&lt;img src=x&gt;.pdf" in page and "a&amp;b" in page and "afgesloten" in page
+
+
+def test_an_unsigned_or_unreadable_envelope_is_a_verdict_not_a_crash() -> None:
+    names: list[str] = []
+
+    def cert_file(_cert: object, role: str) -> str:
+        names.append(role)
+        return f"{role}.pem"
+
+    plain = b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body/></s:Envelope>"
+    unsigned = check_envelope("01-x-request.xml", plain, fallback=None, cert_file=cert_file)
+    assert not unsigned.verified and "no signature" in unsigned.reason
+    garbage = check_envelope("01-x-response.xml", b"not xml", fallback=None, cert_file=cert_file)
+    assert not garbage.verified and names == []
+    text = verification_text(3, [unsigned, garbage], datetime(2026, 1, 1))
+    assert "01-x-request.xml: does NOT verify" in text and "0 of 2 envelopes verify." in text
