@@ -220,7 +220,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, cls: str
     if not body:
         return f'<p class="empty">{_e(empty)}</p>\n'
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    return f'<table class="{cls}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n'
+    return (f'<table class="{cls}">\n<thead><tr>{head}</tr></thead>\n'
+            f"<tbody>\n{body}</tbody>\n</table>\n")
 
 
 def _facts(pairs: Sequence[tuple[str, object]]) -> str:

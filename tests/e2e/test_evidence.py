@@ -192,7 +192,8 @@ def test_an_unsigned_or_unreadable_envelope_is_a_verdict_not_a_crash() -> None:
         names.append(role)
         return f"{role}.pem"
 
-    plain = b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body/></s:Envelope>"
+    plain = (b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'>"
+             b"<s:Body/></s:Envelope>")
     unsigned = check_envelope("01-x-request.xml", plain, fallback=None, cert_file=cert_file)
     assert not unsigned.verified and "no signature" in unsigned.reason
     garbage = check_envelope("01-x-response.xml", b"not xml", fallback=None, cert_file=cert_file)
