@@ -9,6 +9,7 @@ with its tables and chart. A changed byte in the store must show as a failed che
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import sqlite3
@@ -33,6 +34,7 @@ from adapter.sis import publish_export
 
 from .conftest import control, wait_for
 from .records import encode, record
+from .test_attachments import PDF, attach, bijlage_events
 from .test_archive import cli, xmlsec_verify
 from .test_process import write_config
 
@@ -82,6 +84,8 @@ def test_the_bundle_verifies_independently_and_renders_in_a_browser(
             {"status": "B", "toelichting": "Gesprek gepland", "behandelaar": OFFICER})
     wait_for(lambda: [e for e in tap.of("terugmelding") if e["status"] == "B"
                       and e["behandelaar"]["naam"] == OFFICER["naam"]], what="terugmelding B")
+    attach(settings, rec["source_id"], PDF)
+    wait_for(lambda: bijlage_events(tap, "registered"), timeout=60, what="attachment sent")
     [report] = [r for r in daemon.store.list_reports() if r.source_id == rec["source_id"]]
     exchanges = daemon.store.exchanges_for(report.report_id)
     assert exchanges and all(x.response_xml for x in exchanges)
@@ -117,6 +121,8 @@ def test_the_bundle_verifies_independently_and_renders_in_a_browser(
     assert "&lt;Ambtenaar&gt; &amp; Co" in page
     assert rec["student"]["bsn"] in page and "LL-4711" in page and "2010-04-01" in page
     assert nummer in page and "in behandeling" in page
+    assert "brief.pdf" in page and hashlib.sha256(PDF).hexdigest() in page
+    assert "02-aanleverenBijlage-request.xml" in files
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page and "<script" not in page
 
