@@ -384,6 +384,68 @@ def meldingen_show(ctx: click.Context, report_id: int, as_xml: bool,
                     note=lambda text: click.echo(text, err=True))
 
 
+@meldingen.command("evidence")
+@click.argument("report_id", type=int, required=False)
+@click.option("--out", "out_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="The bundle's directory (with --all: one subdirectory per report id). "
+                   "Made 0700; refused when it exists and is not empty, unless --force.")
+@click.option("--all", "all_reports", is_flag=True,
+              help="A bundle for every report (with --since: changed on or after DATE).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="With --all: only reports changed on or after this day (UTC).")
+@click.option("--force", is_flag=True,
+              help="Write into a non-empty --out; files of the same name are replaced, "
+                   "others are left as they are.")
+@click.pass_context
+@one_line_errors
+def meldingen_evidence(ctx: click.Context, report_id: int | None, out_dir: Path,
+                       all_reports: bool, since: datetime | None, force: bool) -> None:
+    """Write REPORT_ID's evidence bundle into --out: report.html (the page a person
+    reads), every envelope byte for byte, the certificates that signed them, and
+    verification.txt (each signature checked again, independently, now).
+
+    The bundle holds personal data (files 0600, directory 0700). Prints the
+    bundle directory (one per line with --all; progress on stderr).
+    """
+    from adapter.commands.evidence import bundle_dir_ready, write_bundle
+    from adapter.pki.certs import load_pem_chain
+    from adapter.store import Store
+    if all_reports == (report_id is not None):
+        raise click.UsageError("give a REPORT_ID or --all")
+    if since is not None and not all_reports:
+        raise click.UsageError("--since goes with --all")
+    settings = settings_from(ctx)
+    bundle_dir_ready(out_dir, force=force)
+    duo_path = settings.duo.signature_cert
+    duo_cert = load_pem_chain(duo_path)[0] if duo_path.is_file() else None
+    lessons_in_day = settings.school.calendar().lessons_in_day
+    store = Store.open(settings.store.url)
+    try:
+        if not all_reports:
+            assert report_id is not None
+            if store.report_detail(report_id) is None:
+                raise AdapterError(f"no report with id {report_id}")
+            bundle = write_bundle(store, report_id, out_dir, duo_cert=duo_cert,
+                                  lessons_in_day=lessons_in_day)
+            click.echo(str(bundle.directory))
+            return
+        ids = store.report_ids(since=since)
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(out_dir, 0o700)
+        done: list[Path] = []
+        with click.progressbar(ids, label="evidence bundles", file=sys.stderr,
+                               show_pos=True) as bar:
+            for rid in bar:
+                done.append(write_bundle(store, rid, out_dir / str(rid), duo_cert=duo_cert,
+                                         lessons_in_day=lessons_in_day).directory)
+    finally:
+        store.close()
+    for path in done:
+        click.echo(str(path))
+    click.echo(f"{len(done)} bundle{'s' if len(done) != 1 else ''} in {out_dir}", err=True)
+
+
 @meldingen.command("clone")
 @click.argument("report_id", type=int)
 @click.option("--begindatum", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",

@@ -46,3 +46,19 @@ def xmlsec1() -> str:
         pytest.skip("xmlsec1 is not installed and cannot be installed here "
                     "(apt-get install xmlsec1)")
     return found
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's ``chromium``, a real browser to render the evidence page headless;
+    installed when missing (as root on Debian), else the test is skipped with the reason."""
+    found = shutil.which("chromium")
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True,
+                       timeout=900, check=False,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.skip("chromium is not installed and cannot be installed here "
+                    "(apt-get install chromium)")
+    return found

@@ -1,7 +1,9 @@
 """Read-only views for ``status``, ``meldingen list/show`` and ``incident``.
 
-Only :func:`exchanges_for` returns personal data (the signed XML, as evidence);
-everything else returns ids, states, codes and timestamps.
+Only :func:`exchanges_for`, :func:`report_content` and :func:`terugmeldingen_of`
+return personal data (the signed XML, the record, DUO's officer: for the school's
+own evidence, ``meldingen evidence``); everything else returns ids, states, codes
+and timestamps.
 """
 
 from __future__ import annotations
@@ -128,3 +130,32 @@ def exchanges_for(conn: Connection, report_id: int) -> list[ExchangeRecord]:
         response_xml=bytes(r.response_xml) if r.response_xml is not None else None,
         http_status=r.http_status, outcome=r.outcome, started_at=r.started_at,
         duration_ms=r.duration_ms, submission_id=r.submission_id) for r in rows]
+
+
+def report_content(conn: Connection, report_id: int) -> dict[str, Any] | None:
+    """The report's content as sent (``payload``: the record with its days merged) and
+    its record as the SIS delivered it (``record``; None for reports stored before it
+    was kept)."""
+    row = conn.execute(sa.select(t.reports.c.payload, t.reports.c.record)
+                       .where(t.reports.c.id == report_id)).first()
+    if row is None:
+        return None
+    return {"payload": row.payload, "record": row.record}
+
+
+def terugmeldingen_of(conn: Connection, report_id: int) -> list[dict[str, Any]]:
+    """DUO's feedback on the report, oldest mutation first: status, reden, officer."""
+    tm = t.terugmeldingen
+    rows = conn.execute(sa.select(tm.c.laatste_mutatie, tm.c.status, tm.c.data, tm.c.received_at)
+                        .where(tm.c.report_id == report_id)
+                        .order_by(tm.c.laatste_mutatie, tm.c.id))
+    return [{"laatste_mutatie": r.laatste_mutatie, "status": r.status, "data": r.data,
+             "received_at": r.received_at} for r in rows]
+
+
+def report_ids(conn: Connection, *, since: datetime | None) -> list[int]:
+    """Ids of the reports changed at or after ``since`` (all: None), oldest id first."""
+    query = sa.select(t.reports.c.id).order_by(t.reports.c.id)
+    if since is not None:
+        query = query.where(t.reports.c.updated_at >= since)
+    return [int(i) for i in conn.execute(query).scalars()]

@@ -380,3 +380,17 @@ class Store:
     def exchanges_for(self, report_id: int) -> list[ExchangeRecord]:
         with self._db.read("exchanges_for") as conn:
             return _queries.exchanges_for(conn, report_id)
+
+    def report_content(self, report_id: int) -> dict[str, Any] | None:
+        """``{"payload", "record"}`` of one report (personal data: evidence only)."""
+        with self._db.read("report_content") as conn:
+            return _queries.report_content(conn, report_id)
+
+    def terugmeldingen_of(self, report_id: int) -> list[dict[str, Any]]:
+        with self._db.read("terugmeldingen_of") as conn:
+            return _queries.terugmeldingen_of(conn, report_id)
+
+    def report_ids(self, *, since: datetime | None = None) -> list[int]:
+        """Reports changed at or after ``since`` (all: None), oldest first."""
+        with self._db.read("report_ids") as conn:
+            return _queries.report_ids(conn, since=as_utc(since) if since else None)
