@@ -290,6 +290,40 @@ def _json_default(value: Any) -> Any:
 
 
 @cli.group()
+def archive() -> None:
+    """The archive's upkeep: retention (purge)."""
+
+
+@archive.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what the policy would delete; delete nothing.")
+@click.pass_context
+@one_line_errors
+def archive_purge(ctx: click.Context, dry_run: bool) -> None:
+    """Apply [retention] now: delete closed reports past the period and past DUO's
+    horizon, with their exchanges, attachments, feedback and registrations."""
+    from datetime import UTC, datetime
+
+    from adapter.pipeline.retention import purge
+    from adapter.store import Store
+    settings = settings_from(ctx)
+    store = Store.open(settings.store.url)
+    try:
+        done = [0]
+
+        def progress(n: int) -> None:
+            done[0] += n
+            click.echo(f"purge: {done[0]} reports {'counted' if dry_run else 'done'}", err=True)
+        counts = purge(store, settings.retention, datetime.now(UTC), dry_run=dry_run,
+                       progress=progress)
+    finally:
+        store.close()
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb}: " + ", ".join(f"{name} {counts.get(name, 0)}" for name in (
+        "reports", "submissions", "exchanges", "bijlagen", "terugmeldingen", "history",
+        "outbox", "registraties", "signals", "inbox")))
+
+
+@cli.group()
 def meldingen() -> None:
     """Browse the local archive of reports."""
 

@@ -10,7 +10,7 @@ a test fails when one is not.
 from __future__ import annotations
 
 import tomllib
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -190,6 +190,17 @@ class AttachmentSettings(_Section):
         "application/pdf", "image/png", "image/jpeg")
 
 
+class RetentionSettings(_Section):
+    enabled: bool = True
+    years: int = Field(5, ge=1, le=100)
+    duo_keeps_days: int = Field(730, ge=0, le=36500)
+
+    def cutoffs(self, now: datetime) -> tuple[datetime, datetime]:
+        """(end of the retention period, DUO's horizon) as seen at ``now``."""
+        return (now - timedelta(days=round(365.25 * self.years)),
+                now - timedelta(days=self.duo_keeps_days))
+
+
 class SignalSettings(_Section):
     enabled: bool = True
     count: Literal["clock", "lessons"] = "clock"
@@ -231,6 +242,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     health: HealthSettings = HealthSettings()
     signals: SignalSettings = SignalSettings()
+    retention: RetentionSettings = RetentionSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     municipalities: tuple[MunicipalitySettings, ...] = ()
     plugins: PluginSettings = PluginSettings()

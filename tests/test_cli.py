@@ -144,3 +144,21 @@ def test_meldingen_clone_queues_a_follow_up_and_prints_its_id(tmp_path: Path,
         store.close()
     assert reports == {"test-1": "registered", "test-2": "queued",
                        "test-1/vervolg-1": "queued"}
+
+
+def test_archive_purge_dry_run_counts_and_deletes_nothing(tmp_path: Path) -> None:
+    from adapter.store import IncomingReport, Store
+    from adapter.testing import make_melding
+    db = tmp_path / "s.db"
+    store = Store.open(f"sqlite:///{db}")
+    store.accept(message_id="m1", vendor="canonical", routing_key="canonical.export",
+                 items=[IncomingReport(vendor="canonical", melding=make_melding())])
+    store.close()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{db}"\n[retention]\nyears = 1\n')
+    result = CliRunner().invoke(cli, ["archive", "purge", "--dry-run", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "would delete: reports 0" in result.output       # a queued report is never purged
+    store = Store.open(f"sqlite:///{db}")
+    assert len(store.list_reports()) == 1
+    store.close()

@@ -8,6 +8,7 @@ Threads (each a loop that ends when its stop event is set):
 - ``relay``: outbox rows to ``verzuim.adapter`` with publisher confirms
 - ``certificates``: expiry checks; an unusable certificate holds submissions
 - ``signaler``: the school's registrations evaluated for signals (``[signals]``)
+- ``retention``: the ``[retention]`` policy applied once a day
 - ``attachments``: stored attachments sent with ``aanleverenBijlage`` once their
   report is registered
 
@@ -38,6 +39,7 @@ from adapter.pipeline.attachments import AttachmentSender
 from adapter.pipeline.health import HealthServer
 from adapter.pipeline.intake import Intake, today_in_nl
 from adapter.pipeline.poller import FeedbackPoller
+from adapter.pipeline.retention import RetentionJob
 from adapter.pipeline.signaler import Signaler
 from adapter.pipeline.submitter import Submitter
 from adapter.pki.guard import CertificateGuard
@@ -83,6 +85,8 @@ class Daemon:
         self.signaler = Signaler(settings.signals, self.store, settings.school_calendars(),
                                  today=today_in_nl, clock=lambda: datetime.now(UTC),
                                  on_events=self.relay.wake)
+        self.retention = RetentionJob(settings.retention, self.store,
+                                      clock=lambda: datetime.now(UTC))
         self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed,
                              stopping=lambda: self.consumer.stopping)
         self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
@@ -158,6 +162,8 @@ class Daemon:
         self._spawn("certificates", self.certificates.run)
         if self.settings.signals.enabled:
             self._spawn("signaler", self.signaler.run)
+        if self.settings.retention.enabled:
+            self._spawn("retention", self.retention.run)
         log.info("daemon_started", certificate_days_left=dict(self.certificates.days_left))
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
@@ -196,8 +202,8 @@ class Daemon:
     def stop(self, timeout: float = 60.0) -> None:
         """Stop in dependency order; each part gets ``timeout`` seconds."""
         log.info("daemon_stopping")
-        for name in ("consumer", "signaler", "certificates", "submitter", "attachments", "poller",
-                     "relay"):
+        for name in ("consumer", "signaler", "retention", "certificates", "submitter",
+                     "attachments", "poller", "relay"):
             if name == "relay":
                 self.relay.wake()
             stop = self._stops.get(name)

@@ -13,11 +13,12 @@ returned is timezone-aware UTC; naive datetimes passed in are taken as UTC.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Connection
 
 from adapter.domain.calendar import Calendars
 from adapter.domain.model import OutboundEvent, Terugmelding
@@ -30,6 +31,7 @@ from adapter.store import clone as _clone
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
+from adapter.store import retention as _retention
 from adapter.store import regions as _regions
 from adapter.store import replay as _replay
 from adapter.store import signals as _signals
@@ -305,6 +307,35 @@ class Store:
     def bijlagen_of(self, report_id: int) -> list[dict[str, Any]]:
         with self._db.read("bijlagen_of") as conn:
             return _bijlagen.bijlagen_of(conn, report_id)
+
+    # -- retention ----------------------------------------------------------------------
+
+    def purge(self, *, cutoff: datetime, horizon: datetime, dry_run: bool = False,
+              progress: Callable[[int], None] = lambda n: None) -> Counter[str]:
+        """Apply the retention policy (:mod:`adapter.store.retention`): delete, or with
+        ``dry_run`` count, what it lets go; returns counts per table. One short
+        transaction per batch of reports; ``progress(n)`` after each batch."""
+        before, keeps = as_utc(cutoff), as_utc(horizon)
+        total: Counter[str] = Counter()
+        after = 0
+        while True:
+            def batch(conn: Connection) -> tuple[list[int], Counter[str]]:
+                ids = _retention.purgeable_reports(conn, cutoff=before, horizon=keeps,
+                                                   after=after if dry_run else 0)
+                return ids, _retention.purge_reports(conn, ids, dry_run=dry_run)
+            if dry_run:
+                with self._db.read("purge") as conn:
+                    ids, counts = batch(conn)
+            else:
+                ids, counts = self._db.run("purge", batch)
+            if not ids:
+                break
+            total += counts
+            after = ids[-1]
+            progress(len(ids))
+        with self._db.read("purge") if dry_run else self._db.write("purge") as conn:
+            total += _retention.purge_rest(conn, cutoff=before, dry_run=dry_run)
+        return total
 
     # -- signals ------------------------------------------------------------------------
 
