@@ -60,17 +60,25 @@ def read_key_file(path: Path) -> list[bytes]:
         raise ConfigError(f"store.encryption_key_file {path}: {exc}") from None
 
 
-def write_key_file(path: Path, keys: list[bytes]) -> None:
-    """Write ``keys`` (newest first) to ``path`` with mode 0600, atomically."""
+def create_key_file(path: Path, keys: list[bytes]) -> bool:
+    """Write ``keys`` (newest first) to a new file ``path``, mode 0600, complete or not
+    at all; False when ``path`` exists already (another process made it first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write("".join(key.decode("ascii") + "\n" for key in keys))
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write("".join(key.decode("ascii") + "\n" for key in keys))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def default_key_file(url: str) -> Path | None:
@@ -108,8 +116,7 @@ def cipher_for(settings: StoreSettings, environ: Mapping[str, str]) -> Cipher | 
     if path is None:
         raise ConfigError("store.encryption_key_file or store.encryption_key_env is required "
                           "with PostgreSQL (or set store.encryption = \"off\")")
-    if not path.exists():
-        write_key_file(path, [new_key()])
+    if not path.exists() and create_key_file(path, [new_key()]):
         log.warning("store_key_generated", path=str(path))
     return Cipher(read_key_file(path))
 

@@ -416,7 +416,9 @@ class Store:
         cipher = self._db.cipher
         if cipher is None:
             raise ConfigError("archive rotate-key needs a key (store.encryption is off)")
-        return _rotation.rotate(self._db, cipher, batch=batch, progress=progress)
+        rewritten = _rotation.rotate(self._db, cipher, batch=batch, progress=progress)
+        log.info("store_key_rotated", rewritten=rewritten, keys=cipher.key_count)
+        return rewritten
 
     def encrypted_rows(self) -> int:
         """How many rows ``rotate_key`` looks at (for its progress bar)."""
