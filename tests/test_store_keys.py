@@ -146,3 +146,24 @@ def test_store_open_without_cipher_still_writes_clear_rows(tmp_path: Path) -> No
         assert store.database.cipher is None
     finally:
         store.close()
+
+
+def test_the_daemon_refuses_to_start_with_a_wrong_key_in_one_line(
+        tmp_path: Path, pki_dir: Path) -> None:
+    keys = key_file(tmp_path / "keys", Fernet.generate_key())
+    cfg = _config(tmp_path, keys)
+    _one_report(load_settings(cfg).store)
+    key_file(keys, Fernet.generate_key())
+    cfg.write_text(cfg.read_text() + f'[duo]\nca_bundle = "{pki_dir / "trust-bundle.pem"}"\n'
+                   f'client_cert = "{pki_dir / "school.pem"}"\n'
+                   f'client_key = "{pki_dir / "school-key.pem"}"\n'
+                   f'signature_cert = "{pki_dir / "duo.pem"}"\n'
+                   '[school]\nbrin = "00AA"\noin = "00000099000000000001"\n'
+                   '[health]\nport = 0\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERZUIM_")}
+    proc = subprocess.run([sys.executable, "-m", "adapter", "--config", str(cfg), "run"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: the store's data cannot be "
+                                                           "decrypted")
+    assert "Traceback" not in proc.stderr
