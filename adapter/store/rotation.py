@@ -18,8 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from adapter.errors import ConfigError
-from adapter.store.crypto import Cipher, EncryptedBytes, KeyMismatch, cipher_of, is_sealed, \
-    token_of
+from adapter.store.crypto import (
+    PREFIX,
+    Cipher,
+    EncryptedBytes,
+    KeyMismatch,
+    cipher_of,
+    is_sealed,
+    token_of,
+)
 from adapter.store.engine import Database
 from adapter.store.schema import ENCRYPTED
 
@@ -74,7 +81,7 @@ def _reseal(cipher: Cipher, column: sa.Column[Any], value: Any) -> Any:
             return None
         clear = cipher.decrypt(token)
         sealed: Any = cipher.seal_bytes(clear) if binary else (
-            "enc:v1:" + cipher.encrypt(clear).decode("ascii"))
+            PREFIX + cipher.encrypt(clear).decode("ascii"))
         return sealed
     return cipher.seal_bytes(bytes(value)) if binary else cipher.seal_text(value)
 
