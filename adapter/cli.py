@@ -351,8 +351,8 @@ def meldingen_list(ctx: click.Context, state: str | None, duo_status: str | None
     with no source id (``(web)``)."""
     from adapter.commands.archive import report_json
     from adapter.commands.status import render_reports
-    from adapter.store import Store
-    store = Store.open(settings_from(ctx).store.url)
+    from adapter.store.keys import open_store
+    store = open_store(settings_from(ctx).store, dict(os.environ))
     try:
         reports = store.list_reports(limit=limit, state=state, duo_status=duo_status,
                                      brin=brin.upper() if brin else None,
@@ -374,8 +374,8 @@ def meldingen_list(ctx: click.Context, state: str | None, duo_status: str | None
 def signalen(ctx: click.Context, as_json: bool, include_closed: bool) -> None:
     """List the open signals (16 hours reached, deadline passed, …), newest first."""
     from adapter.commands.signals import render_signals
-    from adapter.store import Store
-    store = Store.open(settings_from(ctx).store.url)
+    from adapter.store.keys import open_store
+    store = open_store(settings_from(ctx).store, dict(os.environ))
     try:
         rows = store.list_signals(include_closed=include_closed)
     finally:
@@ -397,10 +397,10 @@ def meldingen_show(ctx: click.Context, report_id: int, as_xml: bool,
     """Show one report's history, submissions and exchanges (no personal data), or
     with --xml the envelopes themselves."""
     from adapter.commands.archive import envelopes, write_envelopes
-    from adapter.store import Store
+    from adapter.store.keys import open_store
     if out_dir is not None and not as_xml:
         raise click.UsageError("--out goes with --xml")
-    store = Store.open(settings_from(ctx).store.url)
+    store = open_store(settings_from(ctx).store, dict(os.environ))
     try:
         detail = store.report_detail(report_id)
         exchanges = store.exchanges_for(report_id) if as_xml else []
@@ -444,7 +444,7 @@ def meldingen_evidence(ctx: click.Context, report_id: int | None, out_dir: Path,
     """
     from adapter.commands.evidence import bundle_dir_ready, write_bundle
     from adapter.pki.certs import load_pem_chain
-    from adapter.store import Store
+    from adapter.store.keys import open_store
     if all_reports == (report_id is not None):
         raise click.UsageError("give a REPORT_ID or --all")
     if since is not None and not all_reports:
@@ -454,7 +454,7 @@ def meldingen_evidence(ctx: click.Context, report_id: int | None, out_dir: Path,
     duo_path = settings.duo.signature_cert
     duo_cert = load_pem_chain(duo_path)[0] if duo_path.is_file() else None
     lessons_in_day = settings.school.calendar().lessons_in_day
-    store = Store.open(settings.store.url)
+    store = open_store(settings.store, dict(os.environ))
     try:
         if not all_reports:
             assert report_id is not None
@@ -502,8 +502,8 @@ def meldingen_clone(ctx: click.Context, report_id: int, begindatum: datetime | N
     report's begindatum (AD023), or when it breaks DUO's rules (codes named).
     """
     from adapter.pipeline.intake import content_check, today_in_nl
-    from adapter.store import Store
-    store = Store.open(settings_from(ctx).store.url)
+    from adapter.store.keys import open_store
+    store = open_store(settings_from(ctx).store, dict(os.environ))
     try:
         today = today_in_nl()
         cloned = store.clone(report_id, begindatum=begindatum.date() if begindatum else None,
@@ -545,9 +545,49 @@ def replay(ctx: click.Context, state: str, record_id: str | None, yes: bool) -> 
             except ValueError:
                 raise click.BadParameter("a report id (a number) with --state failed",
                                          param_hint="--id") from None
-        replay_failed(settings, report_id=report_id, confirm=confirm, echo=click.echo)
+        replay_failed(settings, report_id=report_id, confirm=confirm, echo=click.echo,
+                      environ=dict(os.environ))
     else:
         replay_dead(settings, message_id=record_id, confirm=confirm, echo=click.echo)
+
+
+@cli.group()
+def archive() -> None:
+    """The local archive itself: encryption keys."""
+
+
+@archive.command("new-key")
+def archive_new_key() -> None:
+    """Print a new encryption key (a line for store.encryption_key_file)."""
+    from adapter.store.crypto import new_key
+    click.echo(new_key().decode("ascii"))
+
+
+@archive.command("rotate-key")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=200, show_default=True,
+              help="Rows per (short) transaction.")
+@click.pass_context
+@one_line_errors
+def archive_rotate_key(ctx: click.Context, batch: int) -> None:
+    """Re-encrypt the archive with the newest key (the first line of the key file).
+
+    Put the new key first in store.encryption_key_file (or the variable), restart the
+    adapter so new rows use it, then run this while it keeps running: older rows (and
+    rows stored before encryption was on) are rewritten in short transactions. Remove
+    the old key only after it reports completion."""
+    from adapter.store.keys import open_store
+    settings = settings_from(ctx)
+    setup_logging(settings)
+    store = open_store(settings.store, dict(os.environ))
+    try:
+        total = store.encrypted_rows()
+        with click.progressbar(length=total, label="re-encrypting rows", file=sys.stderr,
+                               show_pos=True) as bar:
+            rewritten = store.rotate_key(batch=batch, progress=bar.update)
+    finally:
+        store.close()
+    click.echo(f"rotate-key: {rewritten} of {total} row(s) re-encrypted with the newest key; "
+               "every row now reads with it alone")
 
 
 @cli.command()
@@ -563,9 +603,9 @@ def incident(ctx: click.Context, report_id: int, as_json: bool) -> None:
     code and text, certificate subject, serial and expiry, adapter version. No
     personal data: nothing of the report's content is printed."""
     from adapter.commands.incident import collect_incident, render_incident
-    from adapter.store import Store
+    from adapter.store.keys import open_store
     settings = settings_from(ctx)
-    store = Store.open(settings.store.url)
+    store = open_store(settings.store, dict(os.environ))
     try:
         detail = store.report_detail(report_id)
         exchanges = store.exchanges_for(report_id) if detail is not None else []

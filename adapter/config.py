@@ -172,6 +172,16 @@ class AmqpSettings(_Section):
 
 class StoreSettings(_Section):
     url: str = "sqlite:///verzuim.db"
+    #: encryption at rest of personal data (adapter.store.crypto); "off" only on purpose.
+    encryption: Literal["on", "off"] = "on"
+    encryption_key_file: Path | None = None
+    encryption_key_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> StoreSettings:
+        if self.encryption_key_file is not None and self.encryption_key_env is not None:
+            raise ValueError("give encryption_key_file or encryption_key_env, not both")
+        return self
 
 
 class LoggingSettings(_Section):
@@ -346,6 +356,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         relative = store.url[len("sqlite:///"):]
         if relative and relative != ":memory:":
             store = store.model_copy(update={"url": f"sqlite:///{base / relative}"})
+    store = fix(store)  # type: ignore[assignment]
     return settings.model_copy(update={
         "duo": fix(settings.duo), "amqp": fix(settings.amqp), "store": store,
     })

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from adapter.cli import cli
+from adapter.config import StoreSettings
+from adapter.store.keys import open_store
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -137,7 +139,7 @@ def test_meldingen_clone_queues_a_follow_up_and_prints_its_id(tmp_path: Path,
         refused = clone(*args)
         assert refused.exit_code == 1 and expected in refused.output, (args, refused.output)
         assert one_error_line(refused.output)
-    store = Store.open(f"sqlite:///{db}")
+    store = open_store(StoreSettings(url=f"sqlite:///{db}"), {})   # the CLI's key
     try:
         reports = {r.source_id: r.state for r in store.list_reports()}
     finally:

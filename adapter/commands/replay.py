@@ -20,7 +20,7 @@ Nothing here prints personal data: ids, states, codes, reasons and times only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,7 +30,7 @@ from adapter.config import Settings
 from adapter.errors import AdapterError, TransientError
 from adapter.sis.connection import connection_parameters, redact_url
 from adapter.sis.deadletter import DeadLetter, list_dead_letters, replay_dead_letters
-from adapter.store import Store
+from adapter.store.keys import open_store
 from adapter.store.replay import ReplayCandidate
 
 __all__ = ["ReplayReport", "render_candidates", "render_dead", "replay_dead", "replay_failed"]
@@ -80,10 +80,11 @@ def render_candidates(rows: list[ReplayCandidate]) -> str:
 
 
 def replay_failed(settings: Settings, *, report_id: int | None, confirm: Confirm,
-                  echo: Callable[[str], None] | None = None) -> ReplayReport:
+                  echo: Callable[[str], None] | None = None,
+                  environ: Mapping[str, str] | None = None) -> ReplayReport:
     """Show the failed submissions (of ``report_id``, or all), ask, move them to pending."""
     out = ReplayReport(echo) if echo is not None else ReplayReport()
-    store = Store.open(settings.store.url)
+    store = open_store(settings.store, environ or {})
     try:
         rows = store.failed_submissions(report_id=report_id)
         if not rows:

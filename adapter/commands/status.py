@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.pki.identity import load_credentials
-from adapter.store import ReportSummary, Store
+from adapter.store import ReportSummary
+from adapter.store.keys import open_store
 
 __all__ = ["check_duo", "collect_status", "dead_letter_count", "render_reports",
            "render_status"]
@@ -92,7 +93,7 @@ def collect_status(settings: Settings, environ: Mapping[str, str] | None = None,
                    offline: bool = False, now: datetime | None = None) -> dict[str, Any]:
     """Everything ``status`` shows, as JSON-ready values (times ISO 8601 by the caller)."""
     at = now or datetime.now(UTC)
-    store = Store.open(settings.store.url)
+    store = open_store(settings.store, environ or {})
     try:
         counts = store.counts()
         oldest = store.oldest_pending()

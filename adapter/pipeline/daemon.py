@@ -47,6 +47,7 @@ from adapter.pki.identity import Credentials
 from adapter.sis.consumer import Consumer
 from adapter.sis.publisher import OutboxRelay
 from adapter.store import Store
+from adapter.store.keys import open_store
 from adapter.vendors import VendorRegistry, load_vendors
 
 log = structlog.get_logger(__name__)
@@ -68,7 +69,7 @@ class Daemon:
         self.vendors = vendors or load_vendors(enabled=settings.plugins.enabled,
                                               config=settings.plugins.config,
                                               calendars=settings.school_calendars())
-        self.store = store or Store.open(settings.store.url)
+        self.store = store or open_store(settings.store, environ or {})
         self.client = self._new_client(credentials)
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
                                  self.store.mark_published, self._render)

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import ConfigError, StoreUnavailable
+from adapter.store.crypto import Cipher, attach, cipher_of
 
 log = structlog.get_logger(__name__)
 
@@ -122,8 +123,15 @@ class Database:
         self._read_lock: Any = self._write_lock if memory else nullcontext()
 
     @classmethod
-    def open(cls, url: str) -> Database:
-        return cls(create_engine(url))
+    def open(cls, url: str, *, cipher: Cipher | None = None) -> Database:
+        """``cipher``: encrypts the personal data (:mod:`adapter.store.crypto`); None: clear."""
+        engine = create_engine(url)
+        attach(engine.dialect, cipher)
+        return cls(engine)
+
+    @property
+    def cipher(self) -> Cipher | None:
+        return cipher_of(self.engine.dialect)
 
     def close(self) -> None:
         self.engine.dispose()

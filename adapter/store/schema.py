@@ -3,7 +3,8 @@
 The DDL itself lives in the Alembic migrations under ``migrations/versions``;
 this module must describe the same schema (``tests/store`` compares them).
 Every timestamp column is :class:`UTCDateTime`: timezone-aware UTC in Python on
-both SQLite and PostgreSQL.
+both SQLite and PostgreSQL. The columns of personal data are encrypted at rest
+(:mod:`adapter.store.crypto`; :data:`ENCRYPTED` lists them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from adapter.store.crypto import EncryptedBytes, EncryptedJSON
 
 metadata = sa.MetaData()
 
@@ -68,8 +71,8 @@ reports = sa.Table(
     sa.Column("source_id", sa.String(255), nullable=False),
     sa.Column("student_key", sa.String(64), nullable=False, index=True),
     sa.Column("verzuimsoort", sa.String(8), nullable=False),
-    sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("record", sa.JSON),
+    sa.Column("payload", EncryptedJSON(), nullable=False),
+    sa.Column("record", EncryptedJSON()),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False, index=True),
     sa.Column("duo_status", sa.String(2)),
@@ -92,7 +95,7 @@ registraties = sa.Table(
     sa.Column("source_id", sa.String(255), nullable=False),
     sa.Column("student_key", sa.String(64), nullable=False),
     sa.Column("datum", sa.Date, nullable=False),
-    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("payload", EncryptedJSON(), nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     _ts("modified_at", nullable=True),
     _ts("received_at"),
@@ -111,7 +114,7 @@ submissions = sa.Table(
     sa.Column("student_key", sa.String(64), nullable=False, index=True),
     sa.Column("operation", sa.String(16), nullable=False),
     sa.Column("document_id", sa.String(36), nullable=False, unique=True),
-    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("payload", EncryptedJSON(), nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -141,8 +144,8 @@ exchanges = sa.Table(
     sa.Column("operation", sa.String(64), nullable=False),
     sa.Column("document_id", sa.String(36)),
     sa.Column("message_id", sa.String(255)),
-    sa.Column("request_xml", sa.LargeBinary, nullable=False),
-    sa.Column("response_xml", sa.LargeBinary),
+    sa.Column("request_xml", EncryptedBytes(), nullable=False),
+    sa.Column("response_xml", EncryptedBytes()),
     sa.Column("http_status", sa.Integer),
     sa.Column("outcome", sa.String(64), nullable=False),
     _ts("started_at"),
@@ -157,7 +160,7 @@ outbox = sa.Table(
     sa.Column("brin", sa.String(16), nullable=False),
     sa.Column("event", sa.String(32), nullable=False),
     sa.Column("source_id", sa.String(255)),
-    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("data", EncryptedJSON(), nullable=False),
     _ts("created_at"),
     _ts("published_at", nullable=True),
     sa.Index("ix_outbox_unpublished", "published_at", "id"),
@@ -170,7 +173,7 @@ terugmeldingen = sa.Table(
     sa.Column("meldingsnummer", sa.String(64), nullable=False),
     _ts("laatste_mutatie"),
     sa.Column("status", sa.String(2), nullable=False),
-    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("data", EncryptedJSON(), nullable=False),
     _ts("received_at"),
     sa.UniqueConstraint("meldingsnummer", "laatste_mutatie", name="uq_terugmeldingen_mutation"),
 )
@@ -184,7 +187,7 @@ bijlagen = sa.Table(
     sa.Column("mime_type", sa.String(64), nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("content", EncryptedBytes(), nullable=False),
     sa.Column("document_id", sa.String(36), nullable=False, unique=True),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -205,7 +208,7 @@ signals = sa.Table(
     sa.Column("signaal", sa.String(32), nullable=False),
     sa.Column("situation", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("data", EncryptedJSON(), nullable=False),
     _ts("raised_at"),
     _ts("closed_at", nullable=True),
     sa.UniqueConstraint("vendor", "brin", "student_key", "situation",
@@ -230,4 +233,16 @@ watermarks = sa.Table(
     "watermarks", metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     _ts("value"),
+)
+
+#: (table, encrypted columns): what ``archive rotate-key`` re-encrypts.
+ENCRYPTED: tuple[tuple[sa.Table, tuple[str, ...]], ...] = (
+    (reports, ("payload", "record")),
+    (registraties, ("payload",)),
+    (submissions, ("payload",)),
+    (exchanges, ("request_xml", "response_xml")),
+    (bijlagen, ("content",)),
+    (terugmeldingen, ("data",)),
+    (outbox, ("data",)),
+    (signals, ("data",)),
 )

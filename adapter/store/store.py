@@ -25,6 +25,7 @@ from adapter.domain.model import OutboundEvent, Terugmelding
 from adapter.domain.regions import NONE as NO_AGREEMENTS
 from adapter.domain.regions import RegionalAgreements
 from adapter.domain.signals import Count
+from adapter.errors import ConfigError
 from adapter.store import accept as _accept
 from adapter.store import bijlagen as _bijlagen
 from adapter.store import clone as _clone
@@ -34,6 +35,7 @@ from adapter.store import queries as _queries
 from adapter.store import retention as _retention
 from adapter.store import regions as _regions
 from adapter.store import replay as _replay
+from adapter.store import rotation as _rotation
 from adapter.store import signals as _signals
 from adapter.store import terugmeldingen as _terugmeldingen
 from adapter.store.api import (
@@ -48,6 +50,7 @@ from adapter.store.api import (
     ReportSummary,
 )
 from adapter.store.common import as_utc, utcnow
+from adapter.store.crypto import Cipher
 from adapter.store.engine import Database
 from adapter.store.registraties_bulk import keep_statistics
 
@@ -63,12 +66,20 @@ class Store:
         self._db = db
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Connect to ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate to head."""
-        db = Database.open(url)
+    def open(cls, url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
+        """Connect to ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate to head.
+
+        ``cipher`` encrypts personal data at rest (:mod:`adapter.store.crypto`; the
+        configured one comes from :func:`adapter.store.keys.open_store`). The newest
+        row of each encrypted table is decrypted once here: a wrong or missing key
+        is a one-line :class:`~adapter.errors.ConfigError` now, not a crash later.
+        """
+        db = Database.open(url, cipher=cipher)
         try:
             if migrate:
                 db.migrate()
+            with db.read("check_key") as conn:
+                _rotation.check_key(conn)
         except BaseException:
             db.close()
             raise
@@ -425,3 +436,22 @@ class Store:
         """Reports changed at or after ``since`` (all: None), oldest first."""
         with self._db.read("report_ids") as conn:
             return _queries.report_ids(conn, since=as_utc(since) if since else None)
+
+    # -- encryption at rest -------------------------------------------------------------
+
+    def rotate_key(self, *, batch: int = 200,
+                   progress: Callable[[int], None] | None = None) -> int:
+        """Re-encrypt every encrypted value not made with the newest key (clear rows
+        included), ``batch`` rows per short transaction; returns the rows rewritten.
+        ``progress(n)`` is called with the rows looked at per batch."""
+        cipher = self._db.cipher
+        if cipher is None:
+            raise ConfigError("archive rotate-key needs a key (store.encryption is off)")
+        rewritten = _rotation.rotate(self._db, cipher, batch=batch, progress=progress)
+        log.info("store_key_rotated", rewritten=rewritten, keys=cipher.key_count)
+        return rewritten
+
+    def encrypted_rows(self) -> int:
+        """How many rows ``rotate_key`` looks at (for its progress bar)."""
+        with self._db.read("encrypted_rows") as conn:
+            return _rotation.row_count(conn)

@@ -122,7 +122,7 @@ def round_trip(vendor: Vendor, samples: Sequence[Path], *, rod_file: Path | None
     from adapter.pki.testpki import init_test_pki
     from adapter.simulator.server import SimulatorServer
     from adapter.sis.delivery import Delivery
-    from adapter.store import Store
+    from adapter.store.keys import open_store
     from adapter.vendors import load_vendors
 
     brin = _brin_of(vendor, samples, content_type)
@@ -143,7 +143,7 @@ def round_trip(vendor: Vendor, samples: Sequence[Path], *, rod_file: Path | None
                 "plugins": {"config": config}})
             registry = load_vendors(entry_points=False, plugins=[_SinglePlugin(vendor)],
                                     config=config)
-            store = Store.open(settings.store.url)
+            store = open_store(settings.store, {})
             client = DuoClient(settings.duo, settings.school,
                                credentials=load_credentials(settings.duo, environ={}),
                                exchange_sink=store.record_exchange)

@@ -21,6 +21,7 @@ from adapter.config import Settings
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
+from adapter.store.keys import open_store
 
 from .conftest import ROOT, subprocess_env, wait_for
 from .records import encode, record
@@ -130,6 +131,7 @@ def test_a_tampered_envelope_fails_the_independent_check(
 
 def test_show_xml_of_an_unknown_report_is_one_line(settings: Settings, tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.toml", settings)
+    open_store(settings.store, {}).close()     # an existing store (its key made before)
     shown = cli(config, "meldingen", "show", "999999", "--xml")
     assert shown.returncode == 1
     assert shown.stderr.decode().strip() == "error: no report with id 999999"

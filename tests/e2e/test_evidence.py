@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import sqlite3
 import stat
 import subprocess
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from adapter.commands.evidence import (
     check_envelope,
@@ -31,6 +31,8 @@ from adapter.config import Settings
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
+from adapter.store import schema as t
+from adapter.store.keys import open_store
 
 from .conftest import control, wait_for
 from .records import encode, record
@@ -153,15 +155,21 @@ def test_the_bundle_verifies_independently_and_renders_in_a_browser(
                "--out", str(tmp_path / "none"))
     assert none.returncode == 0 and none.stdout == b""
 
-    # One changed byte in a stored request: the bundle says so.
-    db = Path(settings.store.url.removeprefix("sqlite:///"))
-    with sqlite3.connect(db) as conn:
-        (xid, request), = conn.execute(
-            "SELECT id, request_xml FROM exchanges WHERE submission_id IS NOT NULL "
-            "ORDER BY id LIMIT 1").fetchall()
-        changed = re.sub(rb"(<[a-z0-9]+:brin>)00AA<", rb"\g<1>00AB<", request, count=1)
-        assert changed != request
-        conn.execute("UPDATE exchanges SET request_xml = ? WHERE id = ?", (changed, xid))
+    # One changed byte in a stored request: the bundle says so. (The envelopes are
+    # encrypted at rest, so the change is made by someone holding the key.)
+    keyed = open_store(settings.store, {})
+    try:
+        with keyed.database.engine.begin() as conn:
+            xid, request = conn.execute(
+                sa.select(t.exchanges.c.id, t.exchanges.c.request_xml)
+                .where(t.exchanges.c.submission_id.is_not(None))
+                .order_by(t.exchanges.c.id).limit(1)).one()
+            changed = re.sub(rb"(<[a-z0-9]+:brin>)00AA<", rb"\g<1>00AB<", request, count=1)
+            assert changed != request
+            conn.execute(t.exchanges.update().where(t.exchanges.c.id == xid)
+                         .values(request_xml=changed))
+    finally:
+        keyed.close()
     tampered = tmp_path / "tampered"
     made = cli(config, "meldingen", "evidence", str(report.report_id), "--out", str(tampered))
     assert made.returncode == 0, made.stderr

@@ -16,7 +16,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from cryptography.fernet import Fernet
+
 from adapter.store import schema
+from adapter.store.crypto import Cipher
 
 from adapter.store import Store
 
@@ -73,9 +76,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return url
 
 
+#: the key every store test encrypts with (encryption at rest is the default).
+TEST_KEY = Fernet.generate_key()
+
+
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store.open(store_url)
+def store_cipher() -> Cipher:
+    return Cipher([TEST_KEY])
+
+
+@pytest.fixture
+def store(store_url: str, store_cipher: Cipher) -> Iterator[Store]:
+    s = Store.open(store_url, cipher=store_cipher)
     try:
         yield s
     finally:
