@@ -291,7 +291,7 @@ def _json_default(value: Any) -> Any:
 
 @cli.group()
 def archive() -> None:
-    """The archive's upkeep: retention (purge)."""
+    """The archive's upkeep: retention (purge) and encryption keys (new-key, rotate-key)."""
 
 
 @archive.command("purge")
@@ -304,9 +304,9 @@ def archive_purge(ctx: click.Context, dry_run: bool) -> None:
     from datetime import UTC, datetime
 
     from adapter.pipeline.retention import purge
-    from adapter.store import Store
+    from adapter.store.keys import open_store
     settings = settings_from(ctx)
-    store = Store.open(settings.store.url)
+    store = open_store(settings.store, dict(os.environ))
     try:
         done = [0]
 
@@ -549,11 +549,6 @@ def replay(ctx: click.Context, state: str, record_id: str | None, yes: bool) -> 
                       environ=dict(os.environ))
     else:
         replay_dead(settings, message_id=record_id, confirm=confirm, echo=click.echo)
-
-
-@cli.group()
-def archive() -> None:
-    """The local archive itself: encryption keys."""
 
 
 @archive.command("new-key")
