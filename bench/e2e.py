@@ -304,6 +304,9 @@ def main() -> None:
                       help="give up when no event came for this many seconds")
     args.add_argument("--keep", action="store_true", help="keep the work directory")
     opts = args.parse_args()
+    if min(opts.records, opts.baseline_records or opts.records) <= opts.concurrency:
+        args.error("--records (and --baseline-records) must exceed --concurrency: "
+                   "the baseline's first --concurrency calls only warm up")
     configure_logging("warning", "console", stream=sys.stderr)
 
     tag = uuid.uuid4().hex[:10]
