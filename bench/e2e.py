@@ -1,0 +1,426 @@
+"""Benchmark: the daemon end to end against its own DUO calls alone (issue 11, step 8).
+
+Usage::
+
+    python bench/e2e.py [--records 1000] [--concurrency N] [--duo-latency-ms 0]
+                        [--backlog] [--store sqlite|postgresql://…] [--baseline-records N]
+                        [--amqp URL]
+
+Writes a test PKI and starts the DUO simulator in its own process (``python -m
+adapter simulator``), so that neither run's CPU includes the simulator's. Two runs
+against that one simulator, its state reset between them (``POST /control/reset``):
+
+* baseline: the project's ``DuoClient`` alone, built as the daemon builds it
+  (``Daemon._new_client``: the configured school, the certificates through the
+  ``CertificateGuard``), ``aanleveren`` of each of the N reports with a fresh
+  document id, from a ``ThreadPoolExecutor`` of ``--concurrency`` workers (default:
+  the daemon's ``duo.max_concurrency``). CPU per call is this process's
+  ``time.process_time()`` over the run (nothing else runs in it then).
+* adapter: the daemon (``python -m adapter run``, a generated config with
+  ``duo.max_concurrency = --concurrency``). N canonical reports, one per message,
+  distinct students (valid BSNs), published to the SIS exchange; the time runs from
+  the first publish to the last ``registered`` event read from a queue bound to
+  the adapter exchange. Latency is publish → ``registered`` per ``source_id``.
+  The daemon's CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (from ready to
+  the last event), its peak RSS is ``VmHWM``. With ``--backlog`` every message is
+  published before the daemon starts, and the time runs from its start (latency then
+  includes the wait in the queue, and says little).
+
+``--duo-latency-ms`` makes the simulator hold each answer that long (its ``delay``
+fault for every call, set again after each reset). The broker objects get unique
+names (deleted afterwards); a PostgreSQL store gets a fresh database on that server
+(dropped afterwards).
+
+Prints the issue's targets, each met or not, and as its last line::
+
+    ratio=<adapter_rps/baseline_rps> adapter_rps=<n> baseline_rps=<n> cpu_ratio=<n> p50_ms=<n> p99_ms=<n> rss_mb=<n>
+
+(``cpu_ratio``: the daemon's CPU per report / the baseline's CPU per call.)
+Run it with the plugins of this checkout importable (``PYTHONPATH``): the daemon
+loads them by entry point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pika
+import requests
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from e2e.records import make_bsn, record  # noqa: E402
+from intake import amqp_settings, cleanup_broker, fresh_pg_database, rss_mb  # noqa: E402
+
+from adapter.config import AmqpSettings, DuoSettings, load_settings  # noqa: E402
+from adapter.domain.codec import melding_from_dict  # noqa: E402
+from adapter.duo.client import DuoClient  # noqa: E402
+from adapter.logging import configure_logging  # noqa: E402
+from adapter.pki.guard import CertificateGuard  # noqa: E402
+from adapter.pki.testpki import init_test_pki  # noqa: E402
+from adapter.sis import connection_parameters, declare_event_tap, declare_topology  # noqa: E402
+
+SCHOOL_OIN = "00000099000000000001"
+BRIN = "00AA"
+DEFAULT_CONCURRENCY = DuoSettings.model_fields["max_concurrency"].default
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store: str,
+                 concurrency: int, health_port: int) -> None:
+    path.write_text("\n".join([
+        "[school]", f'brin = "{BRIN}"', f'oin = "{SCHOOL_OIN}"',
+        "[duo]", f'url = "{soap_url}"', f'ca_bundle = "{pki / "trust-bundle.pem"}"',
+        f'client_cert = "{pki / "school.pem"}"', f'client_key = "{pki / "school-key.pem"}"',
+        f'signature_cert = "{pki / "duo.pem"}"', "poll_interval = 5.0",
+        f"max_concurrency = {concurrency}",
+        "[amqp]", f'url = "{amqp.url}"', f'sis_exchange = "{amqp.sis_exchange}"',
+        f'inbox_queue = "{amqp.inbox_queue}"', f'adapter_exchange = "{amqp.adapter_exchange}"',
+        f'dead_exchange = "{amqp.dead_exchange}"', f'dead_queue = "{amqp.dead_queue}"',
+        "[store]", f'url = "{store}"',
+        "[logging]", 'format = "json"',
+        "[health]", f"port = {health_port}",
+    ]) + "\n")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (all its threads), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def make_records(n: int, seed: int = 20261205) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out = []
+    while len(out) < n:
+        bsn = make_bsn(rng)
+        if bsn in seen:
+            continue
+        seen.add(bsn)
+        out.append(record(rng, soort="V3", bsn=bsn, source_id=f"bench-{len(out):07d}"))
+    return out
+
+
+class Simulator:
+    """The simulator in its own process; its control API for reset and latency."""
+
+    def __init__(self, pki: Path, work: Path, latency_ms: float) -> None:
+        self.port, self.control_port = free_port(), free_port()
+        self.soap_url = f"https://127.0.0.1:{self.port}/verzuim/v1"
+        self.control_url = f"http://127.0.0.1:{self.control_port}"
+        self.latency_ms = latency_ms
+        # No feedback during the runs: the municipality waits an hour.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "adapter", "simulator", "--pki", str(pki),
+             "--port", str(self.port), "--control-port", str(self.control_port),
+             "--delay-behandeling", "3600", "--delay-afgesloten", "3600"],
+            stdout=(work / "simulator.log").open("ab"), stderr=subprocess.STDOUT, cwd=work,
+            env=child_env())
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{self.control_url}/control/ledger", timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the simulator did not start:\n"
+                                     + (work / "simulator.log").read_text()[-3000:])
+                time.sleep(0.1)
+        self.reset()
+
+    def reset(self) -> None:
+        requests.post(f"{self.control_url}/control/reset", timeout=10).raise_for_status()
+        if self.latency_ms > 0:
+            requests.post(f"{self.control_url}/control/faults", timeout=10, json={
+                "mode": "delay", "count": 10**9, "seconds": self.latency_ms / 1000,
+            }).raise_for_status()
+
+    def registered(self) -> int:
+        ledger = requests.get(f"{self.control_url}/control/ledger", timeout=60).json()
+        return len(ledger)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_baseline(config: Path, records: list[dict[str, Any]], concurrency: int
+                 ) -> tuple[float, float]:
+    """(calls per second, CPU seconds per call) of DuoClient.aanleveren alone."""
+    settings = load_settings(config)
+    credentials = CertificateGuard(settings, {}).load_checked()
+    client = DuoClient(settings.duo, settings.school, schools=settings.all_schools,
+                       credentials=credentials)
+    meldingen = [melding_from_dict(r) for r in records]
+
+    def send(melding: Any) -> None:      # a refusal raises, and ends the bench
+        client.aanleveren(melding, document_id=str(uuid.uuid4()))
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, meldingen[:concurrency]))          # warm: TLS sessions, zeep
+        cpu0, t0 = time.process_time(), time.monotonic()
+        list(pool.map(send, meldingen[concurrency:]))
+        seconds, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    client.close()
+    n = len(meldingen) - concurrency
+    return n / seconds, cpu / n
+
+
+class EventTap(threading.Thread):
+    """Records the arrival time of each ``registered`` event by source_id."""
+
+    def __init__(self, amqp: AmqpSettings, queue: str, expected: int) -> None:
+        super().__init__(daemon=True)
+        self.conn = pika.BlockingConnection(connection_parameters(amqp))
+        self.channel = self.conn.channel()
+        declare_topology(self.channel, amqp)
+        declare_event_tap(self.channel, amqp, queue)
+        self.queue, self.expected = queue, expected
+        self.arrivals: dict[str, float] = {}
+        self.others: dict[str, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        self.channel.basic_qos(prefetch_count=1000)
+
+        def on_message(ch: Any, method: Any, props: Any, body: bytes) -> None:
+            now = time.monotonic()
+            kind = method.routing_key.rsplit(".", 1)[-1]
+            if kind == "registered":
+                self.arrivals.setdefault(json.loads(body)["source_id"], now)
+                if len(self.arrivals) >= self.expected:
+                    self.done.set()
+            else:
+                self.others[kind] = self.others.get(kind, 0) + 1
+            ch.basic_ack(method.delivery_tag, multiple=True)
+
+        tag = self.channel.basic_consume(self.queue, on_message)
+        try:
+            while not self.stopping:
+                self.conn.process_data_events(time_limit=0.2)
+        finally:     # pika's connection belongs to this thread: close it here
+            try:
+                self.channel.basic_cancel(tag)
+                self.channel.queue_delete(self.queue)
+                self.conn.close()
+            except pika.exceptions.AMQPError:
+                pass
+
+    stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.join(timeout=10)
+
+
+def publish_all(amqp: AmqpSettings, records: list[dict[str, Any]]) -> dict[str, float]:
+    """Publish each record as its own canonical message; the monotonic time of each."""
+    conn = pika.BlockingConnection(connection_parameters(amqp))
+    sent: dict[str, float] = {}
+    try:
+        ch = conn.channel()
+        declare_topology(ch, amqp)
+        for rec in records:
+            body = json.dumps(rec).encode()
+            props = pika.BasicProperties(delivery_mode=2, message_id=str(uuid.uuid4()),
+                                         content_type="application/json",
+                                         timestamp=int(time.time()), app_id="verzuim-adapter")
+            sent[rec["source_id"]] = time.monotonic()
+            ch.basic_publish(amqp.sis_exchange, "canonical.export", body, props)
+    finally:
+        conn.close()
+    return sent
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60
+               ) -> float:
+    """Seconds from now until ``/readyz`` answers 200."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"daemon exited with {proc.returncode}:\n" + log.read_text()[-3000:])
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return time.monotonic() - t0
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"daemon not ready within {timeout:.0f} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--records", type=int, default=1000)
+    args.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                      help="DUO calls in flight (daemon: duo.max_concurrency; baseline: "
+                           "workers); default the daemon's default")
+    args.add_argument("--duo-latency-ms", type=float, default=0.0,
+                      help="the simulator holds each answer this long")
+    args.add_argument("--backlog", action="store_true",
+                      help="publish every record before the daemon starts")
+    args.add_argument("--store", default="sqlite", help="sqlite, or a PostgreSQL URL")
+    args.add_argument("--baseline-records", type=int, default=None,
+                      help="records in the baseline run (default: --records)")
+    args.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    args.add_argument("--stall", type=float, default=120.0,
+                      help="give up when no event came for this many seconds")
+    args.add_argument("--keep", action="store_true", help="keep the work directory")
+    opts = args.parse_args()
+    if min(opts.records, opts.baseline_records or opts.records) <= opts.concurrency:
+        args.error("--records (and --baseline-records) must exceed --concurrency: "
+                   "the baseline's first --concurrency calls only warm up")
+    configure_logging("warning", "console", stream=sys.stderr)
+
+    tag = uuid.uuid4().hex[:10]
+    work = Path(tempfile.mkdtemp(prefix="verzuim-bench-e2e-"))
+    records = make_records(opts.records)
+    n_base = min(opts.baseline_records or opts.records, opts.records)
+    amqp = amqp_settings(opts.amqp, tag, 1024 * 1024)
+    admin: sa.Engine | None = None
+    if opts.store == "sqlite":
+        store = f"sqlite:///{work / 'store.db'}"
+    else:
+        store, admin = fresh_pg_database(opts.store, tag)
+    init_test_pki(work / "pki", school_oin=SCHOOL_OIN)
+    sim = Simulator(work / "pki", work, opts.duo_latency_ms)
+    config, log = work / "bench.toml", work / "daemon.log"
+    health_port = free_port()
+    write_config(config, work / "pki", sim.soap_url, amqp, store, opts.concurrency, health_port)
+    print(f"bench: {opts.records} reports, concurrency {opts.concurrency}, DUO latency "
+          f"{opts.duo_latency_ms:.0f} ms, store {opts.store}"
+          + (", backlog" if opts.backlog else ""), flush=True)
+    proc: subprocess.Popen[bytes] | None = None
+    tap: EventTap | None = None
+    try:
+        base_rps, base_cpu = run_baseline(config, records[:n_base], opts.concurrency)
+        print(f"baseline: DuoClient alone, {n_base} calls: {base_rps:.1f} calls/s, "
+              f"{base_cpu * 1000:.2f} ms CPU per call", flush=True)
+        sim.reset()
+
+        tap = EventTap(amqp, f"bench.{tag}.tap", opts.records)
+        tap.start()
+        daemon_cmd = [sys.executable, "-m", "adapter", "--config", str(config), "run"]
+        if opts.backlog:
+            sent = publish_all(amqp, records)
+            print(f"backlog: {opts.records} messages published", flush=True)
+        t_start = time.monotonic()
+        proc = subprocess.Popen(daemon_cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                                cwd=work, env=child_env())
+        ready = wait_ready(health_port, proc, log)
+        cpu0 = cpu_seconds(proc.pid)
+        print(f"daemon ready (/readyz 200) {ready:.2f} s after start", flush=True)
+        if opts.backlog:
+            t0 = t_start
+        else:
+            sent = publish_all(amqp, records)
+            t0 = min(sent.values())
+            print(f"published {opts.records} messages in {time.monotonic() - t0:.1f} s",
+                  flush=True)
+        last_count, last_change = 0, time.monotonic()
+        while not tap.done.wait(0.2):
+            if proc.poll() is not None:
+                raise SystemExit(f"daemon exited with {proc.returncode}:\n"
+                                 + log.read_text()[-3000:])
+            if len(tap.arrivals) != last_count:
+                last_count, last_change = len(tap.arrivals), time.monotonic()
+            elif time.monotonic() - last_change > opts.stall:
+                raise SystemExit(f"no registered event for {opts.stall:.0f} s "
+                                 f"({last_count} of {opts.records}; other events {tap.others})")
+        cpu = cpu_seconds(proc.pid) - cpu0
+        rss = rss_mb(proc.pid)
+        arrivals = dict(tap.arrivals)
+        at_duo = sim.registered()
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if tap is not None:
+            tap.stop()
+        sim.stop()
+        cleanup_broker(amqp)
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "verzuim_bench_{tag}" WITH (FORCE)')
+            admin.dispose()
+        if opts.keep:
+            print(f"bench: work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    n = opts.records
+    times = sorted(arrivals.values())
+    seconds = times[-1] - t0
+    rps = n / seconds
+    lat = [(arrivals[sid] - sent[sid]) * 1000 for sid in arrivals]
+    p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+    cpu_per = cpu / n
+    tenth = max(1, n // 10)
+    first = tenth / max(times[tenth - 1] - times[0], 1e-9)
+    last = tenth / max(times[-1] - times[n - tenth], 1e-9)
+    print(f"adapter: {n} registered (DUO's ledger: {at_duo}) in {seconds:.1f} s: "
+          f"{rps:.1f} reports/s, {cpu_per * 1000:.2f} ms daemon CPU per report, "
+          f"latency p50 {p50:.0f} ms p99 {p99:.0f} ms, peak RSS {rss:.0f} MB")
+    print(f"adapter: first tenth {first:.1f}/s, last tenth {last:.1f}/s "
+          f"(last/first {last / first:.2f})")
+    ratio, cpu_ratio = rps / base_rps, cpu_per / base_cpu
+    target_run = "" if opts.backlog else " (the target is for --backlog --records 100000)"
+    print("targets (issue 11):")
+    print(f"  ratio >= 0.8: {ratio:.2f} {'met' if ratio >= 0.8 else 'NOT met'}"
+          + ("" if opts.duo_latency_ms == 0 else
+             f" (under {opts.duo_latency_ms:.0f} ms DUO latency, the baseline's too)"))
+    print(f"  cpu_ratio <= 1.5: {cpu_ratio:.2f} {'met' if cpu_ratio <= 1.5 else 'NOT met'}")
+    print(f"  peak RSS <= 200 MB: {rss:.0f} MB {'met' if rss <= 200 else 'NOT met'}"
+          + ("" if opts.backlog else " (the target is for --backlog --records 100000)"))
+    steady = last / first >= 0.8
+    print(f"  last 10% as fast as the first 10% (within 20%): {last / first:.2f} "
+          f"{'met' if steady else 'NOT met'}{target_run}")
+    print(f"  ready <= 2 s after start: {ready:.2f} s {'met' if ready <= 2 else 'NOT met'}")
+    if at_duo != n or len(arrivals) != n:
+        raise SystemExit(f"{len(arrivals)} registered events, {at_duo} at DUO, {n} expected")
+    print(f"ratio={ratio:.2f} adapter_rps={rps:.1f} baseline_rps={base_rps:.1f} "
+          f"cpu_ratio={cpu_ratio:.2f} p50_ms={p50:.0f} p99_ms={p99:.0f} rss_mb={rss:.0f}")
+
+
+if __name__ == "__main__":
+    main()

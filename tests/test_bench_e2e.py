@@ -1,0 +1,28 @@
+"""bench/e2e.py runs end to end on a few records (its numbers are not checked here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.timeout(120)
+
+LAST = re.compile(r"ratio=\d+\.\d\d adapter_rps=\d+\.\d baseline_rps=\d+\.\d "
+                  r"cpu_ratio=\d+\.\d\d p50_ms=\d+ p99_ms=\d+ rss_mb=\d+")
+
+
+def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "e2e.py"), "--records", "20"],
+                          check=False, capture_output=True, text=True, timeout=110,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert LAST.fullmatch(lines[-1]), lines[-1]
+    assert "adapter: 20 registered (DUO's ledger: 20)" in done.stdout
+    assert "baseline: DuoClient alone, 20 calls" in done.stdout
