@@ -70,13 +70,7 @@ def purge_reports(conn: Connection, ids: list[int], *, dry_run: bool) -> Counter
         ("submissions", t.submissions, t.submissions.c.report_id.in_(ids)),
         ("reports", t.reports, t.reports.c.id.in_(ids)),
     ]
-    for name, table, where in steps:
-        if dry_run:
-            counts[name] = int(conn.execute(sa.select(sa.func.count()).select_from(table)
-                                            .where(where)).scalar_one())
-        else:
-            counts[name] = int(conn.execute(table.delete().where(where)).rowcount or 0)
-    return counts
+    return _apply(conn, steps, dry_run=dry_run)
 
 
 def purge_rest(conn: Connection, *, cutoff: datetime, dry_run: bool) -> Counter[str]:
@@ -92,6 +86,12 @@ def purge_rest(conn: Connection, *, cutoff: datetime, dry_run: bool) -> Counter[
         ("signals", t.signals, sa.and_(sig.state == "closed", sig.closed_at < cutoff)),
         ("inbox", t.inbox_messages, t.inbox_messages.c.received_at < cutoff),
     ]
+    return _apply(conn, steps, dry_run=dry_run)
+
+
+def _apply(conn: Connection, steps: list[tuple[str, sa.Table, sa.ColumnElement[bool]]], *,
+           dry_run: bool) -> Counter[str]:
+    """Delete (or count) the rows of each step, in order; the number per step's name."""
     counts: Counter[str] = Counter()
     for name, table, where in steps:
         if dry_run:
