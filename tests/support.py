@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from datetime import date
 from typing import Any
 from urllib.request import Request, urlopen
@@ -15,6 +18,28 @@ SCHOOL_OIN = "00000099000000000001"
 #: simulator (``SimulatorServer(today=fixed_today)``) and used for the records, so no
 #: test depends on the date or the hour it runs (a Monday in a school week).
 TODAY = date(2026, 3, 16)
+
+
+def broker_env() -> dict[str, str]:
+    """This environment on the real clock: RabbitMQ's own tools (an Erlang VM) must not
+    run under the tests' moved clock (``scripts/testclock.py``'s libfaketime)."""
+    return {k: v for k, v in os.environ.items()
+            if k != "LD_PRELOAD" and not k.startswith(("FAKETIME", "DONT_FAKE"))}
+
+
+def rabbitmqctl(*args: str, attempts: int = 3) -> str:
+    """``rabbitmqctl -q ARGS`` on the real clock; its stdout. A busy machine sometimes
+    makes the CLI fail to reach the node: tried ``attempts`` times, a second apart, then
+    an error naming the command and the CLI's own message."""
+    done = None
+    for attempt in range(attempts):
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
+                              timeout=60, check=False, env=broker_env())
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(1.0 + attempt)
+    assert done is not None
+    raise RuntimeError(f"rabbitmqctl {args[0]} failed {attempts} times: {done.stderr.strip()}")
 
 
 def fixed_today() -> date:

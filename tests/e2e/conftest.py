@@ -18,6 +18,7 @@ from adapter.config import Settings, load_settings
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 
+import support
 from support import SCHOOL_OIN, control  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ SAMPLES = ROOT / "config" / "samples" / "canonical"
 
 
 def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+    support.rabbitmqctl(*args)
 
 
 @pytest.fixture()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import support
+
 from adapter.config import Settings
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
@@ -75,7 +77,6 @@ def test_crash_between_outbox_commit_and_publish(settings: Settings,
 def test_broker_drops_every_connection_mid_batch(settings: Settings, simulator: SimulatorServer,
                                                  vhost: str, tmp_path: Path) -> None:
     """Fault matrix 2: the daemon reconnects; every record is registered exactly once."""
-    import subprocess
     config = write_config(tmp_path / "c.toml", settings)
     log = tmp_path / "daemon.log"
     tap = Tap(settings)
@@ -85,8 +86,7 @@ def test_broker_drops_every_connection_mid_batch(settings: Settings, simulator: 
         for rec in records[:10]:
             publish_export(settings.amqp, body=encode(rec), vendor="canonical")
         wait_for(lambda: len(tap.of("registered")) >= 3, what="work under way", timeout=60)
-        subprocess.run(["rabbitmqctl", "close_all_connections", "-p", vhost, "fault test"],
-                       check=True, capture_output=True, timeout=60)
+        support.rabbitmqctl("close_all_connections", "-p", vhost, "fault test")
         tap = reopen(tap, settings)  # the tap's own connection was closed too
         for rec in records[10:]:
             publish_export(settings.amqp, body=encode(rec), vendor="canonical")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+import support
 
 from adapter.config import Settings
 from adapter.pipeline.daemon import Daemon
@@ -165,9 +166,8 @@ def test_message_is_acked_only_after_commit(settings: Settings, simulator: Simul
 
 
 def queue_counts(vhost: str, queue: str) -> tuple[int, int]:
-    out = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "-q", "--no-table-headers",
-                          "name", "messages_ready", "messages_unacknowledged"],
-                         capture_output=True, text=True, check=True, timeout=30).stdout
+    out = support.rabbitmqctl("list_queues", "-p", vhost, "--no-table-headers",
+                              "name", "messages_ready", "messages_unacknowledged")
     for line in out.splitlines():
         parts = line.split()
         if parts and parts[0] == queue:

@@ -24,16 +24,14 @@ import pytest
 
 from adapter.config import AmqpSettings
 
+import support
+
 _deletions: list[subprocess.Popen[bytes]] = []
 
 
 def rabbitmqctl(*args: str) -> str:
-    """Run ``rabbitmqctl -q ARGS``; return stdout; raise on failure."""
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()}")
-    return done.stdout
+    """Run ``rabbitmqctl -q ARGS`` (real clock, retried); return stdout; raise on failure."""
+    return support.rabbitmqctl(*args)
 
 
 class Broker:
@@ -204,7 +202,8 @@ def amqp_vhost(_vhost_factory: Callable[[], str]) -> Iterator[str]:
 
 def _delete_vhost_later(vhost: str) -> None:
     _deletions.append(subprocess.Popen(["rabbitmqctl", "-q", "delete_vhost", vhost],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       env=support.broker_env()))
 
 
 @pytest.fixture
