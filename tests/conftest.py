@@ -32,33 +32,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.broker)
 
 
+def debian_tool(command: str, package: str, *, timeout: float) -> str:
+    """The path of Debian's ``command``, installing ``package`` when it is missing (``make
+    test`` runs as root on Debian; the package lists are fetched when a first try fails),
+    else the test is skipped with the reason."""
+    found = shutil.which(command)
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["apt-get", "install", "-y", "-q", package], ["apt-get", "update", "-q"],
+                     ["apt-get", "install", "-y", "-q", package]):
+            subprocess.run(step, capture_output=True, timeout=timeout, check=False, env=env)
+            found = shutil.which(command)
+            if found is not None:
+                break
+    if found is None:
+        pytest.skip(f"{command} is not installed and cannot be installed here "
+                    f"(apt-get install {package})")
+    return found
+
+
 @pytest.fixture(scope="session")
 def xmlsec1() -> str:
-    """Debian's ``xmlsec1``, the independent XML-DSig verifier; installed when missing
-    (``make test`` runs as root on Debian), else the test is skipped with the reason."""
-    found = shutil.which("xmlsec1")
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "xmlsec1"], capture_output=True,
-                       timeout=600, check=False,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        found = shutil.which("xmlsec1")
-    if found is None:
-        pytest.skip("xmlsec1 is not installed and cannot be installed here "
-                    "(apt-get install xmlsec1)")
-    return found
+    """Debian's ``xmlsec1``, the independent XML-DSig verifier."""
+    return debian_tool("xmlsec1", "xmlsec1", timeout=600)
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's ``chromium``, a real browser to render the evidence page headless;
-    installed when missing (as root on Debian), else the test is skipped with the reason."""
-    found = shutil.which("chromium")
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True,
-                       timeout=900, check=False,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("chromium is not installed and cannot be installed here "
-                    "(apt-get install chromium)")
-    return found
+    """Debian's ``chromium``, a real browser to render the evidence page headless."""
+    return debian_tool("chromium", "chromium", timeout=900)
