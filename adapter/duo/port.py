@@ -13,7 +13,7 @@ reconcile), ``OutcomeUnknown`` (reconcile), ``TransientError`` (retry later),
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 from adapter.domain.model import Status, Terugmelding, Verzuimmelding
 
 __all__ = ["ChangesPage", "DuoPort", "ExchangeRecord", "SubmitResult", "current_submission",
-           "for_submission"]
+           "exchange_sink", "for_submission", "held_exchanges", "holding_exchanges"]
 
 #: The submission a DUO call is made for (None: a call of its own, e.g. a feedback poll).
 #: The client stamps it on every :class:`ExchangeRecord` it hands to its sink, so the
@@ -39,6 +39,42 @@ def for_submission(submission_id: int | None) -> Iterator[None]:
         yield
     finally:
         current_submission.reset(token)
+
+
+#: Exchanges held back in this context, to be stored in one transaction with the
+#: outcome of their call (:func:`holding_exchanges`); None: store each at once.
+_held: ContextVar[list[ExchangeRecord] | None] = ContextVar("held_exchanges", default=None)
+
+
+@contextmanager
+def holding_exchanges() -> Iterator[list[ExchangeRecord]]:
+    """Inside the block, a sink made by :func:`exchange_sink` appends each exchange to
+    the list yielded (also :func:`held_exchanges`) instead of storing it. The caller
+    stores them with the outcome and clears the list; what is left when the block
+    ends is the caller's to store (the submitter does so in its ``finally``)."""
+    held: list[ExchangeRecord] = []
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
+
+
+def held_exchanges() -> list[ExchangeRecord]:
+    """The exchanges held back in this context (empty outside :func:`holding_exchanges`)."""
+    return _held.get() or []
+
+
+def exchange_sink(store: Callable[[ExchangeRecord], None]) -> Callable[[ExchangeRecord], None]:
+    """A sink for :class:`~adapter.duo.client.DuoClient`: holds the exchange back inside
+    :func:`holding_exchanges`, else hands it to ``store`` at once."""
+    def sink(exchange: ExchangeRecord) -> None:
+        held = _held.get()
+        if held is None:
+            store(exchange)
+        else:
+            held.append(exchange)
+    return sink
 
 
 @dataclass(frozen=True)

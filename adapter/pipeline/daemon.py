@@ -35,6 +35,7 @@ import structlog
 from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
+from adapter.duo.port import exchange_sink
 from adapter.pipeline.attachments import AttachmentSender
 from adapter.pipeline.health import HealthServer
 from adapter.pipeline.intake import Intake, today_in_nl
@@ -99,7 +100,7 @@ class Daemon:
     def _new_client(self, credentials: Credentials) -> DuoClient:
         return DuoClient(self.settings.duo, self.settings.school,
                          schools=self.settings.all_schools, credentials=credentials,
-                         exchange_sink=self.store.record_exchange)
+                         exchange_sink=exchange_sink(self.store.record_exchange))
 
     def _hold(self, reason: str) -> None:
         self.submitter.hold(reason)

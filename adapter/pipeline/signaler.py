@@ -4,7 +4,8 @@ Every ``signals.interval`` seconds (sooner when intake stored something, but at
 most every :data:`MIN_GAP` seconds) it evaluates the students whose registrations
 or reports changed since the last round (with an overlap: a transaction that
 started before the round may commit after it; evaluating a student twice raises
-nothing twice), and once a day every student, for the rules that depend on the
+nothing twice, and a student whose changes in the overlap were all seen by the last
+round is not evaluated again), and once a day every student, for the rules that depend on the
 date alone (a deadline passed, an einddatum still missing). What it raises goes
 to the outbox in the same transaction; ``on_events`` wakes the relay.
 
@@ -26,6 +27,7 @@ from adapter.config import SignalSettings
 from adapter.domain.calendar import Calendars
 from adapter.errors import AdapterError
 from adapter.store import Store
+from adapter.store.signals import Student
 
 log = structlog.get_logger(__name__)
 #: How far back each round looks beyond the previous one (see the module docstring):
@@ -50,6 +52,7 @@ class Signaler:
         self._on_events = on_events
         self._since: datetime | None = None
         self._swept_on: date | None = None
+        self._seen: dict[Student, frozenset[datetime]] = {}
         self._wake = threading.Event()
         #: Signals raised since start, by kind (``/metrics``).
         self.raised: Counter[str] = Counter()
@@ -73,15 +76,19 @@ class Signaler:
         """One round; returns what it raised, by kind."""
         started = self._clock()
         today = self._today()
-        if self._swept_on != today:
+        seen: dict[Student, frozenset[datetime]] = {}
+        if self._swept_on != today or self._since is None:
             students = self._store.signal_students(None)
         else:
-            since = self._since - OVERLAP if self._since is not None else None
-            students = self._store.signal_students(since)
+            # The overlap brings back students evaluated in an earlier round; only those
+            # with a change (a stamp) that round did not see are evaluated again.
+            seen = self._store.signal_changes(self._since - OVERLAP)
+            students = sorted(s for s, stamps in seen.items()
+                              if not stamps <= self._seen.get(s, frozenset()))
         raised = self._store.evaluate_signals(
             students, calendars=self._calendars, today=today, count=self._settings.count,
             missing_einddatum_after_days=self._settings.missing_einddatum_after_days)
-        self._since, self._swept_on = started, today
+        self._since, self._swept_on, self._seen = started, today, seen
         if raised:
             self.raised += raised
             log.info("signals_raised", students=len(students), **dict(sorted(raised.items())))

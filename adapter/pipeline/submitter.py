@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -40,7 +41,14 @@ from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
 from adapter.domain.model import Operation
 from adapter.domain.rules import ADAPTER_RULES, code_for
-from adapter.duo.port import DuoPort, SubmitResult, for_submission
+from adapter.duo.port import (
+    DuoPort,
+    ExchangeRecord,
+    SubmitResult,
+    for_submission,
+    held_exchanges,
+    holding_exchanges,
+)
 from adapter.errors import (
     DuoRejected,
     DuplicateDocument,
@@ -48,6 +56,7 @@ from adapter.errors import (
     RecordError,
     RuleViolation,
     StaleStamp,
+    StoreUnavailable,
     SystemFault,
     TransientError,
 )
@@ -184,8 +193,13 @@ class Submitter:
 
     def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
         try:
-            with for_submission(claim.submission_id):   # exchanges are kept with it
-                fn(claim)
+            # Exchanges are kept with the submission, stored in the transaction of the
+            # outcome they led to (_settle); what no outcome took is stored here.
+            with for_submission(claim.submission_id), holding_exchanges() as held:
+                try:
+                    fn(claim)
+                finally:
+                    self._keep(held)
         except SystemFault as exc:
             with self._claim_lock:
                 self._pause(exc)
@@ -195,6 +209,21 @@ class Submitter:
             self._retry(claim, type(exc).__name__)
         finally:
             self._on_result()
+
+    def _settle(self, outcome: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Store an outcome with the exchanges held back for this call (one transaction)."""
+        held = held_exchanges()
+        outcome(*args, exchanges=tuple(held), **kwargs)
+        held.clear()
+
+    def _keep(self, held: list[ExchangeRecord]) -> None:
+        if not held:
+            return
+        try:
+            self._store.record_exchanges(held)
+        except StoreUnavailable as exc:   # the outcome's own handling reports the fault
+            log.error("exchanges_not_stored", count=len(held), error=type(exc).__name__)
+        held.clear()
 
     def _set_aside(self, claim: Claim, *, reconciling: bool, error: SystemFault) -> None:
         """Put a claim back after a system fault, without counting it against the record."""
@@ -219,7 +248,7 @@ class Submitter:
                                       document_id=claim.document_id, laatste_mutatie=stamp)
 
     def _refuse_closed(self, claim: Claim) -> None:
-        self._store.mark_rejected(claim.submission_id, errors=[], violations=[
+        self._settle(self._store.mark_rejected, claim.submission_id, errors=[], violations=[
             ("meldingsnummer", ADAPTER_RULES[CLOSED_CODE], CLOSED_CODE)])
         log.error("report_rejected", codes=[CLOSED_CODE])
 
@@ -236,7 +265,7 @@ class Submitter:
             self._retry(claim, f"stale stamp, look-up failed: {type(exc).__name__}")
             return None
         if version is None:
-            self._store.mark_rejected(claim.submission_id, errors=stale.errors)
+            self._settle(self._store.mark_rejected, claim.submission_id, errors=stale.errors)
             log.error("report_rejected", codes=[code for code, _ in stale.errors])
             return None
         self._store.record_duo_version(claim.submission_id, version)
@@ -265,27 +294,27 @@ class Submitter:
             self._reconcile(claim)
             return
         except DuoRejected as exc:
-            self._store.mark_rejected(claim.submission_id, errors=exc.errors)
+            self._settle(self._store.mark_rejected, claim.submission_id, errors=exc.errors)
             log.error("report_rejected", codes=[code for code, _ in exc.errors])
             return
         except RecordError as exc:
             # Refused on our side before anything reached DUO: the adapter's own code,
             # field and rule; the exception's text may quote a value and is not kept.
             own = refusals(exc)
-            self._store.mark_rejected(claim.submission_id, errors=[], violations=own)
+            self._settle(self._store.mark_rejected, claim.submission_id, errors=[], violations=own)
             log.error("report_rejected", codes=[code for _, _, code in own])
             return
         except OutcomeUnknown as exc:
-            self._store.mark_unknown(claim.submission_id, error=type(exc).__name__)
+            self._settle(self._store.mark_unknown, claim.submission_id, error=type(exc).__name__)
             log.warning("duo_outcome_unknown", error=str(exc))
             return
         except TransientError as exc:
             self._retry(claim, str(exc))
             return
         failpoint("after_soap_ok_before_commit")
-        self._store.mark_registered(claim.submission_id, meldingsnummer=result.meldingsnummer,
-                                    status=result.status.value,
-                                    laatste_mutatie=result.laatste_mutatie)
+        self._settle(self._store.mark_registered, claim.submission_id,
+                     meldingsnummer=result.meldingsnummer, status=result.status.value,
+                     laatste_mutatie=result.laatste_mutatie)
         failpoint("after_outbox_commit_before_publish")
         log.info("report_registered", meldingsnummer=result.meldingsnummer)
 
@@ -302,9 +331,9 @@ class Submitter:
                 log.info("reconcile_not_found_resending")
             self._retry(claim, "not found at DUO")
             return
-        self._store.mark_registered(claim.submission_id, meldingsnummer=found.meldingsnummer,
-                                    status=found.status.value,
-                                    laatste_mutatie=found.laatste_mutatie)
+        self._settle(self._store.mark_registered, claim.submission_id,
+                     meldingsnummer=found.meldingsnummer, status=found.status.value,
+                     laatste_mutatie=found.laatste_mutatie)
         log.info("report_reconciled", meldingsnummer=found.meldingsnummer)
 
     def _lookup_failed(self, claim: Claim, error: str) -> None:
@@ -312,24 +341,24 @@ class Submitter:
         (``failed``, saying the outcome is unknown) after ``duo.max_attempts``."""
         if claim.attempt >= self._settings.max_attempts:
             reason = f"gave up: outcome unknown, look-up failed ({error})"
-            self._store.mark_failed(claim.submission_id, reason=reason)
+            self._settle(self._store.mark_failed, claim.submission_id, reason=reason)
             log.error("report_failed", attempts=claim.attempt, error=reason)
             return
         delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
                               cap=self._settings.retry_max_seconds)
-        self._store.mark_unknown(claim.submission_id, error=f"look-up failed: {error}",
-                                 at=datetime.now(UTC) + timedelta(seconds=delay),
-                                 count_attempt=True)
+        self._settle(self._store.mark_unknown, claim.submission_id,
+                     error=f"look-up failed: {error}",
+                     at=datetime.now(UTC) + timedelta(seconds=delay), count_attempt=True)
         log.warning("reconcile_postponed", error=error, delay_s=round(delay, 1))
 
     def _retry(self, claim: Claim, error: str) -> None:
         if claim.attempt >= self._settings.max_attempts:
-            self._store.mark_failed(claim.submission_id, reason=f"gave up: {error}")
+            self._settle(self._store.mark_failed, claim.submission_id, reason=f"gave up: {error}")
             log.error("report_failed", attempts=claim.attempt, error=error)
             return
         delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
                               cap=self._settings.retry_max_seconds)
-        self._store.retry_later(claim.submission_id,
+        self._settle(self._store.retry_later, claim.submission_id,
                                 at=datetime.now(UTC) + timedelta(seconds=delay), error=error)
         log.warning("submission_retry_scheduled", delay_s=round(delay, 1), error=error)
 

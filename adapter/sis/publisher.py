@@ -53,6 +53,7 @@ __all__ = ["OutboxRelay", "declare_event_tap", "publish_export"]
 
 _CLOSE_GRACE = 1.0   # seconds to wait for outstanding confirms when stopping
 _TICK = 0.1
+_GATHER = 0.05   # seconds a wake waits for more events before a cycle
 
 
 class OutboxRelay:
@@ -127,7 +128,7 @@ class _Session:
         self.relay, self.stop = relay, stop
         self.channel: Any = None
         self.error: BaseException | None = None
-        self.connected = self.closing = self.more = False
+        self.connected = self.closing = self.more = self.gathering = False
         self.next_tag = 0
         self.inflight: dict[int, tuple[int, str, str]] = {}   # tag -> (outbox id, event, message id)
         self.returned: set[int] = set()
@@ -195,6 +196,14 @@ class _Session:
             self.conn.close()
 
     def on_wake(self) -> None:
+        # Gather: under load every settled report wakes the relay; one cycle a little
+        # later publishes them together (one fetch, one confirm round, one mark).
+        if not self.gathering:
+            self.gathering = True
+            self.conn.ioloop.call_later(_GATHER, self.gathered)
+
+    def gathered(self) -> None:
+        self.gathering = False
         if self.connected and not self.closing and not self.inflight:
             self.cycle()
 
@@ -297,7 +306,9 @@ class _Session:
             relay.defer(outbox_id)
         if self.closing:
             self.finish_close()
-        elif self.more or relay.wake_flag.is_set():
+        elif self.more:
             self.schedule(0)
+        elif relay.wake_flag.is_set():
+            self.schedule(_GATHER)
         else:
             self.schedule(relay.idle_wait)

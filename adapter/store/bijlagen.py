@@ -110,14 +110,22 @@ def _report(conn: Connection, vendor: str, brin: str | None,
     return rows[0] if len(rows) == 1 else None   # ambiguous across schools: name the BRIN
 
 
+def _due(now: datetime) -> sa.Select[tuple[int]]:
+    return (sa.select(_b.c.id).select_from(_b.join(_r, _b.c.report_id == _r.c.id))
+            .where(_b.c.state.in_((PENDING, UNKNOWN)), _b.c.next_attempt_at <= now,
+                   _r.c.meldingsnummer.is_not(None))
+            .order_by(_b.c.id))
+
+
+def any_due(conn: Connection, *, now: datetime) -> bool:
+    """Whether :func:`claim_bijlagen` would claim anything (a read without locks)."""
+    return conn.execute(_due(now).limit(1)).first() is not None
+
+
 def claim_bijlagen(conn: Connection, *, limit: int, now: datetime) -> list[BijlageClaim]:
     """Due attachments of registered reports, oldest first, moved to ``sending``."""
-    rows = conn.execute(
-        sa.select(_b.c.id).select_from(_b.join(_r, _b.c.report_id == _r.c.id))
-        .where(_b.c.state.in_((PENDING, UNKNOWN)), _b.c.next_attempt_at <= now,
-               _r.c.meldingsnummer.is_not(None))
-        .order_by(_b.c.id).limit(limit)
-        .with_for_update(skip_locked=True, of=_b)).scalars().all()
+    rows = conn.execute(_due(now).limit(limit)
+                        .with_for_update(skip_locked=True, of=_b)).scalars().all()
     claims = []
     for bijlage_id in rows:
         row = conn.execute(sa.select(_b, _r.c.brin, _r.c.meldingsnummer,

@@ -99,9 +99,13 @@ def history(conn: Connection, report_id: int, event: str, *, at: datetime,
             from_state: str | None = None, to_state: str | None = None,
             submission_id: int | None = None, detail: str | None = None) -> None:
     """Append a history row. ``detail`` names ids, operations and codes, never personal data."""
-    conn.execute(t.report_history.insert().values(
-        report_id=report_id, submission_id=submission_id, at=at, from_state=from_state,
-        to_state=to_state, event=event, detail=detail))
+    conn.execute(_HISTORY_INSERT, {
+        "report_id": report_id, "submission_id": submission_id, "at": at,
+        "from_state": from_state, "to_state": to_state, "event": event, "detail": detail})
+
+
+# Built once: the statement's cache key is computed once, not on every history row.
+_HISTORY_INSERT = t.report_history.insert()
 
 
 def new_document_id() -> str:

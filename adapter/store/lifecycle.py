@@ -40,6 +40,7 @@ _sub, _rep = t.submissions, t.reports
 _JOINED = sa.select(
     _sub, _rep.c.vendor, _rep.c.brin, _rep.c.source_id, _rep.c.meldingsnummer,
     _rep.c.laatste_mutatie, _rep.c.duo_status, _rep.c.state.label("report_state"),
+    _rep.c.content_hash.label("report_content_hash"),
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
 
@@ -47,16 +48,32 @@ class UnknownSubmission(LookupError):
     """No submission has this id."""
 
 
-def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
-    """Oldest due pending submissions, at most one per student, the student's oldest."""
+def _due(now: datetime) -> sa.Select[tuple[int]]:
+    """Due pending submissions, at most one per student, the student's oldest."""
     older = _sub.alias("older")
     blocked = sa.exists().where(older.c.student_key == _sub.c.student_key,
                                 older.c.id < _sub.c.id, older.c.state.in_(S.ACTIVE))
-    ids = conn.execute(
-        sa.select(_sub.c.id)
-        .where(_sub.c.state == S.PENDING, _sub.c.next_attempt_at <= now, ~blocked)
-        .order_by(_sub.c.id).limit(limit)
-        .with_for_update(skip_locked=True, of=_sub, key_share=True)).scalars().all()
+    return (sa.select(_sub.c.id)
+            .where(_sub.c.state == S.PENDING, _sub.c.next_attempt_at <= now, ~blocked)
+            .order_by(_sub.c.id))
+
+
+def _unknown(now: datetime) -> sa.Select[tuple[int]]:
+    return (sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN, _sub.c.next_attempt_at <= now)
+            .order_by(_sub.c.id))
+
+
+def any_due(conn: Connection, *, now: datetime, unknown: bool = False) -> bool:
+    """Whether :func:`claim_due` (``unknown``: :func:`claim_unknown`) would claim anything:
+    a read without locks, so an idle claim loop never takes the write lock."""
+    query = _unknown(now) if unknown else _due(now)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
+    """Oldest due pending submissions, at most one per student, the student's oldest."""
+    ids = conn.execute(_due(now).limit(limit).with_for_update(
+        skip_locked=True, of=_sub, key_share=True)).scalars().all()
     return _claim(conn, list(ids), now, count_attempt=True)
 
 
@@ -65,10 +82,8 @@ def claim_unknown(conn: Connection, *, limit: int, now: datetime) -> list[Claim]
 
     ``next_attempt_at`` is when a look-up is due: a failed look-up postpones it
     (:func:`mark_unknown` with ``at``), a fresh unknown outcome is due at once."""
-    ids = conn.execute(
-        sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN, _sub.c.next_attempt_at <= now)
-        .order_by(_sub.c.id)
-        .limit(limit).with_for_update(skip_locked=True, of=_sub, key_share=True)).scalars().all()
+    ids = conn.execute(_unknown(now).limit(limit).with_for_update(
+        skip_locked=True, of=_sub, key_share=True)).scalars().all()
     return _claim(conn, list(ids), now, count_attempt=False)
 
 
@@ -128,14 +143,18 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
                 skip_other: bool = False, **values: Any) -> Row[Any] | None:
     """Move one submission, locking its report first and then the submission (the
     same order as ``accept``, so the two cannot deadlock on PostgreSQL)."""
-    report_id = conn.execute(sa.select(_sub.c.report_id)
-                             .where(_sub.c.id == submission_id)).scalar_one_or_none()
-    if report_id is None:
-        raise UnknownSubmission(f"no submission {submission_id}")
-    conn.execute(sa.select(_rep.c.id).where(_rep.c.id == report_id)
-                 .with_for_update(key_share=True)).all()
+    if conn.dialect.name == "postgresql":
+        # SQLite has one writer (BEGIN IMMEDIATE): no row locks, no order to keep.
+        report_id = conn.execute(sa.select(_sub.c.report_id)
+                                 .where(_sub.c.id == submission_id)).scalar_one_or_none()
+        if report_id is None:
+            raise UnknownSubmission(f"no submission {submission_id}")
+        conn.execute(sa.select(_rep.c.id).where(_rep.c.id == report_id)
+                     .with_for_update(key_share=True)).all()
     row = conn.execute(_JOINED.where(_sub.c.id == submission_id)
-                       .with_for_update(of=_sub, key_share=True)).one()
+                       .with_for_update(of=_sub, key_share=True)).one_or_none()
+    if row is None:
+        raise UnknownSubmission(f"no submission {submission_id}")
     if only_from is not None and row.state not in only_from:
         if skip_other:
             return None
@@ -159,7 +178,9 @@ def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, ev
 
 
 def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str, status: str,
-                    laatste_mutatie: datetime, now: datetime) -> None:
+                    laatste_mutatie: datetime, now: datetime,
+                    exchanges: Sequence[ExchangeRecord] = ()) -> None:
+    record_exchanges(conn, exchanges)
     row = _move(conn, submission_id, S.DONE, now, "registered", last_error=None)
     if row.operation == "intrekken":
         target = S.WITHDRAWN
@@ -180,9 +201,11 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
 
 
 def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[str, str]],
-                  now: datetime, violations: Sequence[FieldViolation] = ()) -> None:
+                  now: datetime, violations: Sequence[FieldViolation] = (),
+                  exchanges: Sequence[ExchangeRecord] = ()) -> None:
     """``errors``: DUO's (code, text) pairs (its texts state rules, never values; DUO
     names no field); ``violations``: the adapter's own (field, rule, code) refusals."""
+    record_exchanges(conn, exchanges)
     codes = ",".join([*(code for code, _ in errors), *(c for _, _, c in violations)])[:200]
     row = _move(conn, submission_id, S.REJECTED, now, "rejected",
                       last_error=clip(f"rejected: {codes}"))
@@ -206,7 +229,9 @@ def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[st
     follow_up(conn, row, now)
 
 
-def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datetime) -> None:
+def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datetime,
+                exchanges: Sequence[ExchangeRecord] = ()) -> None:
+    record_exchanges(conn, exchanges)
     row = _move(conn, submission_id, S.FAILED, now, "failed", last_error=clip(reason))
     if row.operation == "aanleveren":
         set_report_state(conn, row.report_id, row.report_state, S.FAILED, now,
@@ -217,17 +242,20 @@ def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datet
 
 
 def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: str,
-                now: datetime) -> None:
+                now: datetime, exchanges: Sequence[ExchangeRecord] = ()) -> None:
+    record_exchanges(conn, exchanges)
     _move(conn, submission_id, S.PENDING, now, "retry_scheduled", next_attempt_at=at,
                 last_error=clip(error))
 
 
 def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime,
-                 at: datetime | None = None, count_attempt: bool = False) -> None:
+                 at: datetime | None = None, count_attempt: bool = False,
+                 exchanges: Sequence[ExchangeRecord] = ()) -> None:
     """The outcome is unknown: reconcile (look up) from ``at`` on (default: now).
 
     ``count_attempt`` counts a failed look-up as an attempt against ``duo.max_attempts``.
     """
+    record_exchanges(conn, exchanges)
     values: dict[str, Any] = {"next_attempt_at": at or now}
     if count_attempt:
         values["attempts"] = _sub.c.attempts + 1
@@ -251,6 +279,8 @@ def follow_up(conn: Connection, settled: Row[Any], now: datetime) -> None:
     ``wijzigen`` (``intrekken`` if the new version is deleted), a rejected one a
     fresh ``aanleveren``.
     """
+    if settled.report_content_hash == settled.content_hash:
+        return        # the common case: nothing arrived while it was in flight
     newest = latest_submission(conn, settled.report_id)
     report = conn.execute(sa.select(_rep).where(_rep.c.id == settled.report_id)).one()
     if newest is None or newest.id != settled.id or report.content_hash == settled.content_hash:
@@ -291,10 +321,16 @@ def record_duo_version(conn: Connection, submission_id: int, *, item: Terugmeldi
             duo_status=status, laatste_mutatie=mutation, updated_at=now))
 
 
-def record_exchange(conn: Connection, exchange: ExchangeRecord) -> None:
-    conn.execute(t.exchanges.insert().values(
-        submission_id=exchange.submission_id, operation=exchange.operation,
-        document_id=exchange.document_id, message_id=exchange.message_id,
-        request_xml=exchange.request_xml, response_xml=exchange.response_xml,
-        http_status=exchange.http_status, outcome=exchange.outcome,
-        started_at=exchange.started_at, duration_ms=exchange.duration_ms))
+_EXCHANGE_INSERT = t.exchanges.insert()
+
+
+def record_exchanges(conn: Connection, exchanges: Sequence[ExchangeRecord]) -> None:
+    """Keep these request/response pairs (one statement for all)."""
+    if not exchanges:
+        return
+    conn.execute(_EXCHANGE_INSERT, [{
+        "submission_id": x.submission_id, "operation": x.operation,
+        "document_id": x.document_id, "message_id": x.message_id,
+        "request_xml": x.request_xml, "response_xml": x.response_xml,
+        "http_status": x.http_status, "outcome": x.outcome,
+        "started_at": x.started_at, "duration_ms": x.duration_ms} for x in exchanges])

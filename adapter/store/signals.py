@@ -55,6 +55,22 @@ def changed_students(conn: Connection, since: datetime | None) -> list[Student]:
     return sorted((r[0], r[1], r[2]) for r in rows)
 
 
+def change_stamps(conn: Connection, since: datetime) -> dict[Student, frozenset[datetime]]:
+    """Per student, the distinct ``updated_at`` of its registrations and reports written
+    after ``since``: a stamp not seen before is a change not evaluated yet."""
+    queries = []
+    for table in (t.registraties, t.reports):
+        c = table.c
+        q = sa.select(c.vendor, c.brin, c.student_key, c.updated_at).where(c.updated_at > since)
+        if table is t.reports:
+            q = q.where(c.origin == "adapter")
+        queries.append(q)
+    out: dict[Student, set[datetime]] = {}
+    for vendor, brin, skey, stamp in conn.execute(sa.union(*queries)).all():
+        out.setdefault((vendor, brin, skey), set()).add(stamp)
+    return {student: frozenset(stamps) for student, stamps in out.items()}
+
+
 def all_students(conn: Connection) -> list[Student]:
     return changed_students(conn, None)
 

@@ -32,9 +32,9 @@ from adapter.store import clone as _clone
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
-from adapter.store import retention as _retention
 from adapter.store import regions as _regions
 from adapter.store import replay as _replay
+from adapter.store import retention as _retention
 from adapter.store import rotation as _rotation
 from adapter.store import signals as _signals
 from adapter.store import terugmeldingen as _terugmeldingen
@@ -157,12 +157,19 @@ class Store:
     def claim_due(self, *, limit: int, now: datetime | None = None) -> list[Claim]:
         """Claim due pending submissions (``submitting``, attempt + 1), per-student ordered."""
         at = as_utc(now)
+        with self._db.read("claim_due") as conn:    # nothing due: no write transaction
+            if not _life.any_due(conn, now=at):
+                return []
         return self._db.run("claim_due", lambda conn: _life.claim_due(conn, limit=limit, now=at))
 
     def claim_unknown(self, *, limit: int) -> list[Claim]:
         """Claim ``unknown`` submissions for reconciliation; attempts unchanged."""
+        at = utcnow()
+        with self._db.read("claim_unknown") as conn:
+            if not _life.any_due(conn, now=at, unknown=True):
+                return []
         return self._db.run("claim_unknown", lambda conn: _life.claim_unknown(
-            conn, limit=limit, now=utcnow()))
+            conn, limit=limit, now=at))
 
     def recover_interrupted(self) -> int:
         """At start-up: every ``submitting`` submission becomes ``unknown``; returns the count.
@@ -177,34 +184,48 @@ class Store:
         return count
 
     def record_exchange(self, exchange: ExchangeRecord) -> None:
-        self._db.run("record_exchange", lambda conn: _life.record_exchange(conn, exchange))
+        self.record_exchanges([exchange])
+
+    def record_exchanges(self, exchanges: Sequence[ExchangeRecord]) -> None:
+        """Keep these exchanges (in one transaction)."""
+        held = list(exchanges)
+        if held:
+            self._db.run("record_exchange", lambda conn: _life.record_exchanges(conn, held))
+
+    # The outcomes below take the exchanges of the call they settle (``exchanges``) and
+    # store them in the same transaction: one commit per call instead of two.
 
     def mark_registered(self, submission_id: int, *, meldingsnummer: str, status: str,
-                        laatste_mutatie: datetime) -> None:
+                        laatste_mutatie: datetime,
+                        exchanges: Sequence[ExchangeRecord] = ()) -> None:
         mutation = as_utc(laatste_mutatie)
         self._db.run("mark_registered", lambda conn: _life.mark_registered(
             conn, submission_id, meldingsnummer=meldingsnummer, status=status,
-            laatste_mutatie=mutation, now=utcnow()))
+            laatste_mutatie=mutation, now=utcnow(), exchanges=exchanges))
 
     def mark_rejected(self, submission_id: int, *, errors: Sequence[tuple[str, str]],
-                      violations: Sequence[FieldViolation] = ()) -> None:
+                      violations: Sequence[FieldViolation] = (),
+                      exchanges: Sequence[ExchangeRecord] = ()) -> None:
         """``errors``: DUO's (code, text); ``violations``: the adapter's (field, rule, code)."""
         errs, own = list(errors), list(violations)
         self._db.run("mark_rejected", lambda conn: _life.mark_rejected(
-            conn, submission_id, errors=errs, violations=own, now=utcnow()))
+            conn, submission_id, errors=errs, violations=own, now=utcnow(),
+            exchanges=exchanges))
 
-    def retry_later(self, submission_id: int, *, at: datetime, error: str) -> None:
+    def retry_later(self, submission_id: int, *, at: datetime, error: str,
+                    exchanges: Sequence[ExchangeRecord] = ()) -> None:
         due = as_utc(at)
         self._db.run("retry_later", lambda conn: _life.retry_later(
-            conn, submission_id, at=due, error=error, now=utcnow()))
+            conn, submission_id, at=due, error=error, now=utcnow(), exchanges=exchanges))
 
     def mark_unknown(self, submission_id: int, *, error: str, at: datetime | None = None,
-                     count_attempt: bool = False) -> None:
+                     count_attempt: bool = False,
+                     exchanges: Sequence[ExchangeRecord] = ()) -> None:
         """Reconcile from ``at`` on (default now); ``count_attempt``: a failed look-up counts."""
         due = as_utc(at) if at is not None else None
         self._db.run("mark_unknown", lambda conn: _life.mark_unknown(
             conn, submission_id, error=error, now=utcnow(), at=due,
-            count_attempt=count_attempt))
+            count_attempt=count_attempt, exchanges=exchanges))
 
     def release(self, submission_id: int) -> None:
         self._db.run("release", lambda conn: _life.release(conn, submission_id, now=utcnow()))
@@ -215,9 +236,10 @@ class Store:
         self._db.run("record_duo_version", lambda conn: _life.record_duo_version(
             conn, submission_id, item=item, now=utcnow()))
 
-    def mark_failed(self, submission_id: int, *, reason: str) -> None:
+    def mark_failed(self, submission_id: int, *, reason: str,
+                    exchanges: Sequence[ExchangeRecord] = ()) -> None:
         self._db.run("mark_failed", lambda conn: _life.mark_failed(
-            conn, submission_id, reason=reason, now=utcnow()))
+            conn, submission_id, reason=reason, now=utcnow(), exchanges=exchanges))
 
     # -- replay (operator) ----------------------------------------------------------------
 
@@ -282,6 +304,9 @@ class Store:
     def claim_bijlagen(self, *, limit: int,
                        now: datetime | None = None) -> list[_bijlagen.BijlageClaim]:
         at = as_utc(now)
+        with self._db.read("claim_bijlagen") as conn:    # none due: no write transaction
+            if not _bijlagen.any_due(conn, now=at):
+                return []
         return self._db.run("claim_bijlagen", lambda conn: _bijlagen.claim_bijlagen(
             conn, limit=limit, now=at))
 
@@ -354,6 +379,12 @@ class Store:
         """Students whose registrations or reports changed after ``since`` (all: None)."""
         with self._db.read("signal_students") as conn:
             return _signals.changed_students(conn, as_utc(since) if since else None)
+
+    def signal_changes(self, since: datetime) -> dict[_signals.Student, frozenset[datetime]]:
+        """Students whose registrations or reports changed after ``since``, with the
+        stamps of those changes (see :func:`adapter.store.signals.change_stamps`)."""
+        with self._db.read("signal_changes") as conn:
+            return _signals.change_stamps(conn, as_utc(since))
 
     def evaluate_signals(self, students: Sequence[_signals.Student], *, calendars: Calendars,
                          today: date, count: Count = "clock",
