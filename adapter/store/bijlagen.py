@@ -110,7 +110,7 @@ def _report(conn: Connection, vendor: str, brin: str | None,
     return rows[0] if len(rows) == 1 else None   # ambiguous across schools: name the BRIN
 
 
-def _due(now: datetime) -> sa.Select[tuple[int]]:
+def _due(now: datetime) -> sa.Select[Any]:
     return (sa.select(_b.c.id).select_from(_b.join(_r, _b.c.report_id == _r.c.id))
             .where(_b.c.state.in_((PENDING, UNKNOWN)), _b.c.next_attempt_at <= now,
                    _r.c.meldingsnummer.is_not(None))

@@ -48,7 +48,7 @@ class UnknownSubmission(LookupError):
     """No submission has this id."""
 
 
-def _due(now: datetime) -> sa.Select[tuple[int]]:
+def _due(now: datetime) -> sa.Select[Any]:
     """Due pending submissions, at most one per student, the student's oldest."""
     older = _sub.alias("older")
     blocked = sa.exists().where(older.c.student_key == _sub.c.student_key,
@@ -58,7 +58,7 @@ def _due(now: datetime) -> sa.Select[tuple[int]]:
             .order_by(_sub.c.id))
 
 
-def _unknown(now: datetime) -> sa.Select[tuple[int]]:
+def _unknown(now: datetime) -> sa.Select[Any]:
     return (sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN, _sub.c.next_attempt_at <= now)
             .order_by(_sub.c.id))
 
