@@ -256,12 +256,14 @@ def issue_leaf(directory: Path, name: str, *, oin: str | None, not_before: datet
     return cert_path, key_path
 
 
-def reissue_duo(directory: Path, *, hosts: Sequence[str] = ("localhost", "127.0.0.1"),
+def reissue_duo(directory: Path, *, name: str = "duo",
+                hosts: Sequence[str] = ("localhost", "127.0.0.1"),
                 crl_url: str | None = None, ocsp_url: str | None = None) -> x509.Certificate:
-    """Replace ``duo.pem`` by a new DUO certificate (new serial, same key ``duo-key.pem``).
+    """Write ``<name>.pem``: a new DUO certificate (new serial) for the key ``duo-key.pem``.
 
-    The same key keeps DUO's response signatures verifiable with an earlier
-    ``duo.pem``; ``crl_url``/``ocsp_url`` as in :func:`issue_leaf`. Returns the leaf.
+    With ``name`` other than ``duo`` it is a separate TLS certificate for the
+    simulator (``SimulatorServer(tls_cert=...)``) beside the signing ``duo.pem``.
+    ``crl_url``/``ocsp_url`` as in :func:`issue_leaf`. Returns the leaf.
     """
     directory = Path(directory)
     tsp, tsp_key = _load_ca(directory, "tsp")
@@ -274,5 +276,5 @@ def reissue_duo(directory: Path, *, hosts: Sequence[str] = ("localhost", "127.0.
                      issuer=tsp, issuer_key=tsp_key, hosts=hosts, not_before=start,
                      not_after=start + timedelta(days=365 * _LEAF_YEARS), crl_url=crl_url,
                      ocsp_url=ocsp_url)
-    _write(directory / "duo.pem", _pem(duo, tsp, domain))
+    _write(directory / f"{name}.pem", _pem(duo, tsp, domain))
     return duo
