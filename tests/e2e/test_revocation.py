@@ -20,7 +20,7 @@ from adapter.sis import publish_export
 
 from .conftest import SCHOOL_OIN, Tap, control, dead_letters, make_settings, wait_for
 from .records import encode, record
-from .test_certificates import free_port, own_pki, readyz  # noqa: F401 - own_pki is a fixture
+from .test_certificates import free_port, readyz
 
 
 @pytest.fixture()
