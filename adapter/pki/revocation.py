@@ -165,12 +165,15 @@ class RevocationChecker:
         return self._settings.soft_fail or next_update is None or now < next_update
 
     def _failed(self, url: str, exc: Exception) -> None:
-        if isinstance(exc, SourceError) and str(exc).startswith("refused"):
+        """Log a source's failure once, until it answers properly again."""
+        if url in self._down:
+            return
+        self._down.add(url)
+        if str(exc).startswith("refused"):
             log.error("revocation_source_invalid", url=url, problem=str(exc))
-        elif url not in self._down:
+        else:
             log.warning("revocation_source_unreachable", url=url, problem=str(exc),
                         soft_fail=self._settings.soft_fail)
-        self._down.add(url)
 
     def _answered(self, url: str) -> None:
         if url in self._down:
@@ -237,17 +240,17 @@ class RevocationChecker:
     def _ask(self, url: str, cert: x509.Certificate, issuer: x509.Certificate,
              now: datetime) -> tuple[Verdict, datetime | None]:
         request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+        body = self._get(url, body=request.public_bytes(serialization.Encoding.DER))
         try:
-            answer = ocsp.load_der_ocsp_response(self._get(
-                url, body=request.public_bytes(serialization.Encoding.DER)))
-        except ValueError as exc:
-            raise SourceError("refused: not an OCSP response") from exc
-        if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-            raise SourceError(f"refused: OCSP status {answer.response_status.name}")
-        if answer.serial_number != cert.serial_number or \
-                answer.issuer_key_hash != request.issuer_key_hash:
-            raise SourceError("refused: OCSP answer is for another certificate")
-        signer = _responder(answer, issuer)
+            answer = ocsp.load_der_ocsp_response(body)
+            if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+                raise SourceError(f"refused: OCSP status {answer.response_status.name}")
+            if answer.serial_number != cert.serial_number or \
+                    answer.issuer_key_hash != request.issuer_key_hash:
+                raise SourceError("refused: OCSP answer is for another certificate")
+        except ValueError as exc:      # not OCSP, or more than one answer in it
+            raise SourceError("refused: not a single OCSP response") from exc
+        signer = _responder(answer, issuer, now)
         try:
             _verify(signer.public_key(), answer.signature, answer.tbs_response_bytes,
                     answer.signature_hash_algorithm)
@@ -261,10 +264,13 @@ class RevocationChecker:
         return Verdict(status, f"OCSP of {common_name(issuer.subject)}"), answer.next_update_utc
 
 
-def _responder(answer: ocsp.OCSPResponse, issuer: x509.Certificate) -> x509.Certificate:
+def _responder(answer: ocsp.OCSPResponse, issuer: x509.Certificate,
+               now: datetime) -> x509.Certificate:
     """The certificate whose key signed ``answer``: a delegate the issuer issued with the
-    OCSP-signing EKU when the answer carries one, else the issuer itself."""
+    OCSP-signing EKU, valid at ``now``, when the answer carries one, else the issuer."""
     for candidate in answer.certificates:
+        if not candidate.not_valid_before_utc <= now <= candidate.not_valid_after_utc:
+            continue
         try:
             candidate.verify_directly_issued_by(issuer)
             eku = candidate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value

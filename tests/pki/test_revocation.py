@@ -15,6 +15,7 @@ from adapter.pki.certs import load_pem_chain
 from adapter.pki.revocation import RevocationChecker, crl_urls, ocsp_urls
 from adapter.pki.testpki import issue_leaf
 from adapter.pki.testrevocation import TestRevocationServer
+from adapter.testing import capture_log_lines
 
 from .conftest import OIN
 
@@ -159,3 +160,21 @@ def test_ocsp_off_uses_only_the_crl(pki: Path, server: TestRevocationServer) -> 
     verdict = checker(ocsp=False).check(cert, issuer)
     assert verdict.status == "good" and verdict.source.startswith("CRL")
     assert server.hits["ocsp"] == 0
+
+
+def test_a_refused_source_is_logged_once_until_it_recovers(
+        pki: Path, server: TestRevocationServer) -> None:
+    cert, issuer = leaf(pki, crl=server.crl_url)
+    check = checker(interval=1)
+    now = datetime.now(UTC)
+    server.forge_crl = True
+    with capture_log_lines() as lines:
+        for step in range(3):
+            assert check.check(cert, issuer, now=now + timedelta(seconds=2 * step)).status \
+                == "unknown"
+        server.forge_crl = False
+        assert check.check(cert, issuer, now=now + timedelta(seconds=10)).status == "good"
+    events = [line for line in lines if "revocation_source" in line]
+    assert len(events) == 2, events
+    assert "revocation_source_invalid" in events[0] and "signature" in events[0]
+    assert "revocation_source_recovered" in events[1]
