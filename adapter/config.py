@@ -218,6 +218,16 @@ class SignalSettings(_Section):
     interval: float = Field(60.0, gt=0)
 
 
+class RevocationSettings(_Section):
+    """Revocation checks of our certificates and DUO's server certificate (adapter.pki.revocation)."""
+
+    check: bool = True
+    interval: float = Field(3600.0, gt=0)
+    timeout: float = Field(10.0, gt=0)
+    soft_fail: bool = True
+    ocsp: bool = True
+
+
 class MunicipalitySettings(_Section):
     """One municipality's regional agreement, by its CBS gemeentecode."""
 
@@ -254,6 +264,7 @@ class Settings(BaseSettings):
     signals: SignalSettings = SignalSettings()
     retention: RetentionSettings = RetentionSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    revocation: RevocationSettings = RevocationSettings()
     municipalities: tuple[MunicipalitySettings, ...] = ()
     plugins: PluginSettings = PluginSettings()
 

@@ -6,7 +6,8 @@ Threads (each a loop that ends when its stop event is set):
 - ``submitter``: claims due rows and calls DUO on a bounded pool
 - ``poller``: DUO feedback since the watermark into the outbox
 - ``relay``: outbox rows to ``verzuim.adapter`` with publisher confirms
-- ``certificates``: expiry checks; an unusable certificate holds submissions
+- ``certificates``: expiry and revocation checks (ours and DUO's server
+  certificate); an unusable or revoked certificate holds submissions
 - ``signaler``: the school's registrations evaluated for signals (``[signals]``)
 - ``retention``: the ``[retention]`` policy applied once a day
 - ``attachments``: stored attachments sent with ``aanleverenBijlage`` once their
@@ -65,7 +66,8 @@ class Daemon:
         """
         self.settings = settings
         self.certificates = CertificateGuard(settings, environ or {},
-                                             on_unusable=self._hold, on_reloaded=self._reloaded)
+                                             on_unusable=self._hold, on_reloaded=self._reloaded,
+                                             on_usable=self._usable)
         credentials = self.certificates.load_checked()
         self.vendors = vendors or load_vendors(enabled=settings.plugins.enabled,
                                               config=settings.plugins.config,
@@ -105,6 +107,11 @@ class Daemon:
     def _hold(self, reason: str) -> None:
         self.submitter.hold(reason)
         self.attachments.held = True
+
+    def _usable(self) -> None:
+        """The certificates in use are usable again (a revocation is gone): end the hold."""
+        self.attachments.held = False
+        self.submitter.resume()
 
     def _sent(self) -> None:
         """A submission settled: its events may go, and its report's attachments."""

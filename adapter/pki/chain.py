@@ -6,7 +6,7 @@ path builder: starting from the leaf, find a certificate whose subject is the
 issuer name *and* whose key verifies the signature (``verify_directly_issued_by``),
 among the intermediates that came with our certificate and the trust bundle;
 stop at a self-signed certificate, which must be in the trust bundle. The
-first missing or bad link is named. No revocation checks (CRL/OCSP).
+first missing or bad link is named. Revocation (CRL/OCSP) is :mod:`adapter.pki.revocation`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+)
 
 DUO_OIN = "00000001800866472000"
 ROOT_CN = "Test Staat der Nederlanden Private Root CA - G1"
@@ -91,7 +95,8 @@ def _ca_cert(subject: x509.Name, key: rsa.RSAPrivateKey, *, issuer: x509.Certifi
 
 def _leaf_cert(subject: x509.Name, key: rsa.RSAPrivateKey, *, issuer: x509.Certificate,
                issuer_key: rsa.RSAPrivateKey, hosts: Sequence[str],
-               not_before: datetime, not_after: datetime) -> x509.Certificate:
+               not_before: datetime, not_after: datetime, crl_url: str | None = None,
+               ocsp_url: str | None = None) -> x509.Certificate:
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -120,6 +125,14 @@ def _leaf_cert(subject: x509.Name, key: rsa.RSAPrivateKey, *, issuer: x509.Certi
     )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if crl_url is not None:
+        builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None,
+            reasons=None, crl_issuer=None)]), critical=False)
+    if ocsp_url is not None:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]),
+            critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -206,7 +219,8 @@ def init_test_pki(directory: Path, *, school_oin: str = "00000099000000000001",
 
 
 def issue_leaf(directory: Path, name: str, *, oin: str | None, not_before: datetime,
-               not_after: datetime, foreign: bool = False) -> tuple[Path, Path]:
+               not_after: datetime, foreign: bool = False, crl_url: str | None = None,
+               ocsp_url: str | None = None) -> tuple[Path, Path]:
     """Issue an extra holder certificate into ``directory``; return (cert path, key path).
 
     Writes ``<name>.pem`` (leaf, then the issuing chain without the root) and
@@ -215,7 +229,8 @@ def issue_leaf(directory: Path, name: str, *, oin: str | None, not_before: datet
     by the TSP CA of :func:`init_test_pki` (which must have run), or, with
     ``foreign=True``, by a fresh self-signed CA outside the trust bundle; that
     CA's certificate is written as ``<name>-ca.pem``. Useful for expired,
-    not-yet-valid, OIN-less, other-OIN and untrusted certificates.
+    not-yet-valid, OIN-less, other-OIN and untrusted certificates. ``crl_url`` and
+    ``ocsp_url`` add a CRL distribution point and an OCSP responder (revocation tests).
     """
     directory = Path(directory)
     key = _key()
@@ -232,9 +247,34 @@ def issue_leaf(directory: Path, name: str, *, oin: str | None, not_before: datet
         tsp, tsp_key = _load_ca(directory, "tsp")
         domain, _ = _load_ca(directory, "domain")
         leaf = _leaf_cert(subject, key, issuer=tsp, issuer_key=tsp_key,
-                          hosts=(f"{name}.test",), not_before=not_before, not_after=not_after)
+                          hosts=(f"{name}.test",), not_before=not_before, not_after=not_after,
+                          crl_url=crl_url, ocsp_url=ocsp_url)
         chain = _pem(leaf, tsp, domain)
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}-key.pem"
     _write(cert_path, chain)
     _write(key_path, _key_pem(key), secret=True)
     return cert_path, key_path
+
+
+def reissue_duo(directory: Path, *, name: str = "duo",
+                hosts: Sequence[str] = ("localhost", "127.0.0.1"),
+                crl_url: str | None = None, ocsp_url: str | None = None) -> x509.Certificate:
+    """Write ``<name>.pem``: a new DUO certificate (new serial) for the key ``duo-key.pem``.
+
+    With ``name`` other than ``duo`` it is a separate TLS certificate for the
+    simulator (``SimulatorServer(tls_cert=...)``) beside the signing ``duo.pem``.
+    ``crl_url``/``ocsp_url`` as in :func:`issue_leaf`. Returns the leaf.
+    """
+    directory = Path(directory)
+    tsp, tsp_key = _load_ca(directory, "tsp")
+    domain, _ = _load_ca(directory, "domain")
+    key = serialization.load_pem_private_key((directory / "duo-key.pem").read_bytes(), None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError("duo-key.pem is not an RSA key")
+    start = _now() - timedelta(days=1)
+    duo = _leaf_cert(_name("localhost", "Dienst Uitvoering Onderwijs", DUO_OIN), key,
+                     issuer=tsp, issuer_key=tsp_key, hosts=hosts, not_before=start,
+                     not_after=start + timedelta(days=365 * _LEAF_YEARS), crl_url=crl_url,
+                     ocsp_url=ocsp_url)
+    _write(directory / f"{name}.pem", _pem(duo, tsp, domain))
+    return duo

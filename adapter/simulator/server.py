@@ -10,6 +10,9 @@ Use in tests::
 ``pki_dir`` is a directory written by :func:`adapter.pki.testpki.init_test_pki`
 (``duo.pem``, ``duo-key.pem``, ``trust-bundle.pem``). Port 0 picks a free port;
 ``soap_url``/``control_url`` are valid after :meth:`SimulatorServer.start`.
+``tls_cert`` (default ``duo.pem``) is the chain served in the TLS handshake; its
+key must be ``duo-key.pem`` (answers are always signed with ``duo.pem``), so a
+test can replace DUO's TLS certificate while the pinned signing certificate stays.
 
 Strictness (see :mod:`adapter.simulator.protocol`): ``require_signature`` (default
 on; off accepts the unsigned Digikoppeling 2W-be profile, but a signature that is
@@ -78,7 +81,7 @@ class SimulatorServer:
                  duo_oin: str = DUO_OIN, today: Callable[[], date] = amsterdam_today,
                  clock_skew: float = 300.0, require_signature: bool = True,
                  mandate_file: Path | None = None, require_stamp: bool = True,
-                 xsd_path: Path = XSD_PATH) -> None:
+                 xsd_path: Path = XSD_PATH, tls_cert: Path | None = None) -> None:
         require_loopback(control_host)        # refuse before anything is bound
         if page_size < 1:
             raise ConfigError("page_size must be at least 1")
@@ -89,6 +92,7 @@ class SimulatorServer:
         self.require_stamp = require_stamp
         self.xsd_path = Path(xsd_path)
         self.pki_dir = Path(pki_dir)
+        self.tls_cert = Path(tls_cert) if tls_cert is not None else self.pki_dir / "duo.pem"
         self.host, self.port = host, port
         self.control_host, self.control_port = control_host, control_port
         self.state = SimState()
@@ -132,7 +136,7 @@ class SimulatorServer:
     def start(self) -> "SimulatorServer":
         self._stopping.clear()
         try:
-            ctx = server_context(str(self.pki_dir / "duo.pem"), str(self.pki_dir / "duo-key.pem"),
+            ctx = server_context(str(self.tls_cert), str(self.pki_dir / "duo-key.pem"),
                                  str(self.pki_dir / "trust-bundle.pem"))
             key = serialization.load_pem_private_key(
                 (self.pki_dir / "duo-key.pem").read_bytes(), None)

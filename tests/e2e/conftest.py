@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -36,6 +37,14 @@ def vhost() -> Iterator[str]:
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     yield name
     rabbitmqctl("delete_vhost", name)
+
+
+@pytest.fixture()
+def own_pki(pki_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the session PKI whose certificate files a test may swap."""
+    copy = tmp_path / "pki"
+    shutil.copytree(pki_dir, copy)
+    return copy
 
 
 @pytest.fixture()

@@ -42,14 +42,6 @@ def readyz(port: int) -> tuple[int, dict]:
         return 0, {}
 
 
-@pytest.fixture()
-def own_pki(pki_dir: Path, tmp_path: Path) -> Path:
-    """A private copy of the session PKI whose certificate files a test may swap."""
-    copy = tmp_path / "pki"
-    shutil.copytree(pki_dir, copy)
-    return copy
-
-
 def expired_cert(pki: Path) -> tuple[Path, Path]:
     now = datetime.now(UTC)
     return issue_leaf(pki, "expired", oin=SCHOOL_OIN, not_before=now - timedelta(days=400),
