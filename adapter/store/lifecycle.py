@@ -43,6 +43,9 @@ _JOINED = sa.select(
     _rep.c.content_hash.label("report_content_hash"),
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
+_JOINED_BY_ID = _JOINED.where(_sub.c.id == sa.bindparam("sid")).with_for_update(
+    of=_sub, key_share=True)     # built once: every outcome reads its submission so
+
 
 class UnknownSubmission(LookupError):
     """No submission has this id."""
@@ -151,8 +154,7 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
             raise UnknownSubmission(f"no submission {submission_id}")
         conn.execute(sa.select(_rep.c.id).where(_rep.c.id == report_id)
                      .with_for_update(key_share=True)).all()
-    row = conn.execute(_JOINED.where(_sub.c.id == submission_id)
-                       .with_for_update(of=_sub, key_share=True)).one_or_none()
+    row = conn.execute(_JOINED_BY_ID, {"sid": submission_id}).one_or_none()
     if row is None:
         raise UnknownSubmission(f"no submission {submission_id}")
     if only_from is not None and row.state not in only_from:

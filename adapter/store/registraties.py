@@ -27,10 +27,19 @@ from adapter.store.students import student_key_for, student_keys
 REFRESH_STUDENTS = 16
 
 
+_r = t.registraties.c
+# Built once (the hot paths run them for every report): no statement construction and
+# no cache key computed per call.
+_OF_STUDENT = (sa.select(_r.payload)
+               .where(_r.vendor == sa.bindparam("vendor"), _r.brin == sa.bindparam("brin"),
+                      _r.student_key == sa.bindparam("skey"))
+               .order_by(_r.datum, _r.id))
+_CONTEXT = sa.select(t.reports.c.vendor, t.reports.c.student_key, t.reports.c.payload).where(
+    t.reports.c.id == sa.bindparam("report_id"))
+
+
 def registraties_of(conn: Connection, vendor: str, brin: str, skey: str) -> list[Registratie]:
-    r = t.registraties.c
-    rows = conn.execute(sa.select(r.payload).where(
-        r.vendor == vendor, r.brin == brin, r.student_key == skey).order_by(r.datum, r.id)).all()
+    rows = conn.execute(_OF_STUDENT, {"vendor": vendor, "brin": brin, "skey": skey}).all()
     return [registratie_from_dict(dict(row.payload)) for row in rows]
 
 
@@ -126,16 +135,18 @@ def report_context(conn: Connection, report_id: int) -> dict[str, Any]:
     ``verzuimsoort``, ``begindatum``, ``einddatum``, ``leerlingnummer`` and
     ``registratie_ids``; keys without a value are left out.
     """
-    row = conn.execute(sa.select(t.reports.c.vendor, t.reports.c.payload)
-                       .where(t.reports.c.id == report_id)).first()
+    row = conn.execute(_CONTEXT, {"report_id": report_id}).first()
     if row is None:
         return {}
     melding = decode(row.payload)
+    # The report's own student key: it was resolved (aliases included) when stored.
+    merged_ids = merge_days(melding, registraties_of(conn, row.vendor, melding.brin,
+                                                     row.student_key))[1]
     context: dict[str, Any] = {
         "verzuimsoort": melding.verzuimsoort.value,
         "begindatum": melding.begindatum.isoformat(),
         "einddatum": melding.einddatum.isoformat() if melding.einddatum else None,
         "leerlingnummer": melding.student.leerlingnummer,
-        "registratie_ids": registratie_ids(conn, row.vendor, melding),
+        "registratie_ids": list(merged_ids),
     }
     return {k: v for k, v in context.items() if v not in (None, [])}
