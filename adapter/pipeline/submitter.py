@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ from adapter.duo.port import (
     holding_exchanges,
 )
 from adapter.errors import (
+    AdapterError,
     DuoRejected,
     DuplicateDocument,
     OutcomeUnknown,
@@ -86,6 +88,7 @@ class Submitter:
         self._idle_wait = idle_wait
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo")
         self._inflight: set[Future[None]] = set()
+        self._ready: deque[Claim] = deque()     # claimed ahead, not started yet
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._wake = threading.Event()
@@ -130,16 +133,31 @@ class Submitter:
             log.warning("submissions_interrupted_recovered", count=recovered)
         while not stop.is_set():
             if self._paused():
+                self._release_ready()
                 stop.wait(1.0)
                 continue
             if not self._claim():
                 self._wake.wait(self._idle_wait)
                 self._wake.clear()
+        self._release_ready()
         with self._lock:
             pending = list(self._inflight)
         for future in pending:
             future.result()
         self._pool.shutdown(wait=True)
+
+    def _release_ready(self) -> None:
+        """Give back claims not started (pause, hold, stop): nothing was sent for them.
+        Should the store be down, they stay ``submitting`` and the next start
+        reconciles them (no second send without a look-up)."""
+        with self._claim_lock:
+            while self._ready:
+                claim = self._ready.popleft()
+                try:
+                    self._store.release(claim.submission_id)
+                except AdapterError as exc:
+                    log.warning("claim_release_failed", submission_id=claim.submission_id,
+                                error=type(exc).__name__)
 
     def _paused(self) -> bool:
         if self.held is not None:
@@ -170,8 +188,15 @@ class Submitter:
                 claims = self._store.claim_unknown(limit=free)
             work: list[tuple[Claim, Callable[[Claim], None]]] = [
                 (c, self._reconcile) for c in claims]
-            if len(work) < free:
-                work += [(c, self._send) for c in self._store.claim_due(limit=free - len(work))]
+            need = free - len(work)
+            if need > len(self._ready):
+                # Claim ahead, up to twice the pool: one claim transaction serves
+                # several calls (the rest wait here, claimed, for a free slot).
+                self._ready.extend(self._store.claim_due(
+                    limit=max(need, 2 * self._settings.max_concurrency) - len(self._ready)))
+            while need > 0 and self._ready:
+                work.append((self._ready.popleft(), self._send))
+                need -= 1
         for claim, fn in work:
             self._start(claim, fn)
         return len(work)
