@@ -113,6 +113,8 @@ def committed_parts(conn: Connection, message_id: str) -> set[int]:
     """
     found: set[int] = set()
     m = t.inbox_messages.c.message_id
+    if conn.execute(_INBOX_HAS, {"message_id": message_id}).first() is None:
+        return found      # not even the first chunk: the common case, one exact look-up
     start = 0
     while True:
         names = {part_id(message_id, n): n for n in range(start, start + PART_PROBE)}
@@ -225,11 +227,16 @@ def _refuse(conn: Connection, message_id: str, report: Row[Any] | None,
                  source_id=source_id, data=data, at=now)
 
 
+_FIND = sa.select(t.reports).where(
+    t.reports.c.vendor == sa.bindparam("vendor"), t.reports.c.brin == sa.bindparam("brin"),
+    t.reports.c.source_id == sa.bindparam("source_id")).with_for_update(key_share=True)
+_INBOX_HAS = sa.select(t.inbox_messages.c.id).where(
+    t.inbox_messages.c.message_id == sa.bindparam("message_id"))
+_SUBMISSION_INSERT = t.submissions.insert().returning(t.submissions.c.id)
+
+
 def _find(conn: Connection, vendor: str, brin: str, source_id: str) -> Row[Any] | None:
-    return conn.execute(
-        sa.select(t.reports).where(t.reports.c.vendor == vendor, t.reports.c.brin == brin,
-                                   t.reports.c.source_id == source_id)
-        .with_for_update(key_share=True)).first()
+    return conn.execute(_FIND, {"vendor": vendor, "brin": brin, "source_id": source_id}).first()
 
 
 def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: datetime,
@@ -428,11 +435,11 @@ def latest_submission(conn: Connection, report_id: int) -> Row[Any] | None:
 def add_submission(conn: Connection, report_id: int, skey: str, operation: str,
                    payload: dict[str, Any], digest: str, now: datetime) -> int:
     """Queue a new logical submission with a fresh document id, due now."""
-    sub_id = conn.execute(t.submissions.insert().values(
-        report_id=report_id, student_key=skey, operation=operation,
-        document_id=new_document_id(), payload=payload, content_hash=digest,
-        state=S.PENDING, attempts=0, next_attempt_at=now, last_error=None, created_at=now,
-        updated_at=now).returning(t.submissions.c.id)).scalar_one()
+    sub_id = conn.execute(_SUBMISSION_INSERT, {
+        "report_id": report_id, "student_key": skey, "operation": operation,
+        "document_id": new_document_id(), "payload": payload, "content_hash": digest,
+        "state": S.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": None,
+        "created_at": now, "updated_at": now}).scalar_one()
     history(conn, report_id, "submission_queued", at=now, submission_id=sub_id,
             to_state=S.PENDING, detail=f"{operation} submission {sub_id}")
     return int(sub_id)

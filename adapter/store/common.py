@@ -89,19 +89,40 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any],
     On PostgreSQL a concurrent insert of the same key waits for the other
     transaction and then reports the conflict, so callers see one winner.
     """
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    key = next(iter(table.primary_key.columns))
-    return conn.execute(stmt.returning(key)).scalar_one_or_none()
+    cache_key = (conn.dialect.name, table.name, tuple(conflict))
+    stmt = _IGNORING.get(cache_key)
+    if stmt is None:   # built once per table: no statement construction per row
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        key = next(iter(table.primary_key.columns))
+        stmt = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(key)
+        _IGNORING[cache_key] = stmt
+    return conn.execute(stmt, values).scalar_one_or_none()
+
+
+_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
 def history(conn: Connection, report_id: int, event: str, *, at: datetime,
             from_state: str | None = None, to_state: str | None = None,
             submission_id: int | None = None, detail: str | None = None) -> None:
     """Append a history row. ``detail`` names ids, operations and codes, never personal data."""
-    conn.execute(_HISTORY_INSERT, {
-        "report_id": report_id, "submission_id": submission_id, "at": at,
-        "from_state": from_state, "to_state": to_state, "event": event, "detail": detail})
+    history_many(conn, [history_row(report_id, event, at=at, from_state=from_state,
+                                    to_state=to_state, submission_id=submission_id,
+                                    detail=detail)])
+
+
+def history_row(report_id: int, event: str, *, at: datetime, from_state: str | None = None,
+                to_state: str | None = None, submission_id: int | None = None,
+                detail: str | None = None) -> dict[str, Any]:
+    """The parameters of one history row, for :func:`history_many`."""
+    return {"report_id": report_id, "submission_id": submission_id, "at": at,
+            "from_state": from_state, "to_state": to_state, "event": event, "detail": detail}
+
+
+def history_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Append several history rows (:func:`history_row`) in one statement."""
+    if rows:
+        conn.execute(_HISTORY_INSERT, rows)
 
 
 # Built once: the statement's cache key is computed once, not on every history row.

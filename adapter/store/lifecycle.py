@@ -29,7 +29,7 @@ from adapter.store.accept import (
     set_report_state,
 )
 from adapter.store.api import Claim, ExchangeRecord, FieldViolation
-from adapter.store.common import as_utc, clip, decode, history
+from adapter.store.common import as_utc, clip, decode, history, history_many, history_row
 from adapter.store.outbox import outbox_event
 from adapter.store.registraties import report_context
 from adapter.store.terugmeldingen import adopt_web_report
@@ -43,6 +43,8 @@ _JOINED = sa.select(
     _rep.c.content_hash.label("report_content_hash"),
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
+_CLAIMED = _sub.update().where(_sub.c.id == sa.bindparam("b_id")).values(
+    state=S.SUBMITTING, attempts=sa.bindparam("b_attempts"), updated_at=sa.bindparam("b_now"))
 _JOINED_BY_ID = _JOINED.where(_sub.c.id == sa.bindparam("sid")).with_for_update(
     of=_sub, key_share=True)     # built once: every outcome reads its submission so
 
@@ -51,32 +53,36 @@ class UnknownSubmission(LookupError):
     """No submission has this id."""
 
 
-def _due(now: datetime) -> sa.Select[Any]:
-    """Due pending submissions, at most one per student, the student's oldest."""
-    older = _sub.alias("older")
-    blocked = sa.exists().where(older.c.student_key == _sub.c.student_key,
-                                older.c.id < _sub.c.id, older.c.state.in_(S.ACTIVE))
-    return (sa.select(_sub.c.id)
-            .where(_sub.c.state == S.PENDING, _sub.c.next_attempt_at <= now, ~blocked)
-            .order_by(_sub.c.id))
+def _queries(state: str) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """Due submissions in ``state``, oldest first (``pending``: at most one per student,
+    the student's oldest): a peek without locks and the claim's locking select. Built
+    once with bind parameters ``now`` and ``limit``: the claim loop runs them often."""
+    query = sa.select(_sub.c.id).where(_sub.c.state == state,
+                                       _sub.c.next_attempt_at <= sa.bindparam("now"))
+    if state == S.PENDING:
+        older = _sub.alias("older")
+        query = query.where(~sa.exists().where(
+            older.c.student_key == _sub.c.student_key, older.c.id < _sub.c.id,
+            older.c.state.in_(S.ACTIVE)))
+    query = query.order_by(_sub.c.id)
+    return query.limit(1), query.limit(sa.bindparam("limit")).with_for_update(
+        skip_locked=True, of=_sub, key_share=True)
 
 
-def _unknown(now: datetime) -> sa.Select[Any]:
-    return (sa.select(_sub.c.id).where(_sub.c.state == S.UNKNOWN, _sub.c.next_attempt_at <= now)
-            .order_by(_sub.c.id))
+_DUE_PEEK, _DUE_CLAIM = _queries(S.PENDING)
+_UNKNOWN_PEEK, _UNKNOWN_CLAIM = _queries(S.UNKNOWN)
 
 
 def any_due(conn: Connection, *, now: datetime, unknown: bool = False) -> bool:
     """Whether :func:`claim_due` (``unknown``: :func:`claim_unknown`) would claim anything:
     a read without locks, so an idle claim loop never takes the write lock."""
-    query = _unknown(now) if unknown else _due(now)
-    return conn.execute(query.limit(1)).first() is not None
+    peek = _UNKNOWN_PEEK if unknown else _DUE_PEEK
+    return conn.execute(peek, {"now": now}).first() is not None
 
 
 def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
     """Oldest due pending submissions, at most one per student, the student's oldest."""
-    ids = conn.execute(_due(now).limit(limit).with_for_update(
-        skip_locked=True, of=_sub, key_share=True)).scalars().all()
+    ids = conn.execute(_DUE_CLAIM, {"now": now, "limit": limit}).scalars().all()
     return _claim(conn, list(ids), now, count_attempt=True)
 
 
@@ -85,8 +91,7 @@ def claim_unknown(conn: Connection, *, limit: int, now: datetime) -> list[Claim]
 
     ``next_attempt_at`` is when a look-up is due: a failed look-up postpones it
     (:func:`mark_unknown` with ``at``), a fresh unknown outcome is due at once."""
-    ids = conn.execute(_unknown(now).limit(limit).with_for_update(
-        skip_locked=True, of=_sub, key_share=True)).scalars().all()
+    ids = conn.execute(_UNKNOWN_CLAIM, {"now": now, "limit": limit}).scalars().all()
     return _claim(conn, list(ids), now, count_attempt=False)
 
 
@@ -96,14 +101,19 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *,
         return []
     rows = conn.execute(_JOINED.where(_sub.c.id.in_(ids)).order_by(_sub.c.id)).all()
     claims = []
+    moved, notes = [], []
     for row in rows:
         S.check_submission(row.state, S.SUBMITTING, row_id=row.id)
         attempt = row.attempts + 1 if count_attempt else row.attempts
-        conn.execute(_sub.update().where(_sub.c.id == row.id).values(
-            state=S.SUBMITTING, attempts=attempt, updated_at=now))
-        history(conn, row.report_id, "claimed", at=now, from_state=row.state,
-                to_state=S.SUBMITTING, submission_id=row.id,
-                detail=f"{row.operation} attempt {attempt}")
+        moved.append({"b_id": row.id, "b_attempts": attempt, "b_now": now})
+        notes.append(history_row(row.report_id, "claimed", at=now, from_state=row.state,
+                                 to_state=S.SUBMITTING, submission_id=row.id,
+                                 detail=f"{row.operation} attempt {attempt}"))
+    if moved:       # all rows of the claim in two statements
+        conn.execute(_CLAIMED, moved)
+        history_many(conn, notes)
+    for row in rows:
+        attempt = row.attempts + 1 if count_attempt else row.attempts
         try:
             melding = decode(row.payload)
         except RuleViolation as exc:
