@@ -15,6 +15,16 @@
 * ``encryption = "off"``: no encryption (``store_encryption_off`` warning);
   rows written before stay readable only with their key.
 
+The secret the student keys are made with (:mod:`adapter.store.pseudonyms`):
+
+* ``student_key_secret``: the secret itself (at least 32 characters; best set
+  through the environment, ``VERZUIM_STORE__STUDENT_KEY_SECRET``).
+* ``student_key_secret_file``: a file holding it, mode 0600 or stricter.
+* neither, with a SQLite file store: ``<database>.student.key`` next to the
+  database, generated (mode 0600) on first start with the warning
+  ``store_student_key_secret_generated``; in memory: one for the process.
+* neither, with PostgreSQL: refused.
+
 Every problem is a one-line :class:`~adapter.errors.ConfigError` that names the
 setting, never a key.
 """
@@ -32,6 +42,7 @@ import structlog
 
 from adapter.errors import ConfigError
 from adapter.store.crypto import Cipher, new_key, parse_keys
+from adapter.store.pseudonyms import StudentKeySecret, new_secret
 
 if TYPE_CHECKING:
     from adapter.config import StoreSettings
@@ -40,20 +51,23 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def read_key_file(path: Path) -> list[bytes]:
-    """The keys in ``path``; ConfigError when missing, too open or not keys."""
+def _read_private(path: Path, setting: str) -> str:
+    """The text of ``path``; ConfigError (naming ``setting``) when missing or too open."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        raise ConfigError(
-            f"store.encryption_key_file {path} cannot be read ({exc.strerror})") from exc
+        raise ConfigError(f"{setting} {path} cannot be read ({exc.strerror})") from exc
     if stat.S_IMODE(mode) & 0o077:
-        raise ConfigError(f"store.encryption_key_file {path} is readable by group or "
-                          "others; chmod 600 it")
+        raise ConfigError(f"{setting} {path} is readable by group or others; chmod 600 it")
     try:
-        text = path.read_text(encoding="ascii")
+        return path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"store.encryption_key_file {path} cannot be read") from exc
+        raise ConfigError(f"{setting} {path} cannot be read") from exc
+
+
+def read_key_file(path: Path) -> list[bytes]:
+    """The keys in ``path``; ConfigError when missing, too open or not keys."""
+    text = _read_private(path, "store.encryption_key_file")
     try:
         return parse_keys(text)
     except ValueError as exc:
@@ -63,12 +77,18 @@ def read_key_file(path: Path) -> list[bytes]:
 def create_key_file(path: Path, keys: list[bytes]) -> bool:
     """Write ``keys`` (newest first) to a new file ``path``, mode 0600, complete or not
     at all; False when ``path`` exists already (another process made it first)."""
+    return _create_private(path, "".join(key.decode("ascii") + "\n" for key in keys))
+
+
+def _create_private(path: Path, text: str) -> bool:
+    """Write ``text`` to a new file ``path``, mode 0600, complete or not at all; False
+    when ``path`` exists already (another process made it first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write("".join(key.decode("ascii") + "\n" for key in keys))
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o600)
@@ -90,6 +110,42 @@ def default_key_file(url: str) -> Path | None:
     if database in ("", ":memory:"):
         return None
     return Path(database).expanduser().resolve().with_name(Path(database).name + ".key")
+
+
+def read_secret_file(path: Path) -> StudentKeySecret:
+    """The student key secret in ``path``; ConfigError when missing, too open or short."""
+    text = _read_private(path, "store.student_key_secret_file")
+    try:
+        return StudentKeySecret(text)
+    except ValueError as exc:
+        raise ConfigError(f"store.student_key_secret_file {path}: the secret {exc}") from None
+
+
+def default_student_secret(url: str) -> StudentKeySecret:
+    """The secret of a store with none configured: ``<database>.student.key`` of a SQLite
+    file (generated on first use), a fresh one in memory; ConfigError for PostgreSQL."""
+    if sa.make_url(url).get_backend_name() != "sqlite":
+        raise ConfigError("store.student_key_secret or store.student_key_secret_file is "
+                          "required with PostgreSQL")
+    key_file = default_key_file(url)
+    if key_file is None:
+        return StudentKeySecret.generate()  # in memory: the data lives as long as the secret
+    path = key_file.with_name(key_file.name.removesuffix(".key") + ".student.key")
+    if not path.exists() and _create_private(path, new_secret() + "\n"):
+        log.warning("store_student_key_secret_generated", path=str(path))
+    return read_secret_file(path)
+
+
+def student_secret_for(settings: StoreSettings) -> StudentKeySecret:
+    """The secret the store's student keys are made with, or ConfigError."""
+    if settings.student_key_secret is not None:
+        try:
+            return StudentKeySecret(settings.student_key_secret.get_secret_value())
+        except ValueError as exc:  # validated in adapter.config already
+            raise ConfigError(f"store.student_key_secret: {exc}") from None
+    if settings.student_key_secret_file is not None:
+        return read_secret_file(settings.student_key_secret_file)
+    return default_student_secret(settings.url)
 
 
 def cipher_for(settings: StoreSettings, environ: Mapping[str, str]) -> Cipher | None:
@@ -123,6 +179,8 @@ def cipher_for(settings: StoreSettings, environ: Mapping[str, str]) -> Cipher | 
 
 def open_store(settings: StoreSettings, environ: Mapping[str, str], *,
                migrate: bool = True) -> Store:
-    """Open the configured store with its key, checked against the stored rows."""
+    """Open the configured store with its key and student key secret, both checked
+    against the stored rows."""
     from adapter.store.store import Store
-    return Store.open(settings.url, migrate=migrate, cipher=cipher_for(settings, environ))
+    return Store.open(settings.url, migrate=migrate, cipher=cipher_for(settings, environ),
+                      student_secret=student_secret_for(settings))
