@@ -200,8 +200,8 @@ def test_migration_0009_needs_the_secret_when_rows_hold_keys(
     accept(store_at_0008, "m-1", report("r1"))
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with pytest.raises(RuntimeError, match="needs the student key secret"):
-        with store_at_0008.database.write("t") as conn:
-            config.attributes["connection"] = conn   # no "student_secret": ad-hoc alembic
-            command.upgrade(config, "head")
+    with (pytest.raises(RuntimeError, match="needs the student key secret"),
+          store_at_0008.database.write("t") as conn):
+        config.attributes["connection"] = conn   # no "student_secret": ad-hoc alembic
+        command.upgrade(config, "head")
     assert column(store_at_0008, t.reports) == {sha(f"00AA\x1fbsn:{BSN}")}
