@@ -47,7 +47,6 @@ from adapter.domain.calendar import (
 )
 from adapter.domain.regions import RegionalAgreements
 from adapter.errors import ConfigError
-from adapter.store.pseudonyms import MIN_SECRET_CHARS
 
 OIN_PATTERN = r"^[0-9A-Z]{20}$"
 BRIN_PATTERN = r"^[0-9]{2}[A-Z0-9]{2}$"
@@ -185,6 +184,8 @@ class StoreSettings(_Section):
     @field_validator("student_key_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # imported late: the configuration does not import the store
+        from adapter.store.pseudonyms import MIN_SECRET_CHARS
         if value is not None and len(value.get_secret_value().strip()) < MIN_SECRET_CHARS:
             raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
         return value

@@ -7,8 +7,11 @@ A student key (``reports.student_key``, ``registraties``, ``submissions``,
 
     HMAC-SHA256(secret, SHA-256(text).hexdigest()).hexdigest()
 
-where ``text`` is what identifies the student (BRIN and BSN or onderwijsnummer;
-vendor, BRIN and leerlingnummer). A BSN has nine digits: an unkeyed hash of it
+where ``text`` is what identifies the student (BRIN and BSN or onderwijsnummer,
+:func:`~adapter.store.common.student_key_of`; vendor, BRIN and leerlingnummer,
+:func:`~adapter.store.students.leerling_key`; for a report typed into DUO's web
+counter, which names no student, BRIN and its business key,
+:func:`~adapter.store.common.record_key`). A BSN has nine digits: an unkeyed hash of it
 is reversed by trying them all, in seconds. With the secret (at least
 :data:`MIN_SECRET_CHARS` characters, from ``[store] student_key_secret`` or
 ``student_key_secret_file``, see :mod:`adapter.store.keys`) a copy of the
