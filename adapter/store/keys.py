@@ -31,8 +31,6 @@ setting, never a key.
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +40,14 @@ import structlog
 
 from adapter.errors import ConfigError
 from adapter.store.crypto import Cipher, new_key, parse_keys
-from adapter.store.pseudonyms import StudentKeySecret, new_secret
+from adapter.store.keyfiles import (
+    create_private,
+    default_key_file,
+    default_student_secret,
+    read_private,
+    read_secret_file,
+)
+from adapter.store.pseudonyms import StudentKeySecret
 
 if TYPE_CHECKING:
     from adapter.config import StoreSettings
@@ -51,23 +56,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def _read_private(path: Path, setting: str) -> str:
-    """The text of ``path``; ConfigError (naming ``setting``) when missing or too open."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise ConfigError(f"{setting} {path} cannot be read ({exc.strerror})") from exc
-    if stat.S_IMODE(mode) & 0o077:
-        raise ConfigError(f"{setting} {path} is readable by group or others; chmod 600 it")
-    try:
-        return path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{setting} {path} cannot be read") from exc
-
-
 def read_key_file(path: Path) -> list[bytes]:
     """The keys in ``path``; ConfigError when missing, too open or not keys."""
-    text = _read_private(path, "store.encryption_key_file")
+    text = read_private(path, "store.encryption_key_file")
     try:
         return parse_keys(text)
     except ValueError as exc:
@@ -77,63 +68,7 @@ def read_key_file(path: Path) -> list[bytes]:
 def create_key_file(path: Path, keys: list[bytes]) -> bool:
     """Write ``keys`` (newest first) to a new file ``path``, mode 0600, complete or not
     at all; False when ``path`` exists already (another process made it first)."""
-    return _create_private(path, "".join(key.decode("ascii") + "\n" for key in keys))
-
-
-def _create_private(path: Path, text: str) -> bool:
-    """Write ``text`` to a new file ``path``, mode 0600, complete or not at all; False
-    when ``path`` exists already (another process made it first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def default_key_file(url: str) -> Path | None:
-    """``<database>.key`` of a SQLite file store; None for memory or PostgreSQL."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        return None
-    return Path(database).expanduser().resolve().with_name(Path(database).name + ".key")
-
-
-def read_secret_file(path: Path) -> StudentKeySecret:
-    """The student key secret in ``path``; ConfigError when missing, too open or short."""
-    text = _read_private(path, "store.student_key_secret_file")
-    try:
-        return StudentKeySecret(text)
-    except ValueError as exc:
-        raise ConfigError(f"store.student_key_secret_file {path}: the secret {exc}") from None
-
-
-def default_student_secret(url: str) -> StudentKeySecret:
-    """The secret of a store with none configured: ``<database>.student.key`` of a SQLite
-    file (generated on first use), a fresh one in memory; ConfigError for PostgreSQL."""
-    if sa.make_url(url).get_backend_name() != "sqlite":
-        raise ConfigError("store.student_key_secret or store.student_key_secret_file is "
-                          "required with PostgreSQL")
-    key_file = default_key_file(url)
-    if key_file is None:
-        return StudentKeySecret.generate()  # in memory: the data lives as long as the secret
-    path = key_file.with_name(key_file.name.removesuffix(".key") + ".student.key")
-    if not path.exists() and _create_private(path, new_secret() + "\n"):
-        log.warning("store_student_key_secret_generated", path=str(path))
-    return read_secret_file(path)
+    return create_private(path, "".join(key.decode("ascii") + "\n" for key in keys))
 
 
 def student_secret_for(settings: StoreSettings) -> StudentKeySecret:

@@ -24,7 +24,7 @@ which sit inside encrypted columns (or, for a web report, were never known).
 
 The database holds a fingerprint of the secret (``store_checks`` row
 ``student_key_check``: ``HMAC(secret, "verzuim-adapter student_key check")``,
-never the secret). :func:`check_secret` compares it at start-up: a wrong or
+never the secret). :func:`adapter.store.students.check_secret` compares it at start-up: a wrong or
 changed secret would silently split every student in two, so it is refused with
 a one-line :class:`~adapter.errors.ConfigError` instead.
 
@@ -40,10 +40,7 @@ import hmac
 import secrets
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
-
-from adapter.errors import ConfigError
 
 MIN_SECRET_CHARS = 32
 #: ``store_checks.name`` of the secret's fingerprint.
@@ -113,23 +110,3 @@ def need_secret(conn: Connection) -> StudentKeySecret:
     if secret is None:
         raise RuntimeError("the store was opened without a student key secret")
     return secret
-
-
-def check_secret(conn: Connection) -> None:
-    """Compare the secret with the fingerprint in the database (stored on first use).
-
-    A mismatch is a one-line ConfigError naming the setting, never a value.
-    """
-    from adapter.store import schema as t
-    from adapter.store.common import insert_ignore
-
-    fingerprint = need_secret(conn).fingerprint()
-    c = t.store_checks.c
-    stored = conn.execute(sa.select(c.value).where(c.name == CHECK_NAME)).scalar_one_or_none()
-    if stored is None:
-        insert_ignore(conn, t.store_checks, {"name": CHECK_NAME, "value": fingerprint},
-                      ["name"])
-        stored = conn.execute(sa.select(c.value).where(c.name == CHECK_NAME)).scalar_one()
-    if not hmac.compare_digest(str(stored), fingerprint):
-        raise ConfigError("store.student_key_secret(_file): not the secret this store's "
-                          "student keys were made with; configure that secret again")

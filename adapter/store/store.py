@@ -52,9 +52,10 @@ from adapter.store.api import (
 from adapter.store.common import as_utc, utcnow
 from adapter.store.crypto import Cipher
 from adapter.store.engine import Database
-from adapter.store.keys import default_student_secret
-from adapter.store.pseudonyms import StudentKeySecret, check_secret
+from adapter.store.keyfiles import default_student_secret
+from adapter.store.pseudonyms import StudentKeySecret
 from adapter.store.registraties_bulk import keep_statistics
+from adapter.store.students import check_secret
 
 log = structlog.get_logger(__name__)
 #: Tables whose statistics ``accept`` keeps current on PostgreSQL.
@@ -78,7 +79,7 @@ class Store:
         is a one-line :class:`~adapter.errors.ConfigError` now, not a crash later.
 
         ``student_secret`` keys the student keys (:mod:`adapter.store.pseudonyms`);
-        None takes the default of ``url`` (:func:`adapter.store.keys.default_student_secret`:
+        None takes the default of ``url`` (:func:`adapter.store.keyfiles.default_student_secret`:
         ``<database>.student.key`` of a SQLite file, refused for PostgreSQL). It is
         checked against the fingerprint in the database here, likewise once.
         """

@@ -20,6 +20,7 @@ inserted the same number first).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -28,9 +29,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from adapter.domain.model import Student
+from adapter.errors import ConfigError
 from adapter.store import schema as t
-from adapter.store.common import student_key_of
-from adapter.store.pseudonyms import StudentKeySecret, need_secret
+from adapter.store.common import insert_ignore, student_key_of
+from adapter.store.pseudonyms import CHECK_NAME, StudentKeySecret, need_secret
 
 #: (BRIN, student, fallback id): what a key is computed from (see ``student_key_of``).
 Subject = tuple[str, Student, str]
@@ -105,3 +107,20 @@ def _insert(conn: Connection, vendor: str, rows: list[tuple[tuple[str, str], str
     for start in range(0, len(values), ALIAS_BATCH):
         conn.execute(insert(t.student_aliases).values(values[start:start + ALIAS_BATCH])
                      .on_conflict_do_nothing(index_elements=["vendor", "brin", "leerling_key"]))
+
+
+def check_secret(conn: Connection) -> None:
+    """Compare the secret with the fingerprint in the database (stored on first use).
+
+    A mismatch is a one-line ConfigError naming the setting, never a value.
+    """
+    fingerprint = need_secret(conn).fingerprint()
+    c = t.store_checks.c
+    stored = conn.execute(sa.select(c.value).where(c.name == CHECK_NAME)).scalar_one_or_none()
+    if stored is None:
+        insert_ignore(conn, t.store_checks, {"name": CHECK_NAME, "value": fingerprint},
+                      ["name"])
+        stored = conn.execute(sa.select(c.value).where(c.name == CHECK_NAME)).scalar_one()
+    if not hmac.compare_digest(str(stored), fingerprint):
+        raise ConfigError("store.student_key_secret(_file): not the secret this store's "
+                          "student keys were made with; configure that secret again")
