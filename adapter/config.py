@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -176,11 +177,25 @@ class StoreSettings(_Section):
     encryption: Literal["on", "off"] = "on"
     encryption_key_file: Path | None = None
     encryption_key_env: str | None = None
+    #: the secret student keys are HMACs with (adapter.store.pseudonyms); never shown.
+    student_key_secret: SecretStr | None = None
+    student_key_secret_file: Path | None = None
+
+    @field_validator("student_key_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # imported late: the configuration does not import the store
+        from adapter.store.pseudonyms import MIN_SECRET_CHARS
+        if value is not None and len(value.get_secret_value().strip()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        return value
 
     @model_validator(mode="after")
     def _one_key_source(self) -> StoreSettings:
         if self.encryption_key_file is not None and self.encryption_key_env is not None:
             raise ValueError("give encryption_key_file or encryption_key_env, not both")
+        if self.student_key_secret is not None and self.student_key_secret_file is not None:
+            raise ValueError("give student_key_secret or student_key_secret_file, not both")
         return self
 
 

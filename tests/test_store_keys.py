@@ -16,7 +16,8 @@ from adapter.config import StoreSettings, load_settings
 from adapter.errors import ConfigError
 from adapter.store import IncomingReport, Store
 from adapter.store.crypto import Cipher
-from adapter.store.keys import cipher_for, open_store
+from adapter.store.keys import cipher_for, open_store, student_secret_for
+from adapter.store.pseudonyms import StudentKeySecret
 from adapter.testing import make_melding
 
 
@@ -167,3 +168,79 @@ def test_the_daemon_refuses_to_start_with_a_wrong_key_in_one_line(
     assert proc.stderr.strip().splitlines()[-1].startswith("error: the store's data cannot be "
                                                            "decrypted")
     assert "Traceback" not in proc.stderr
+
+
+# ---- the student key secret (adapter.store.pseudonyms) ---------------------------------
+
+SECRET = "school-student-key-secret-" + "k" * 20
+
+
+def test_without_a_secret_sqlite_gets_one_next_to_the_database_and_postgresql_is_refused(
+        tmp_path: Path) -> None:
+    settings = sqlite(tmp_path)
+    first = student_secret_for(settings)
+    made = tmp_path / "db" / "verzuim.db.student.key"
+    assert made.is_file() and made.stat().st_mode & 0o777 == 0o600
+    assert student_secret_for(settings).fingerprint() == first.fingerprint()   # kept
+    with pytest.raises(ConfigError, match="student_key_secret_file is required with PostgreSQL"):
+        student_secret_for(StoreSettings(url="postgresql://u@127.0.0.1/db"))
+    made.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by group or others"):
+        student_secret_for(settings)
+
+
+def test_the_secret_from_the_config_or_a_file(tmp_path: Path) -> None:
+    inline = student_secret_for(sqlite(tmp_path, student_key_secret=SECRET))
+    path = tmp_path / "secret"
+    path.write_text(SECRET + "\n")
+    path.chmod(0o600)
+    from_file = student_secret_for(sqlite(tmp_path, student_key_secret_file=path))
+    assert inline.fingerprint() == from_file.fingerprint() == StudentKeySecret(SECRET).fingerprint()
+    assert not (tmp_path / "db" / "verzuim.db.student.key").exists()   # none generated
+    path.write_text("too short\n")
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        student_secret_for(sqlite(tmp_path, student_key_secret_file=path))
+
+
+def test_the_secret_setting_is_checked_and_never_shown(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[store]\nstudent_key_secret = "short-secret-x"\n')
+    with pytest.raises(ConfigError, match="store.student_key_secret: .*at least 32") as info:
+        load_settings(cfg)
+    assert "short-secret-x" not in str(info.value)
+    cfg.write_text(f'[store]\nstudent_key_secret = "{SECRET}"\n'
+                   'student_key_secret_file = "s"\n')
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings(cfg)
+    cfg.write_text(f'[store]\nstudent_key_secret = "{SECRET}"\n')
+    settings = load_settings(cfg)
+    for shown in (repr(settings), str(settings), repr(settings.store),
+                  settings.model_dump_json(), repr(student_secret_for(settings.store))):
+        assert SECRET not in shown and "k" * 20 not in shown
+
+
+def test_the_secret_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.setenv("VERZUIM_STORE__STUDENT_KEY_SECRET", SECRET)
+    settings = load_settings(None)
+    assert settings.store.student_key_secret is not None
+    assert (student_secret_for(settings.store).fingerprint()
+            == StudentKeySecret(SECRET).fingerprint())
+
+
+def test_another_secret_is_a_one_line_start_up_error(tmp_path: Path) -> None:
+    keys = key_file(tmp_path / "keys", Fernet.generate_key())
+    cfg = _config(tmp_path, keys)
+    _one_report(load_settings(cfg).store)                  # secret: v.db.student.key, made now
+    with cfg.open("a") as out:
+        out.write(f'student_key_secret = "{SECRET}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERZUIM_")}
+    proc = subprocess.run([sys.executable, "-m", "adapter", "--config", str(cfg), "status",
+                           "--offline"], capture_output=True, text=True, timeout=60, env=env,
+                          check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "not the secret this store's student keys were made with" in proc.stderr
+    assert SECRET not in proc.stderr + proc.stdout
+    secret_file = tmp_path / "v.db.student.key"
+    assert secret_file.read_text().strip() not in proc.stderr + proc.stdout

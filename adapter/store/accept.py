@@ -307,7 +307,7 @@ def held_by(conn: Connection, vendor: str, melding: Verzuimmelding,
     r = t.registraties.c
     rows = conn.execute(sa.select(r.payload).where(
         r.vendor == vendor, r.brin == melding.brin,
-        r.student_key == (skey or student_key(melding))).order_by(r.datum.desc(), r.id.desc()))
+        r.student_key == (skey or student_key(conn, melding))).order_by(r.datum.desc(), r.id.desc()))
     for (payload,) in rows:
         code = (payload.get("student") or {}).get("gemeentecode")
         if code:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from adapter.domain.codec import melding_from_dict, melding_to_dict
 from adapter.domain.model import Student, Verzuimmelding
 from adapter.store import schema as t
+from adapter.store.pseudonyms import StudentKeySecret, need_secret
 
 #: namespace of the uuid5 message ids of outbox events (stable across versions).
 EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:verzuim-adapter:events")
@@ -43,20 +44,30 @@ def event_uuid(*parts: str) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, "\x1f".join(parts)))
 
 
-def student_key(melding: Verzuimmelding) -> str:
-    """sha256 of BRIN and student number: groups a student's reports without storing the id."""
-    return student_key_of(melding.brin, melding.student, fallback=melding.source_id)
+def student_key(conn: Connection, melding: Verzuimmelding) -> str:
+    """The keyed hash of BRIN and student number: groups a student's reports without the id."""
+    return student_key_of(need_secret(conn), melding.brin, melding.student,
+                          fallback=melding.source_id)
 
 
-def student_key_of(brin: str, student: Student, *, fallback: str) -> str:
-    """The student key for any record of ``student`` at ``brin`` (reports, registrations)."""
+def student_key_of(secret: StudentKeySecret, brin: str, student: Student, *,
+                   fallback: str) -> str:
+    """The student key for any record of ``student`` at ``brin`` (reports, registrations):
+    :meth:`StudentKeySecret.key <adapter.store.pseudonyms.StudentKeySecret.key>` of BRIN
+    and BSN or onderwijsnummer."""
     if student.bsn:
         ident = f"bsn:{student.bsn}"
     elif student.onderwijsnummer:
         ident = f"onr:{student.onderwijsnummer}"
     else:  # validation forbids this; fall back to the record so ordering stays per record
         ident = f"src:{fallback}"
-    return hashlib.sha256(f"{brin}\x1f{ident}".encode()).hexdigest()
+    return secret.key(f"{brin}\x1f{ident}")
+
+
+def record_key(secret: StudentKeySecret, brin: str, source_id: str) -> str:
+    """The student key of a record that names no student (a report typed into DUO's web
+    counter): keyed like a student's, from BRIN and its business key."""
+    return secret.key(f"{brin}\x1f{source_id}")
 
 
 def encode(melding: Verzuimmelding) -> dict[str, Any]:

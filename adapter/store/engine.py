@@ -34,7 +34,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import ConfigError, StoreUnavailable
+from adapter.store import pseudonyms
 from adapter.store.crypto import Cipher, attach, cipher_of
+from adapter.store.pseudonyms import StudentKeySecret
 
 log = structlog.get_logger(__name__)
 
@@ -123,15 +125,23 @@ class Database:
         self._read_lock: Any = self._write_lock if memory else nullcontext()
 
     @classmethod
-    def open(cls, url: str, *, cipher: Cipher | None = None) -> Database:
-        """``cipher``: encrypts the personal data (:mod:`adapter.store.crypto`); None: clear."""
+    def open(cls, url: str, *, cipher: Cipher | None = None,
+             student_secret: StudentKeySecret | None = None) -> Database:
+        """``cipher``: encrypts the personal data (:mod:`adapter.store.crypto`); None: clear.
+        ``student_secret``: keys the student keys (:mod:`adapter.store.pseudonyms`); without
+        it nothing that computes a student key can run (and migration 0009 re-keys no row)."""
         engine = create_engine(url)
         attach(engine.dialect, cipher)
+        pseudonyms.attach(engine.dialect, student_secret)
         return cls(engine)
 
     @property
     def cipher(self) -> Cipher | None:
         return cipher_of(self.engine.dialect)
+
+    @property
+    def student_secret(self) -> StudentKeySecret | None:
+        return pseudonyms.secret_of(self.engine.dialect)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -182,6 +192,7 @@ class Database:
             if self.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             config.attributes["connection"] = conn
+            config.attributes["student_secret"] = self.student_secret   # for 0009
             command.upgrade(config, "head")
         log.info("store_migrated", dialect=self.dialect)
 

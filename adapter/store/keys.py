@@ -15,14 +15,22 @@
 * ``encryption = "off"``: no encryption (``store_encryption_off`` warning);
   rows written before stay readable only with their key.
 
+The secret the student keys are made with (:mod:`adapter.store.pseudonyms`):
+
+* ``student_key_secret``: the secret itself (at least 32 characters; best set
+  through the environment, ``VERZUIM_STORE__STUDENT_KEY_SECRET``).
+* ``student_key_secret_file``: a file holding it, mode 0600 or stricter.
+* neither, with a SQLite file store: ``<database>.student.key`` next to the
+  database, generated (mode 0600) on first start with the warning
+  ``store_student_key_secret_generated``; in memory: one for the process.
+* neither, with PostgreSQL: refused.
+
 Every problem is a one-line :class:`~adapter.errors.ConfigError` that names the
 setting, never a key.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +40,14 @@ import structlog
 
 from adapter.errors import ConfigError
 from adapter.store.crypto import Cipher, new_key, parse_keys
+from adapter.store.keyfiles import (
+    create_private,
+    default_key_file,
+    default_student_secret,
+    read_private,
+    read_secret_file,
+)
+from adapter.store.pseudonyms import StudentKeySecret
 
 if TYPE_CHECKING:
     from adapter.config import StoreSettings
@@ -42,18 +58,7 @@ log = structlog.get_logger(__name__)
 
 def read_key_file(path: Path) -> list[bytes]:
     """The keys in ``path``; ConfigError when missing, too open or not keys."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise ConfigError(
-            f"store.encryption_key_file {path} cannot be read ({exc.strerror})") from exc
-    if stat.S_IMODE(mode) & 0o077:
-        raise ConfigError(f"store.encryption_key_file {path} is readable by group or "
-                          "others; chmod 600 it")
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"store.encryption_key_file {path} cannot be read") from exc
+    text = read_private(path, "store.encryption_key_file")
     try:
         return parse_keys(text)
     except ValueError as exc:
@@ -63,33 +68,19 @@ def read_key_file(path: Path) -> list[bytes]:
 def create_key_file(path: Path, keys: list[bytes]) -> bool:
     """Write ``keys`` (newest first) to a new file ``path``, mode 0600, complete or not
     at all; False when ``path`` exists already (another process made it first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write("".join(key.decode("ascii") + "\n" for key in keys))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
+    return create_private(path, "".join(key.decode("ascii") + "\n" for key in keys))
+
+
+def student_secret_for(settings: StoreSettings) -> StudentKeySecret:
+    """The secret the store's student keys are made with, or ConfigError."""
+    if settings.student_key_secret is not None:
         try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def default_key_file(url: str) -> Path | None:
-    """``<database>.key`` of a SQLite file store; None for memory or PostgreSQL."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        return None
-    return Path(database).expanduser().resolve().with_name(Path(database).name + ".key")
+            return StudentKeySecret(settings.student_key_secret.get_secret_value())
+        except ValueError as exc:  # validated in adapter.config already
+            raise ConfigError(f"store.student_key_secret: {exc}") from None
+    if settings.student_key_secret_file is not None:
+        return read_secret_file(settings.student_key_secret_file)
+    return default_student_secret(settings.url)
 
 
 def cipher_for(settings: StoreSettings, environ: Mapping[str, str]) -> Cipher | None:
@@ -123,6 +114,8 @@ def cipher_for(settings: StoreSettings, environ: Mapping[str, str]) -> Cipher | 
 
 def open_store(settings: StoreSettings, environ: Mapping[str, str], *,
                migrate: bool = True) -> Store:
-    """Open the configured store with its key, checked against the stored rows."""
+    """Open the configured store with its key and student key secret, both checked
+    against the stored rows."""
     from adapter.store.store import Store
-    return Store.open(settings.url, migrate=migrate, cipher=cipher_for(settings, environ))
+    return Store.open(settings.url, migrate=migrate, cipher=cipher_for(settings, environ),
+                      student_secret=student_secret_for(settings))

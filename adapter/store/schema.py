@@ -229,6 +229,14 @@ student_aliases = sa.Table(
     sa.UniqueConstraint("vendor", "brin", "leerling_key", name="uq_student_aliases_key"),
 )
 
+# Fingerprints the store checks its settings against at start-up (0009): row
+# ``student_key_check`` holds HMAC(secret, fixed text) of the student key secret.
+store_checks = sa.Table(
+    "store_checks", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+)
+
 watermarks = sa.Table(
     "watermarks", metadata,
     sa.Column("name", sa.String(64), primary_key=True),

@@ -52,7 +52,10 @@ from adapter.store.api import (
 from adapter.store.common import as_utc, utcnow
 from adapter.store.crypto import Cipher
 from adapter.store.engine import Database
+from adapter.store.keyfiles import default_student_secret
+from adapter.store.pseudonyms import StudentKeySecret
 from adapter.store.registraties_bulk import keep_statistics
+from adapter.store.students import check_secret
 
 log = structlog.get_logger(__name__)
 #: Tables whose statistics ``accept`` keeps current on PostgreSQL.
@@ -66,18 +69,28 @@ class Store:
         self._db = db
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, cipher: Cipher | None = None) -> Store:
+    def open(cls, url: str, *, migrate: bool = True, cipher: Cipher | None = None,
+             student_secret: StudentKeySecret | None = None) -> Store:
         """Connect to ``url`` (``sqlite:///path`` or ``postgresql://…``) and migrate to head.
 
         ``cipher`` encrypts personal data at rest (:mod:`adapter.store.crypto`; the
         configured one comes from :func:`adapter.store.keys.open_store`). The newest
         row of each encrypted table is decrypted once here: a wrong or missing key
         is a one-line :class:`~adapter.errors.ConfigError` now, not a crash later.
+
+        ``student_secret`` keys the student keys (:mod:`adapter.store.pseudonyms`);
+        None takes the default of ``url`` (:func:`adapter.store.keyfiles.default_student_secret`:
+        ``<database>.student.key`` of a SQLite file, refused for PostgreSQL). It is
+        checked against the fingerprint in the database here, likewise once.
         """
-        db = Database.open(url, cipher=cipher)
+        if student_secret is None:
+            student_secret = default_student_secret(url)
+        db = Database.open(url, cipher=cipher, student_secret=student_secret)
         try:
             if migrate:
                 db.migrate()
+            with db.write("check_student_secret") as conn:
+                check_secret(conn)
             with db.read("check_key") as conn:
                 _rotation.check_key(conn)
         except BaseException:

@@ -1,14 +1,15 @@
 """One student key per SIS student, when the SIS names its own student number.
 
 The store groups a student's reports and registrations by a student key, a hash
-of BRIN and BSN or onderwijsnummer (:func:`~adapter.store.common.student_key_of`).
+keyed hash of BRIN and BSN or onderwijsnummer (:func:`~adapter.store.common.student_key_of`).
 A student whose onderwijsnummer is later replaced by a BSN would get a second
 key, and registrations stored under the first would no longer fill a report
 sent with the second. When a record carries the SIS's ``leerlingnummer``, the
 key first used for that (vendor, BRIN, leerlingnummer) is kept in
 ``student_aliases`` and used for every later record naming it, whichever
 number it carries. Records without a ``leerlingnummer`` keep their natural key.
-The table stores a hash of the leerlingnummer, never the number itself.
+The table stores a keyed hash of the leerlingnummer (made like the student keys,
+:mod:`adapter.store.pseudonyms`), never the number itself.
 
 :func:`student_keys` resolves a whole chunk with a bounded number of
 statements: one ``SELECT`` per BRIN and :data:`~adapter.store.registraties_bulk.BATCH`
@@ -19,7 +20,7 @@ inserted the same number first).
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -28,8 +29,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from adapter.domain.model import Student
+from adapter.errors import ConfigError
 from adapter.store import schema as t
-from adapter.store.common import student_key_of
+from adapter.store.common import insert_ignore, student_key_of
+from adapter.store.pseudonyms import CHECK_NAME, StudentKeySecret, need_secret
 
 #: (BRIN, student, fallback id): what a key is computed from (see ``student_key_of``).
 Subject = tuple[str, Student, str]
@@ -37,9 +40,9 @@ Subject = tuple[str, Student, str]
 ALIAS_BATCH = 500
 
 
-def leerling_key(vendor: str, brin: str, leerlingnummer: str) -> str:
-    """sha256 of vendor, BRIN and the SIS's student number (the number is not stored)."""
-    return hashlib.sha256(f"{vendor}\x1f{brin}\x1flln:{leerlingnummer}".encode()).hexdigest()
+def leerling_key(secret: StudentKeySecret, vendor: str, brin: str, leerlingnummer: str) -> str:
+    """Keyed hash of vendor, BRIN and the SIS's student number (the number is not stored)."""
+    return secret.key(f"{vendor}\x1f{brin}\x1flln:{leerlingnummer}")
 
 
 def student_keys(conn: Connection, vendor: str, subjects: Sequence[Subject], *,
@@ -51,7 +54,8 @@ def student_keys(conn: Connection, vendor: str, subjects: Sequence[Subject], *,
     without it nothing is written and an unknown leerlingnummer keeps the
     natural key.
     """
-    natural = [student_key_of(brin, student, fallback=fallback)
+    secret = need_secret(conn)
+    natural = [student_key_of(secret, brin, student, fallback=fallback)
                for brin, student, fallback in subjects]
     wanted: dict[tuple[str, str], str] = {}
     aliases: list[tuple[str, str] | None] = []
@@ -59,7 +63,7 @@ def student_keys(conn: Connection, vendor: str, subjects: Sequence[Subject], *,
         if not student.leerlingnummer:
             aliases.append(None)
             continue
-        key = (brin, leerling_key(vendor, brin, student.leerlingnummer))
+        key = (brin, leerling_key(secret, vendor, brin, student.leerlingnummer))
         wanted.setdefault(key, skey)
         aliases.append(key)
     if not wanted:
@@ -103,3 +107,20 @@ def _insert(conn: Connection, vendor: str, rows: list[tuple[tuple[str, str], str
     for start in range(0, len(values), ALIAS_BATCH):
         conn.execute(insert(t.student_aliases).values(values[start:start + ALIAS_BATCH])
                      .on_conflict_do_nothing(index_elements=["vendor", "brin", "leerling_key"]))
+
+
+def check_secret(conn: Connection) -> None:
+    """Compare the secret with the fingerprint in the database (stored on first use).
+
+    A mismatch is a one-line ConfigError naming the setting, never a value.
+    """
+    fingerprint = need_secret(conn).fingerprint()
+    c = t.store_checks.c
+    stored = conn.execute(sa.select(c.value).where(c.name == CHECK_NAME)).scalar_one_or_none()
+    if stored is None:
+        insert_ignore(conn, t.store_checks, {"name": CHECK_NAME, "value": fingerprint},
+                      ["name"])
+        stored = conn.execute(sa.select(c.value).where(c.name == CHECK_NAME)).scalar_one()
+    if not hmac.compare_digest(str(stored), fingerprint):
+        raise ConfigError("store.student_key_secret(_file): not the secret this store's "
+                          "student keys were made with; configure that secret again")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-import hashlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,8 +33,16 @@ from adapter.domain.model import Status, Terugmelding
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import set_report_state
-from adapter.store.common import as_utc, content_hash, event_uuid, history, insert_ignore
+from adapter.store.common import (
+    as_utc,
+    content_hash,
+    event_uuid,
+    history,
+    insert_ignore,
+    record_key,
+)
 from adapter.store.outbox import outbox_event
+from adapter.store.pseudonyms import need_secret
 from adapter.store.registraties import report_context
 
 
@@ -118,7 +125,7 @@ def _store_web_report(conn: Connection, item: Terugmelding, brin: str, vendor: s
     meldingsnummer) and return its row, locked."""
     payload = _web_payload(item, brin)
     source_id = f"duo:{item.meldingsnummer}"
-    skey = hashlib.sha256(f"{brin}\x1f{source_id}".encode()).hexdigest()
+    skey = record_key(need_secret(conn), brin, source_id)
     report_id = insert_ignore(conn, t.reports, dict(
         vendor=vendor, brin=brin, source_id=source_id, student_key=skey,
         verzuimsoort=item.verzuimsoort or "", payload=payload, record=None,

@@ -9,6 +9,7 @@ hold none of the markers, while the store API still returns them all.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import secrets
@@ -19,11 +20,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from adapter.config import Settings
+from adapter.domain.model import Student
 from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
+from adapter.store.common import student_key_of
+from adapter.store.keys import student_secret_for
 
 from .conftest import control, make_settings, wait_for
 from .records import encode, record
@@ -70,7 +75,9 @@ def crypt_settings(request: pytest.FixtureRequest, pki_dir: Path, vhost: str,
     key_file.chmod(0o600)
     base = make_settings(pki_dir, vhost, simulator.soap_url, tmp_path / "unused.db")
     url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    store = base.store.model_copy(update={"url": url, "encryption_key_file": key_file})
+    store = base.store.model_copy(update={   # PostgreSQL needs both keys configured
+        "url": url, "encryption_key_file": key_file,
+        "student_key_secret": SecretStr(secrets.token_urlsafe(48))})
     try:
         yield base.model_copy(update={"store": store})
     finally:
@@ -148,6 +155,13 @@ def test_no_personal_text_lies_in_the_store_in_the_clear(
     assert b"VM-CRYPT-1" in raw                   # the plain columns are there to be read
     found = [name for name, marker in MARKERS.items() if marker.encode() in raw]
     assert found == []
+    # The student key is keyed with the store's secret: the bare hash of BRIN and BSN,
+    # which anyone can compute for every BSN, is nowhere; the keyed one is.
+    unkeyed = hashlib.sha256(f"{rec['brin']}\x1fbsn:{rec['student']['bsn']}".encode())
+    assert unkeyed.hexdigest().encode() not in raw
+    keyed = student_key_of(student_secret_for(settings.store), rec["brin"],
+                           Student(bsn=rec["student"]["bsn"]), fallback="")
+    assert keyed.encode() in raw
     key = settings.store.encryption_key_file or Path(
         settings.store.url[len("sqlite:///"):] + ".key")
     assert key.stat().st_mode & 0o077 == 0

@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 
 from adapter.store import schema
 from adapter.store.crypto import Cipher
+from adapter.store.pseudonyms import StudentKeySecret
 
 from adapter.store import Store
 
@@ -85,9 +86,19 @@ def store_cipher() -> Cipher:
     return Cipher([TEST_KEY])
 
 
+#: the secret every store test's student keys are made with (PostgreSQL has no default).
+TEST_STUDENT_SECRET = StudentKeySecret("test-student-key-secret-" + "s" * 16)
+
+
 @pytest.fixture
-def store(store_url: str, store_cipher: Cipher) -> Iterator[Store]:
-    s = Store.open(store_url, cipher=store_cipher)
+def student_secret() -> StudentKeySecret:
+    return TEST_STUDENT_SECRET
+
+
+@pytest.fixture
+def store(store_url: str, store_cipher: Cipher,
+          student_secret: StudentKeySecret) -> Iterator[Store]:
+    s = Store.open(store_url, cipher=store_cipher, student_secret=student_secret)
     try:
         yield s
     finally:

@@ -13,6 +13,7 @@ from adapter.errors import ConfigError
 from adapter.store import ExchangeRecord, Store
 from adapter.store import schema as t
 from adapter.store.crypto import PREFIX, Cipher
+from adapter.store.pseudonyms import StudentKeySecret
 from adapter.store.rotation import _raw
 
 from .factories import T0, accept, report
@@ -68,11 +69,12 @@ def assert_reads(store: Store, report_id: int) -> None:
 
 
 @pytest.fixture
-def reopen(store_url: str) -> Iterator[Any]:
+def reopen(store_url: str, student_secret: StudentKeySecret) -> Iterator[Any]:
     opened: list[Store] = []
 
     def _open(*keys: bytes) -> Store:
-        s = Store.open(store_url, cipher=Cipher(list(keys)) if keys else None)
+        s = Store.open(store_url, cipher=Cipher(list(keys)) if keys else None,
+                       student_secret=student_secret)
         opened.append(s)
         return s
     yield _open

@@ -12,14 +12,15 @@ from adapter.store import Store
 from adapter.store.engine import normalise_url
 from adapter.store.schema import metadata
 
+from .conftest import TEST_STUDENT_SECRET
 from .factories import accept, report
 
 
 def test_migrations_twice_are_a_no_op(store_url: str) -> None:
-    first = Store.open(store_url)
+    first = Store.open(store_url, student_secret=TEST_STUDENT_SECRET)
     accept(first, "m-1", report("r1"))
     first.close()
-    second = Store.open(store_url)
+    second = Store.open(store_url, student_secret=TEST_STUDENT_SECRET)
     try:
         engine = second.database.engine
         with engine.connect() as conn:
@@ -30,7 +31,7 @@ def test_migrations_twice_are_a_no_op(store_url: str) -> None:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             head = ScriptDirectory.from_config(config).get_current_head()
-            assert head == "0008"
+            assert head == "0009"
             assert MigrationContext.configure(conn).get_current_revision() == head
             assert set(sa.inspect(conn).get_table_names()) >= set(metadata.tables)
         assert len(second.list_reports()) == 1
@@ -69,7 +70,8 @@ def test_url_normalisation() -> None:
 
 def test_database_down_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable) as info:
-        Store.open("postgresql://postgres@127.0.0.1:1/nothing")
+        Store.open("postgresql://postgres@127.0.0.1:1/nothing",
+                   student_secret=TEST_STUDENT_SECRET)
     assert "migrate" in str(info.value)
 
 

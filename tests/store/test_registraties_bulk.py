@@ -19,6 +19,7 @@ from adapter.store import schema as t
 from adapter.store.common import as_utc, content_hash, student_key_of
 from adapter.store.engine import MIGRATIONS, Database
 
+from .conftest import TEST_STUDENT_SECRET
 from .factories import T0, accept, melding
 
 STUDENTS = (Student(bsn="123456782"), Student(bsn="111222333"))
@@ -51,7 +52,8 @@ class OneByOne:
         for item in items:
             r = item.registratie
             payload = registratie_to_dict(r)
-            new = {"student_key": student_key_of(r.brin, r.student, fallback=r.source_id),
+            new = {"student_key": student_key_of(TEST_STUDENT_SECRET, r.brin, r.student,
+                                                  fallback=r.source_id),
                    "payload": payload, "hash": content_hash(payload),
                    "modified_at": as_utc(r.modified_at) if r.modified_at else None}
             old = self.rows.get(r.source_id)
@@ -144,7 +146,7 @@ def test_committed_parts_are_found_by_their_inbox_keys(store: Store) -> None:
 
 
 def test_migration_0003_fills_the_base_id_of_stored_registrations(store_url: str) -> None:
-    db = Database.open(store_url)
+    db = Database.open(store_url, student_secret=TEST_STUDENT_SECRET)
     try:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
@@ -163,7 +165,7 @@ def test_migration_0003_fills_the_base_id_of_stored_registrations(store_url: str
                     {"sid": sid, "d": date(2025, 2, 3), "now": T0.replace(tzinfo=None)})
     finally:
         db.close()
-    store = Store.open(store_url)
+    store = Store.open(store_url, student_secret=TEST_STUDENT_SECRET)
     try:
         assert {sid: row["base_id"] for sid, row in stored(store).items()} == {
             "AM-1@2025-02-03": "AM-1", "x@y@2025-02-04": "x@y", "w1": None}
