@@ -63,6 +63,7 @@ a bounded number of statements whatever the store already holds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -445,13 +446,22 @@ def add_submission(conn: Connection, report_id: int, skey: str, operation: str,
     return int(sub_id)
 
 
+@functools.cache
+def _report_update(keys: tuple[str, ...]) -> sa.Update:
+    """``UPDATE reports SET state, updated_at, <keys>`` by id, built once per set of keys."""
+    columns = ("state", "updated_at", *keys)
+    return t.reports.update().where(t.reports.c.id == sa.bindparam("b_id")).values(
+        {key: sa.bindparam(f"b_{key}") for key in columns})
+
+
 def set_report_state(conn: Connection, report_id: int, from_state: str, to_state: str,
                      now: datetime, event: str, *, submission_id: int | None = None,
                      **values: Any) -> None:
     """Move a report (checked against :data:`~adapter.store.states.REPORT_TRANSITIONS`)."""
     S.check_report(from_state, to_state, row_id=report_id)
-    conn.execute(t.reports.update().where(t.reports.c.id == report_id).values(
-        state=to_state, updated_at=now, **values))
+    conn.execute(_report_update(tuple(sorted(values))), {
+        "b_id": report_id, "b_state": to_state, "b_updated_at": now,
+        **{f"b_{key}": value for key, value in values.items()}})
     if from_state != to_state:
         history(conn, report_id, event, at=now, from_state=from_state, to_state=to_state,
                 submission_id=submission_id)

@@ -45,8 +45,12 @@ _JOINED = sa.select(
 
 _CLAIMED = _sub.update().where(_sub.c.id == sa.bindparam("b_id")).values(
     state=S.SUBMITTING, attempts=sa.bindparam("b_attempts"), updated_at=sa.bindparam("b_now"))
-_JOINED_BY_ID = _JOINED.where(_sub.c.id == sa.bindparam("sid")).with_for_update(
-    of=_sub, key_share=True)     # built once: every outcome reads its submission so
+# Built once: every outcome reads its submission so; without the payload, which an
+# outcome does not need (no decryption per outcome).
+_JOINED_BY_ID = (sa.select(*[c for c in _JOINED.selected_columns if c.key != "payload"])
+                 .select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
+                 .where(_sub.c.id == sa.bindparam("sid"))
+                 .with_for_update(of=_sub, key_share=True))
 
 
 class UnknownSubmission(LookupError):

@@ -207,6 +207,12 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
     return new_events
 
 
+_WEB_WITH_NUMBER = sa.select(t.reports.c.id).where(
+    t.reports.c.brin == sa.bindparam("brin"),
+    t.reports.c.meldingsnummer == sa.bindparam("meldingsnummer"),
+    t.reports.c.origin == WEB, t.reports.c.id != sa.bindparam("report_id"))
+
+
 def adopt_web_report(conn: Connection, report_id: int, brin: str, meldingsnummer: str,
                      now: datetime) -> None:
     """Our report ``report_id`` was just registered as ``meldingsnummer``: when a web
@@ -215,6 +221,9 @@ def adopt_web_report(conn: Connection, report_id: int, brin: str, meldingsnummer
     feedback moves to our report (the newest mutation deciding the status), the web
     row goes; the events it published stay published."""
     r = t.reports.c
+    if conn.execute(_WEB_WITH_NUMBER, {"brin": brin, "meldingsnummer": meldingsnummer,
+                                       "report_id": report_id}).first() is None:
+        return      # the common case, one indexed look-up built once
     web = conn.execute(sa.select(t.reports).where(
         r.brin == brin, r.meldingsnummer == meldingsnummer, r.origin == WEB,
         r.id != report_id).with_for_update()).first()
