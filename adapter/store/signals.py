@@ -25,19 +25,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from adapter.domain.calendar import Calendars
-from adapter.domain.model import Verzuimsoort
 from adapter.domain import regions
+from adapter.domain.calendar import Calendars
+from adapter.domain.codec import registratie_from_dict
+from adapter.domain.model import Verzuimsoort
 from adapter.domain.regions import SIGNAAL as REGIONALE_AFSPRAAK
 from adapter.domain.signals import SIGNAL_KINDS, Count, ReportPeriod, Signal, evaluate
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.common import insert_ignore
 from adapter.store.outbox import outbox_event
-from adapter.store.registraties import registraties_of
 
 Student = tuple[str, str, str]  # vendor, BRIN, student key
 OPEN, CLOSED = "open", "closed"
+#: Students whose rows one query of :func:`evaluate_students` reads.
+STUDENTS_PER_QUERY = 100
 
 
 def changed_students(conn: Connection, since: datetime | None) -> list[Student]:
@@ -75,21 +77,13 @@ def all_students(conn: Connection) -> list[Student]:
     return changed_students(conn, None)
 
 
-def report_periods(conn: Connection, student: Student) -> list[ReportPeriod]:
-    """The student's reports that stand (queued, registered, or held by a regional
-    agreement: the school did report) as periods."""
-    vendor, brin, skey = student
-    r = t.reports.c
-    rows = conn.execute(sa.select(r.payload).where(
-        r.vendor == vendor, r.brin == brin, r.student_key == skey, r.origin == "adapter",
-        r.state.in_((S.QUEUED, S.REGISTERED, S.HELD)))).all()
-    periods = []
-    for (payload,) in rows:
-        end = payload.get("einddatum")
-        periods.append(ReportPeriod(Verzuimsoort(payload["verzuimsoort"]),
-                                    date.fromisoformat(payload["begindatum"]),
-                                    date.fromisoformat(end) if end else None))
-    return periods
+def _period(payload: dict[str, Any]) -> ReportPeriod:
+    """A standing report (queued, registered, or held by a regional agreement: the school
+    did report) as the period it covers."""
+    end = payload.get("einddatum")
+    return ReportPeriod(Verzuimsoort(payload["verzuimsoort"]),
+                        date.fromisoformat(payload["begindatum"]),
+                        date.fromisoformat(end) if end else None)
 
 
 @dataclass(frozen=True)
@@ -113,20 +107,49 @@ def evaluate_students(conn: Connection, students: Iterable[Student], *, calendar
                       missing_einddatum_after_days: int) -> list[Evaluated]:
     """The rules applied to each student (reads only: run it outside a write lock)."""
     out = []
+    wanted = list(students)
+    # Three statements per group of students (not three per student): their
+    # registrations, their standing reports and their stored signals.
+    regs_of = _by_student(conn, wanted, t.registraties, t.registraties.c.payload,
+                          order=(t.registraties.c.datum, t.registraties.c.id))
+    r = t.reports.c
+    reports_of = _by_student(conn, wanted, t.reports, r.payload, order=(r.id,), where=(
+        r.origin == "adapter", r.state.in_((S.QUEUED, S.REGISTERED, S.HELD))))
     c = t.signals.c
-    for student in students:
-        vendor, brin, skey = student
-        regs = registraties_of(conn, vendor, brin, skey)
-        signals = evaluate(regs, report_periods(conn, student),
-                           calendar=calendars.for_brin(brin), today=today, count=count,
+    signals_of = _by_student(conn, wanted, t.signals, c.situation, c.state, order=(c.id,),
+                             where=(c.signaal.in_(SIGNAL_KINDS),))  # the rules' own kinds
+    for student in wanted:
+        regs = [registratie_from_dict(dict(row.payload)) for row in regs_of.get(student, ())]
+        periods = [_period(row.payload) for row in reports_of.get(student, ())]
+        signals = evaluate(regs, periods,
+                           calendar=calendars.for_brin(student[1]), today=today, count=count,
                            missing_einddatum_after_days=missing_einddatum_after_days)
         leerlingnummer = next((r.student.leerlingnummer for r in reversed(regs)
                                if r.student.leerlingnummer), None)
-        known = {row.situation: row.state for row in conn.execute(
-            sa.select(c.situation, c.state).where(
-                c.vendor == vendor, c.brin == brin, c.student_key == skey,
-                c.signaal.in_(SIGNAL_KINDS))).all()}   # the rules' own kinds only
+        known = {row.situation: row.state for row in signals_of.get(student, ())}
         out.append(Evaluated(student, tuple(signals), leerlingnummer, known))
+    return out
+
+
+def _by_student(conn: Connection, students: list[Student], table: sa.Table,
+                *columns: sa.ColumnElement[Any], order: tuple[sa.ColumnElement[Any], ...],
+                where: tuple[sa.ColumnElement[bool], ...] = ()) -> dict[Student, list[Any]]:
+    """``columns`` of ``table``'s rows per student, in ``order``: one query per vendor,
+    BRIN and :data:`STUDENTS_PER_QUERY` students."""
+    c = table.c
+    groups: dict[tuple[str, str], list[str]] = {}
+    for vendor, brin, skey in students:
+        groups.setdefault((vendor, brin), []).append(skey)
+    out: dict[Student, list[Any]] = {}
+    for (vendor, brin), skeys in groups.items():
+        for start in range(0, len(skeys), STUDENTS_PER_QUERY):
+            rows = conn.execute(
+                sa.select(c.student_key, *columns)
+                .where(c.vendor == vendor, c.brin == brin,
+                       c.student_key.in_(skeys[start:start + STUDENTS_PER_QUERY]), *where)
+                .order_by(c.student_key, *order)).all()
+            for row in rows:
+                out.setdefault((vendor, brin, row.student_key), []).append(row)
     return out
 
 
