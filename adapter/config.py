@@ -180,6 +180,10 @@ class StoreSettings(_Section):
     #: the secret student keys are HMACs with (adapter.store.pseudonyms); never shown.
     student_key_secret: SecretStr | None = None
     student_key_secret_file: Path | None = None
+    #: replicas on one PostgreSQL store (adapter.store.leases): how long a claim and the
+    #: feedback poller's lease hold unless renewed; a dead replica's are taken over after.
+    claim_lease_seconds: float = Field(60.0, gt=0)
+    leader_lease_seconds: float = Field(15.0, gt=0)
 
     @field_validator("student_key_secret")
     @classmethod

@@ -28,7 +28,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -53,6 +53,8 @@ from adapter.store.keys import open_store
 from adapter.vendors import VendorRegistry, load_vendors
 
 log = structlog.get_logger(__name__)
+#: The named lease of the feedback poller: one replica polls DUO at a time.
+POLLER_LEASE = "feedback_poller"
 
 
 class Daemon:
@@ -78,14 +80,21 @@ class Daemon:
                                  self.store.mark_published, self._render)
         self.attachments = AttachmentSender(settings.duo, self.store, self.client,
                                             on_result=self.relay.wake)
+        self.store.claim_lease = timedelta(seconds=settings.store.claim_lease_seconds)
         self.submitter = Submitter(settings.duo, self.store, self.client,
-                                   on_result=self._sent)
+                                   on_result=self._sent,
+                                   lease_seconds=settings.store.claim_lease_seconds)
+        leader = settings.store.leader_lease_seconds
         self.poller = FeedbackPoller(self.store, self.client,
                                      [school.brin for school in settings.all_schools],
                                      interval=settings.duo.poll_interval,
                                      on_events=self.relay.wake,
                                      paused=lambda: self.submitter.held is not None,
-                                     web_vendor=_web_vendor(settings, self.vendors))
+                                     web_vendor=_web_vendor(settings, self.vendors),
+                                     lead=lambda: self.store.take_lease(POLLER_LEASE,
+                                                                        seconds=leader),
+                                     resign=lambda: self.store.drop_lease(POLLER_LEASE),
+                                     lead_every=leader / 3)
         self.signaler = Signaler(settings.signals, self.store, settings.school_calendars(),
                                  today=today_in_nl, clock=lambda: datetime.now(UTC),
                                  on_events=self.relay.wake)
@@ -152,7 +161,9 @@ class Daemon:
         thread.start()
 
     def start(self) -> None:
-        log.info("daemon_starting", vendors=self.vendors.names(), brin=self.settings.school.brin)
+        log.info("daemon_starting", vendors=self.vendors.names(), brin=self.settings.school.brin,
+                 replica=self.store.replica)
+        self.store.hold_for_daemon()     # a second daemon on one SQLite file is refused
         if today_in_nl() > holidays_known_until():
             # Past the packaged data every weekday is a school day unless configured.
             log.warning("school_holidays_unknown", known_until=holidays_known_until().isoformat())

@@ -11,6 +11,7 @@ their BRIN (:mod:`adapter.store.terugmeldingen`).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -28,7 +29,12 @@ class FeedbackPoller:
     def __init__(self, store: Store, client: DuoPort, brins: list[str], *, interval: float,
                  on_events: Callable[[], None] = lambda: None, max_pages: int = 50,
                  paused: Callable[[], bool] = lambda: False,
-                 web_vendor: str = "canonical") -> None:
+                 web_vendor: str = "canonical",
+                 lead: Callable[[], bool] = lambda: True,
+                 resign: Callable[[], None] = lambda: None, lead_every: float = 5.0) -> None:
+        """``lead`` takes or renews the poller's lease (replicas: one poller at a time);
+        it is asked every ``lead_every`` seconds and before each BRIN's poll, and only
+        the holder polls. ``resign`` hands the lease over when the poller stops."""
         self._store = store
         self._client = client
         self._brins = brins
@@ -37,6 +43,8 @@ class FeedbackPoller:
         self._max_pages = max_pages
         self._paused = paused
         self._web_vendor = web_vendor
+        self._lead, self._resign, self._lead_every = lead, resign, lead_every
+        self.leading = False
         self._wake = threading.Event()
         self.last_poll_ok: bool | None = None
 
@@ -49,13 +57,38 @@ class FeedbackPoller:
         self._client = client
 
     def run(self, stop: threading.Event) -> None:
+        due = 0.0
         while not stop.is_set():
-            for brin in self._brins:
-                if stop.is_set() or self._paused():
-                    break
-                self.poll_once(brin)
-            self._wake.wait(self._interval)
+            woken = self._wake.is_set()
             self._wake.clear()
+            if self._leads() and (woken or time.monotonic() >= due):
+                for brin in self._brins:
+                    if stop.is_set() or self._paused() or not self._leads():
+                        break
+                    self.poll_once(brin)
+                due = time.monotonic() + self._interval
+            self._wake.wait(min(self._interval, self._lead_every))
+        if self.leading:
+            try:
+                self._resign()
+            except AdapterError as exc:
+                log.warning("poller_lease_not_released", error=type(exc).__name__)
+            self.leading = False
+
+    def _leads(self) -> bool:
+        """Whether this replica holds the poller's lease now (taken or renewed here)."""
+        try:
+            leading = self._lead()
+        except AdapterError as exc:
+            log.warning("poller_lease_unknown", error=type(exc).__name__)
+            leading = False
+        if leading != self.leading:
+            if leading:
+                log.info("poller_lease_acquired")
+            else:
+                log.warning("poller_lease_lost")
+        self.leading = leading
+        return leading
 
     def poll_once(self, brin: str) -> int:
         """Fetch and apply all pages for one BRIN; returns the number of new events."""

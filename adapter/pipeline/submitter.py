@@ -79,7 +79,9 @@ class Submitter:
 
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
-                 idle_wait: float = 0.2) -> None:
+                 idle_wait: float = 0.2, lease_seconds: float = 60.0) -> None:
+        """``lease_seconds``: how long a claim holds unless renewed; this replica renews
+        its claims and recovers expired ones (any replica's) every third of that."""
         self._settings = settings
         self._store = store
         self._client = client
@@ -89,6 +91,9 @@ class Submitter:
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo")
         self._inflight: set[Future[None]] = set()
         self._ready: deque[Claim] = deque()     # claimed ahead, not started yet
+        self._claimed: set[int] = set()          # ids of claims held: ready or in flight
+        self._lease_every = lease_seconds / 3
+        self._next_lease_work = 0.0
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._wake = threading.Event()
@@ -128,10 +133,14 @@ class Submitter:
 
     def run(self, stop: threading.Event) -> None:
         """Claim and send until ``stop`` is set; then wait for calls in flight."""
-        recovered = self._store.recover_interrupted()
+        # One SQLite daemon at a time: every claim left is from a dead one. Replicas
+        # on PostgreSQL: only claims whose lease ran out (a live replica's are renewed).
+        recovered = (self._store.recover_expired() if self._store.shared
+                     else self._store.recover_interrupted())
         if recovered:
             log.warning("submissions_interrupted_recovered", count=recovered)
         while not stop.is_set():
+            self._lease_work()
             if self._paused():
                 self._release_ready()
                 stop.wait(1.0)
@@ -146,6 +155,20 @@ class Submitter:
             future.result()
         self._pool.shutdown(wait=True)
 
+    def _lease_work(self) -> None:
+        """Every third of the lease: renew the claims held here, and recover claims whose
+        lease ran out (a replica died, or a claim here was dropped by a failing handler)."""
+        if time.monotonic() < self._next_lease_work:
+            return
+        self._next_lease_work = time.monotonic() + self._lease_every
+        with self._lock:
+            held = sorted(self._claimed)
+        try:
+            self._store.renew_claims(held)
+            self._store.recover_expired()
+        except AdapterError as exc:
+            log.warning("claim_leases_not_renewed", count=len(held), error=type(exc).__name__)
+
     def _release_ready(self) -> None:
         """Give back claims not started (pause, hold, stop): nothing was sent for them.
         Should the store be down, they stay ``submitting`` and the next start
@@ -153,6 +176,8 @@ class Submitter:
         with self._claim_lock:
             while self._ready:
                 claim = self._ready.popleft()
+                with self._lock:
+                    self._claimed.discard(claim.submission_id)
                 try:
                     self._store.release(claim.submission_id)
                 except AdapterError as exc:
@@ -197,6 +222,9 @@ class Submitter:
             while need > 0 and self._ready:
                 work.append((self._ready.popleft(), self._send))
                 need -= 1
+        with self._lock:
+            self._claimed.update(c.submission_id for c in self._ready)
+            self._claimed.update(c.submission_id for c, _ in work)
         for claim, fn in work:
             self._start(claim, fn)
         return len(work)
@@ -209,11 +237,12 @@ class Submitter:
             future = self._pool.submit(in_context(self._guarded), claim, fn)
         with self._lock:
             self._inflight.add(future)
-        future.add_done_callback(self._done)
+        future.add_done_callback(lambda f: self._done(f, claim.submission_id))
 
-    def _done(self, future: Future[None]) -> None:
+    def _done(self, future: Future[None], submission_id: int) -> None:
         with self._lock:
             self._inflight.discard(future)
+            self._claimed.discard(submission_id)
         self._wake.set()
 
     def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:

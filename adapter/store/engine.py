@@ -17,13 +17,14 @@ lock so threads queue cheaply instead of spinning in SQLite's busy handler.
 
 from __future__ import annotations
 
+import fcntl
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -123,6 +124,7 @@ class Database:
         # An in-memory SQLite database is one shared connection: readers queue too.
         memory = self.dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
         self._read_lock: Any = self._write_lock if memory else nullcontext()
+        self._daemon_lock: IO[str] | None = None
 
     @classmethod
     def open(cls, url: str, *, cipher: Cipher | None = None,
@@ -145,6 +147,28 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._daemon_lock is not None:
+            self._daemon_lock.close()      # closing the file releases the lock
+            self._daemon_lock = None
+
+    def hold_for_daemon(self) -> None:
+        """SQLite: refuse a second daemon on this database file (one writer; replicas need
+        PostgreSQL). An exclusive ``flock`` on ``<database>.daemon.lock`` held until
+        :meth:`close`; the system releases it when the process dies, however it dies."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or database in (None, "", ":memory:"):
+            return
+        path = Path(str(database)).expanduser().resolve()
+        lock = open(f"{path}.daemon.lock", "a")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ConfigError(
+                f"store.url: another adapter daemon already runs on the SQLite file {path.name}; "
+                "run one daemon per SQLite file, or use PostgreSQL for several replicas"
+            ) from None
+        self._daemon_lock = lock
 
     @contextmanager
     def write(self, operation: str) -> Iterator[Connection]:

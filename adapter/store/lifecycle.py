@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Row
 
 from adapter.domain.model import Operation, Status, Terugmelding
 from adapter.errors import RuleViolation
-from adapter.store import followups
+from adapter.store import followups, leases
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import (
@@ -44,7 +44,8 @@ _JOINED = sa.select(
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
 _CLAIMED = _sub.update().where(_sub.c.id == sa.bindparam("b_id")).values(
-    state=S.SUBMITTING, attempts=sa.bindparam("b_attempts"), updated_at=sa.bindparam("b_now"))
+    state=S.SUBMITTING, attempts=sa.bindparam("b_attempts"), updated_at=sa.bindparam("b_now"),
+    claimed_by=sa.bindparam("b_owner"), lease_until=sa.bindparam("b_until"))
 # Built once: every outcome reads its submission so; without the payload, which an
 # outcome does not need (no decryption per outcome).
 _JOINED_BY_ID = (sa.select(*[c for c in _JOINED.selected_columns if c.key != "payload"])
@@ -84,23 +85,26 @@ def any_due(conn: Connection, *, now: datetime, unknown: bool = False) -> bool:
     return conn.execute(peek, {"now": now}).first() is not None
 
 
-def claim_due(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
-    """Oldest due pending submissions, at most one per student, the student's oldest."""
+def claim_due(conn: Connection, *, limit: int, now: datetime, owner: str | None = None,
+              lease_until: datetime | None = None) -> list[Claim]:
+    """Oldest due pending submissions, at most one per student, the student's oldest;
+    ``owner`` holds them until ``lease_until`` (:mod:`adapter.store.leases`)."""
     ids = conn.execute(_DUE_CLAIM, {"now": now, "limit": limit}).scalars().all()
-    return _claim(conn, list(ids), now, count_attempt=True)
+    return _claim(conn, list(ids), now, count_attempt=True, owner=owner, until=lease_until)
 
 
-def claim_unknown(conn: Connection, *, limit: int, now: datetime) -> list[Claim]:
+def claim_unknown(conn: Connection, *, limit: int, now: datetime, owner: str | None = None,
+                  lease_until: datetime | None = None) -> list[Claim]:
     """Unknown submissions due for reconciliation; the attempt count does not change.
 
     ``next_attempt_at`` is when a look-up is due: a failed look-up postpones it
     (:func:`mark_unknown` with ``at``), a fresh unknown outcome is due at once."""
     ids = conn.execute(_UNKNOWN_CLAIM, {"now": now, "limit": limit}).scalars().all()
-    return _claim(conn, list(ids), now, count_attempt=False)
+    return _claim(conn, list(ids), now, count_attempt=False, owner=owner, until=lease_until)
 
 
-def _claim(conn: Connection, ids: list[int], now: datetime, *,
-           count_attempt: bool) -> list[Claim]:
+def _claim(conn: Connection, ids: list[int], now: datetime, *, count_attempt: bool,
+           owner: str | None, until: datetime | None) -> list[Claim]:
     if not ids:
         return []
     rows = conn.execute(_JOINED.where(_sub.c.id.in_(ids)).order_by(_sub.c.id)).all()
@@ -109,7 +113,8 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *,
     for row in rows:
         S.check_submission(row.state, S.SUBMITTING, row_id=row.id)
         attempt = row.attempts + 1 if count_attempt else row.attempts
-        moved.append({"b_id": row.id, "b_attempts": attempt, "b_now": now})
+        moved.append({"b_id": row.id, "b_attempts": attempt, "b_now": now,
+                      "b_owner": owner, "b_until": until})
         notes.append(history_row(row.report_id, "claimed", at=now, from_state=row.state,
                                  to_state=S.SUBMITTING, submission_id=row.id,
                                  detail=f"{row.operation} attempt {attempt}"))
@@ -147,9 +152,19 @@ def recover_interrupted(conn: Connection, *, now: datetime) -> int:
     """Every ``submitting`` row becomes ``unknown``: we cannot know whether it left."""
     ids = conn.execute(sa.select(_sub.c.id).where(_sub.c.state == S.SUBMITTING)
                        .order_by(_sub.c.id)).scalars().all()
+    return _to_unknown(conn, ids, now, "interrupted")
+
+
+def recover_expired(conn: Connection, *, now: datetime) -> int:
+    """``submitting`` rows whose lease ran out become ``unknown`` (reconciled before any
+    resend); claims a live replica renews are left alone."""
+    return _to_unknown(conn, leases.expired_claims(conn, now=now), now, "lease_expired")
+
+
+def _to_unknown(conn: Connection, ids: Sequence[int], now: datetime, event: str) -> int:
     count = 0
     for submission_id in ids:
-        if _transition(conn, submission_id, S.UNKNOWN, now, "interrupted",
+        if _transition(conn, submission_id, S.UNKNOWN, now, event,
                        only_from=frozenset({S.SUBMITTING}), skip_other=True) is not None:
             count += 1
     return count
@@ -157,7 +172,8 @@ def recover_interrupted(conn: Connection, *, now: datetime) -> int:
 
 def _transition(conn: Connection, submission_id: int, to_state: str, now: datetime,
                 event: str, *, only_from: frozenset[str] | None = None,
-                skip_other: bool = False, **values: Any) -> Row[Any] | None:
+                skip_other: bool = False, owner: str | None = None,
+                **values: Any) -> Row[Any] | None:
     """Move one submission, locking its report first and then the submission (the
     same order as ``accept``, so the two cannot deadlock on PostgreSQL)."""
     if conn.dialect.name == "postgresql":
@@ -171,6 +187,9 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
     row = conn.execute(_JOINED_BY_ID, {"sid": submission_id}).one_or_none()
     if row is None:
         raise UnknownSubmission(f"no submission {submission_id}")
+    if (owner is not None and row.state == S.SUBMITTING
+            and row.claimed_by not in (None, owner)):
+        raise leases.ClaimLost(submission_id)
     if only_from is not None and row.state not in only_from:
         if skip_other:
             return None
@@ -186,8 +205,10 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
 
 
 def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, event: str,
-          *, only_from: frozenset[str] | None = None, **values: Any) -> Row[Any]:
-    row = _transition(conn, submission_id, to_state, now, event, only_from=only_from, **values)
+          *, only_from: frozenset[str] | None = None, owner: str | None = None,
+          **values: Any) -> Row[Any]:
+    row = _transition(conn, submission_id, to_state, now, event, only_from=only_from,
+                      owner=owner, **values)
     if row is None:  # only when skip_other, which _move never passes
         raise UnknownSubmission(f"no submission {submission_id}")
     return row
@@ -195,9 +216,9 @@ def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, ev
 
 def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str, status: str,
                     laatste_mutatie: datetime, now: datetime,
-                    exchanges: Sequence[ExchangeRecord] = ()) -> None:
+                    exchanges: Sequence[ExchangeRecord] = (), owner: str | None = None) -> None:
     record_exchanges(conn, exchanges)
-    row = _move(conn, submission_id, S.DONE, now, "registered", last_error=None)
+    row = _move(conn, submission_id, S.DONE, now, "registered", owner=owner, last_error=None)
     if row.operation == "intrekken":
         target = S.WITHDRAWN
     elif row.operation == "aanleveren":
@@ -218,12 +239,12 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
 
 def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[str, str]],
                   now: datetime, violations: Sequence[FieldViolation] = (),
-                  exchanges: Sequence[ExchangeRecord] = ()) -> None:
+                  exchanges: Sequence[ExchangeRecord] = (), owner: str | None = None) -> None:
     """``errors``: DUO's (code, text) pairs (its texts state rules, never values; DUO
     names no field); ``violations``: the adapter's own (field, rule, code) refusals."""
     record_exchanges(conn, exchanges)
     codes = ",".join([*(code for code, _ in errors), *(c for _, _, c in violations)])[:200]
-    row = _move(conn, submission_id, S.REJECTED, now, "rejected",
+    row = _move(conn, submission_id, S.REJECTED, now, "rejected", owner=owner,
                       last_error=clip(f"rejected: {codes}"))
     if row.operation == "aanleveren":
         set_report_state(conn, row.report_id, row.report_state, S.REJECTED, now,
@@ -246,9 +267,9 @@ def mark_rejected(conn: Connection, submission_id: int, *, errors: list[tuple[st
 
 
 def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datetime,
-                exchanges: Sequence[ExchangeRecord] = ()) -> None:
+                exchanges: Sequence[ExchangeRecord] = (), owner: str | None = None) -> None:
     record_exchanges(conn, exchanges)
-    row = _move(conn, submission_id, S.FAILED, now, "failed", last_error=clip(reason))
+    row = _move(conn, submission_id, S.FAILED, now, "failed", owner=owner, last_error=clip(reason))
     if row.operation == "aanleveren":
         set_report_state(conn, row.report_id, row.report_state, S.FAILED, now,
                          "report_failed", submission_id=submission_id)
@@ -258,15 +279,16 @@ def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datet
 
 
 def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: str,
-                now: datetime, exchanges: Sequence[ExchangeRecord] = ()) -> None:
+                now: datetime, exchanges: Sequence[ExchangeRecord] = (),
+                owner: str | None = None) -> None:
     record_exchanges(conn, exchanges)
-    _move(conn, submission_id, S.PENDING, now, "retry_scheduled", next_attempt_at=at,
+    _move(conn, submission_id, S.PENDING, now, "retry_scheduled", owner=owner, next_attempt_at=at,
                 last_error=clip(error))
 
 
 def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datetime,
                  at: datetime | None = None, count_attempt: bool = False,
-                 exchanges: Sequence[ExchangeRecord] = ()) -> None:
+                 exchanges: Sequence[ExchangeRecord] = (), owner: str | None = None) -> None:
     """The outcome is unknown: reconcile (look up) from ``at`` on (default: now).
 
     ``count_attempt`` counts a failed look-up as an attempt against ``duo.max_attempts``.
@@ -275,13 +297,14 @@ def mark_unknown(conn: Connection, submission_id: int, *, error: str, now: datet
     values: dict[str, Any] = {"next_attempt_at": at or now}
     if count_attempt:
         values["attempts"] = _sub.c.attempts + 1
-    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", last_error=clip(error),
-          **values)
+    _move(conn, submission_id, S.UNKNOWN, now, "outcome_unknown", owner=owner,
+          last_error=clip(error), **values)
 
 
-def release(conn: Connection, submission_id: int, *, now: datetime) -> None:
+def release(conn: Connection, submission_id: int, *, now: datetime,
+            owner: str | None = None) -> None:
     """Give a claimed, unsent submission back (shutdown); its attempt is not counted."""
-    row = _move(conn, submission_id, S.PENDING, now, "released",
+    row = _move(conn, submission_id, S.PENDING, now, "released", owner=owner,
                       only_from=frozenset({S.SUBMITTING}))
     conn.execute(_sub.update().where(_sub.c.id == submission_id).values(
         attempts=max(row.attempts - 1, 0)))

@@ -122,6 +122,9 @@ submissions = sa.Table(
     sa.Column("last_error", sa.Text),
     _ts("created_at"),
     _ts("updated_at"),
+    # the replica holding a ``submitting`` row and until when (adapter.store.leases)
+    sa.Column("claimed_by", sa.String(64)),
+    _ts("lease_until", nullable=True),
     sa.Index("ix_submissions_state_due", "state", "next_attempt_at"),
 )
 
@@ -235,6 +238,14 @@ store_checks = sa.Table(
     "store_checks", metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(128), nullable=False),
+)
+
+#: Named leases with one holder at a time (the feedback poller: adapter.store.leases).
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    _ts("expires_at"),
 )
 
 watermarks = sa.Table(

@@ -12,9 +12,12 @@ returned is timezone-aware UTC; naive datetimes passed in are taken as UTC.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -29,6 +32,7 @@ from adapter.errors import ConfigError
 from adapter.store import accept as _accept
 from adapter.store import bijlagen as _bijlagen
 from adapter.store import clone as _clone
+from adapter.store import leases as _leases
 from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
@@ -67,6 +71,10 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: This process's name on its claims and leases (:mod:`adapter.store.leases`).
+        self.replica = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+        #: How long a claim holds unless renewed (the daemon sets ``store.claim_lease_seconds``).
+        self.claim_lease = timedelta(seconds=60)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, cipher: Cipher | None = None,
@@ -173,7 +181,8 @@ class Store:
         with self._db.read("claim_due") as conn:    # nothing due: no write transaction
             if not _life.any_due(conn, now=at):
                 return []
-        return self._db.run("claim_due", lambda conn: _life.claim_due(conn, limit=limit, now=at))
+        return self._db.run("claim_due", lambda conn: _life.claim_due(
+            conn, limit=limit, now=at, owner=self.replica, lease_until=at + self.claim_lease))
 
     def claim_unknown(self, *, limit: int) -> list[Claim]:
         """Claim ``unknown`` submissions for reconciliation; attempts unchanged."""
@@ -182,7 +191,47 @@ class Store:
             if not _life.any_due(conn, now=at, unknown=True):
                 return []
         return self._db.run("claim_unknown", lambda conn: _life.claim_unknown(
-            conn, limit=limit, now=at))
+            conn, limit=limit, now=at, owner=self.replica, lease_until=at + self.claim_lease))
+
+    @property
+    def shared(self) -> bool:
+        """Whether several replicas may work on this store (PostgreSQL)."""
+        return self._db.dialect == "postgresql"
+
+    def hold_for_daemon(self) -> None:
+        """Refuse a second daemon on a SQLite file (:meth:`Database.hold_for_daemon`)."""
+        self._db.hold_for_daemon()
+
+    def renew_claims(self, submission_ids: Sequence[int]) -> int:
+        """Extend the leases of this replica's claims (those still ``submitting``)."""
+        ids, until = list(submission_ids), utcnow() + self.claim_lease
+        if not ids:
+            return 0
+        return self._db.run("renew_claims", lambda conn: _leases.renew_claims(
+            conn, ids, owner=self.replica, until=until))
+
+    def recover_expired(self) -> int:
+        """Claims whose lease ran out (a replica died or stopped renewing) become
+        ``unknown``, to be reconciled; a live replica's claims are left alone."""
+        count = self._db.run("recover_expired", lambda conn: _life.recover_expired(
+            conn, now=utcnow()))
+        if count:
+            log.warning("claims_recovered", count=count)
+        return count
+
+    def take_lease(self, name: str, *, seconds: float) -> bool:
+        """Take or renew the named lease for this replica; False while another holds it."""
+        now = utcnow()
+        return self._db.run("take_lease", lambda conn: _leases.take(
+            conn, name, holder=self.replica, until=now + timedelta(seconds=seconds), now=now))
+
+    def drop_lease(self, name: str) -> None:
+        """Hand the named lease over at once (a clean stop), when this replica holds it."""
+        self._db.run("drop_lease", lambda conn: _leases.drop(conn, name, holder=self.replica))
+
+    def lease_holder(self, name: str) -> str | None:
+        with self._db.read("lease_holder") as conn:
+            return _leases.holder_of(conn, name, now=utcnow())
 
     def recover_interrupted(self) -> int:
         """At start-up: every ``submitting`` submission becomes ``unknown``; returns the count.
@@ -214,7 +263,7 @@ class Store:
         mutation = as_utc(laatste_mutatie)
         self._db.run("mark_registered", lambda conn: _life.mark_registered(
             conn, submission_id, meldingsnummer=meldingsnummer, status=status,
-            laatste_mutatie=mutation, now=utcnow(), exchanges=exchanges))
+            laatste_mutatie=mutation, owner=self.replica, now=utcnow(), exchanges=exchanges))
 
     def mark_rejected(self, submission_id: int, *, errors: Sequence[tuple[str, str]],
                       violations: Sequence[FieldViolation] = (),
@@ -222,14 +271,15 @@ class Store:
         """``errors``: DUO's (code, text); ``violations``: the adapter's (field, rule, code)."""
         errs, own = list(errors), list(violations)
         self._db.run("mark_rejected", lambda conn: _life.mark_rejected(
-            conn, submission_id, errors=errs, violations=own, now=utcnow(),
+            conn, submission_id, errors=errs, violations=own, owner=self.replica, now=utcnow(),
             exchanges=exchanges))
 
     def retry_later(self, submission_id: int, *, at: datetime, error: str,
                     exchanges: Sequence[ExchangeRecord] = ()) -> None:
         due = as_utc(at)
         self._db.run("retry_later", lambda conn: _life.retry_later(
-            conn, submission_id, at=due, error=error, now=utcnow(), exchanges=exchanges))
+            conn, submission_id, at=due, error=error, owner=self.replica, now=utcnow(),
+            exchanges=exchanges))
 
     def mark_unknown(self, submission_id: int, *, error: str, at: datetime | None = None,
                      count_attempt: bool = False,
@@ -237,11 +287,12 @@ class Store:
         """Reconcile from ``at`` on (default now); ``count_attempt``: a failed look-up counts."""
         due = as_utc(at) if at is not None else None
         self._db.run("mark_unknown", lambda conn: _life.mark_unknown(
-            conn, submission_id, error=error, now=utcnow(), at=due,
+            conn, submission_id, error=error, owner=self.replica, now=utcnow(), at=due,
             count_attempt=count_attempt, exchanges=exchanges))
 
     def release(self, submission_id: int) -> None:
-        self._db.run("release", lambda conn: _life.release(conn, submission_id, now=utcnow()))
+        self._db.run("release", lambda conn: _life.release(conn, submission_id, now=utcnow(),
+                                                           owner=self.replica))
 
     def record_duo_version(self, submission_id: int, item: Terugmelding) -> None:
         """Keep DUO's version of the submission's report (fetched after a stale stamp)
@@ -252,7 +303,8 @@ class Store:
     def mark_failed(self, submission_id: int, *, reason: str,
                     exchanges: Sequence[ExchangeRecord] = ()) -> None:
         self._db.run("mark_failed", lambda conn: _life.mark_failed(
-            conn, submission_id, reason=reason, now=utcnow(), exchanges=exchanges))
+            conn, submission_id, reason=reason, owner=self.replica, now=utcnow(),
+            exchanges=exchanges))
 
     # -- replay (operator) ----------------------------------------------------------------
 
