@@ -182,7 +182,8 @@ class Store:
             if not _life.any_due(conn, now=at):
                 return []
         return self._db.run("claim_due", lambda conn: _life.claim_due(
-            conn, limit=limit, now=at, owner=self.replica, lease_until=at + self.claim_lease))
+            conn, limit=limit, now=at, owner=self.replica,
+            lease_until=utcnow() + self.claim_lease))
 
     def claim_unknown(self, *, limit: int) -> list[Claim]:
         """Claim ``unknown`` submissions for reconciliation; attempts unchanged."""
@@ -191,7 +192,8 @@ class Store:
             if not _life.any_due(conn, now=at, unknown=True):
                 return []
         return self._db.run("claim_unknown", lambda conn: _life.claim_unknown(
-            conn, limit=limit, now=at, owner=self.replica, lease_until=at + self.claim_lease))
+            conn, limit=limit, now=at, owner=self.replica,
+            lease_until=utcnow() + self.claim_lease))
 
     @property
     def shared(self) -> bool:
