@@ -94,7 +94,7 @@ class Daemon:
                                      lead=lambda: self.store.take_lease(POLLER_LEASE,
                                                                         seconds=leader),
                                      resign=lambda: self.store.drop_lease(POLLER_LEASE),
-                                     lead_every=leader / 3)
+                                     lead_every=leader / 3, lease_name=POLLER_LEASE)
         self.signaler = Signaler(settings.signals, self.store, settings.school_calendars(),
                                  today=today_in_nl, clock=lambda: datetime.now(UTC),
                                  on_events=self.relay.wake)

@@ -19,6 +19,7 @@ import structlog
 from adapter.duo.port import DuoPort
 from adapter.errors import AdapterError, SystemFault
 from adapter.store import Store
+from adapter.store.leases import LeaseLost
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +31,15 @@ class FeedbackPoller:
                  on_events: Callable[[], None] = lambda: None, max_pages: int = 50,
                  paused: Callable[[], bool] = lambda: False,
                  web_vendor: str = "canonical",
-                 lead: Callable[[], bool] = lambda: True,
-                 resign: Callable[[], None] = lambda: None, lead_every: float = 5.0) -> None:
-        """``lead`` takes or renews the poller's lease (replicas: one poller at a time);
-        it is asked every ``lead_every`` seconds and before each BRIN's poll, and only
-        the holder polls. ``resign`` hands the lease over when the poller stops."""
+                 lead: Callable[[], int | None] | None = None,
+                 resign: Callable[[], None] = lambda: None, lead_every: float = 5.0,
+                 lease_name: str = "feedback_poller") -> None:
+        """``lead`` takes or renews the poller's lease (replicas: one poller at a time)
+        and returns its epoch, or None while another replica holds it; it is asked
+        every ``lead_every`` seconds and before each page, only the holder polls, and
+        each page commits only in the epoch it was fetched in (``lease_name``, fenced
+        by the store). ``resign`` hands the lease over when the poller stops. Without
+        ``lead`` this poller always polls (one process, no lease)."""
         self._store = store
         self._client = client
         self._brins = brins
@@ -44,7 +49,9 @@ class FeedbackPoller:
         self._paused = paused
         self._web_vendor = web_vendor
         self._lead, self._resign, self._lead_every = lead, resign, lead_every
+        self._lease_name = lease_name
         self.leading = False
+        self.epoch: int | None = None
         self._wake = threading.Event()
         self.last_poll_ok: bool | None = None
 
@@ -77,18 +84,20 @@ class FeedbackPoller:
 
     def _leads(self) -> bool:
         """Whether this replica holds the poller's lease now (taken or renewed here)."""
+        if self._lead is None:
+            return True
         try:
-            leading = self._lead()
+            epoch = self._lead()
         except AdapterError as exc:
             log.warning("poller_lease_unknown", error=type(exc).__name__)
-            leading = False
-        if leading != self.leading:
-            if leading:
-                log.info("poller_lease_acquired")
+            epoch = None
+        if epoch != self.epoch:
+            if epoch is not None:
+                log.info("poller_lease_acquired", epoch=epoch)
             else:
-                log.warning("poller_lease_lost")
-        self.leading = leading
-        return leading
+                log.warning("poller_lease_lost", epoch=self.epoch)
+        self.epoch, self.leading = epoch, epoch is not None
+        return self.leading
 
     def poll_once(self, brin: str) -> int:
         """Fetch and apply all pages for one BRIN; returns the number of new events."""
@@ -97,13 +106,23 @@ class FeedbackPoller:
         try:
             since = self._store.get_watermark(name)
             for _ in range(self._max_pages):
+                if self._lead is not None and not self._leads():
+                    return total
+                fence = (self._lease_name, self.epoch) if self.epoch is not None else None
                 page = self._client.opvragen_gewijzigd(brin=brin, since=since)
                 total += self._store.apply_feedback(page.items, watermark=page.next_since,
                                                     name=name, brin=brin,
-                                                    default_vendor=self._web_vendor)
+                                                    default_vendor=self._web_vendor,
+                                                    lease=fence)
                 since = page.next_since
                 if not page.more:
                     break
+        except LeaseLost:
+            # Another replica took the lease over while this page was fetched: its
+            # poller goes on from the stored watermark; nothing of this page was kept.
+            log.warning("poller_lease_lost", epoch=self.epoch)
+            self.epoch, self.leading = None, False
+            return total
         except SystemFault as exc:
             self.last_poll_ok = False
             log.error("feedback_poll_failed", brin=brin, error=str(exc), fault="system")
@@ -114,6 +133,6 @@ class FeedbackPoller:
             return total
         self.last_poll_ok = True
         if total:
-            log.info("feedback_received", brin=brin, events=total)
+            log.info("feedback_received", brin=brin, events=total, epoch=self.epoch)
             self._on_events()
         return total

@@ -19,12 +19,13 @@ Every function runs inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from adapter.errors import AdapterError
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.states import IllegalTransition
@@ -39,6 +40,13 @@ class ClaimLost(IllegalTransition):
     def __init__(self, submission_id: int) -> None:
         super().__init__("submission", S.SUBMITTING, "claimed by another replica",
                          row_id=submission_id)
+
+
+class LeaseLost(AdapterError):
+    """This replica no longer holds the named lease: its work was not committed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"lease {name} is held by another replica")
 
 
 def renew_claims(conn: Connection, ids: Sequence[int], *, owner: str, until: datetime) -> int:
@@ -62,25 +70,40 @@ def expired_claims(conn: Connection, *, now: datetime, limit: int = 500) -> list
         .with_for_update(skip_locked=True, of=_sub)).scalars().all())
 
 
-def take(conn: Connection, name: str, *, holder: str, until: datetime, now: datetime) -> bool:
-    """Take or renew lease ``name`` for ``holder`` until ``until``; False while another
-    holder's lease runs."""
-    row = conn.execute(sa.select(_lease.c.holder, _lease.c.expires_at)
+def take(conn: Connection, name: str, *, holder: str, until: datetime,
+         now: datetime) -> int | None:
+    """Take or renew lease ``name`` for ``holder`` until ``until``: its epoch (the
+    fencing token, new at every change of holder), or None while another holder's
+    lease runs."""
+    row = conn.execute(sa.select(_lease.c.holder, _lease.c.expires_at, _lease.c.epoch)
                        .where(_lease.c.name == name).with_for_update()).first()
     if row is None:
         inserted = conn.execute(_insert_ignore(conn).values(
-            name=name, holder=holder, expires_at=until)).rowcount
-        return bool(inserted)
+            name=name, holder=holder, expires_at=until, epoch=1)).rowcount
+        return 1 if inserted else None
     if row.holder != holder and row.expires_at >= now:
-        return False
+        return None
+    epoch = row.epoch if row.holder == holder else row.epoch + 1
     conn.execute(_lease.update().where(_lease.c.name == name).values(
-        holder=holder, expires_at=until))
-    return True
+        holder=holder, expires_at=until, epoch=epoch))
+    return int(epoch)
 
 
-def drop(conn: Connection, name: str, *, holder: str) -> None:
-    """Give lease ``name`` up, when ``holder`` has it (another may take it at once)."""
-    conn.execute(_lease.delete().where(_lease.c.name == name, _lease.c.holder == holder))
+def check(conn: Connection, name: str, *, holder: str, epoch: int, now: datetime) -> None:
+    """Fence a unit of work: raise :class:`LeaseLost` unless ``holder`` still holds lease
+    ``name`` in ``epoch``. The lease row stays locked until the caller's transaction
+    ends, so no other replica takes the lease over while that work commits."""
+    row = conn.execute(sa.select(_lease.c.holder, _lease.c.expires_at, _lease.c.epoch)
+                       .where(_lease.c.name == name).with_for_update()).first()
+    if row is None or row.holder != holder or row.epoch != epoch or row.expires_at < now:
+        raise LeaseLost(name)
+
+
+def drop(conn: Connection, name: str, *, holder: str, now: datetime) -> None:
+    """Give lease ``name`` up, when ``holder`` has it: it runs out now, so another may
+    take it at once (the row stays: the next holder's epoch follows this one's)."""
+    conn.execute(_lease.update().where(_lease.c.name == name, _lease.c.holder == holder)
+                 .values(expires_at=now - timedelta(microseconds=1)))
 
 
 def holder_of(conn: Connection, name: str, *, now: datetime) -> str | None:

@@ -246,6 +246,7 @@ leases = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(64), nullable=False),
     _ts("expires_at"),
+    sa.Column("epoch", sa.Integer, nullable=False),    # + 1 at every change of holder
 )
 
 watermarks = sa.Table(

@@ -221,15 +221,17 @@ class Store:
             log.warning("claims_recovered", count=count)
         return count
 
-    def take_lease(self, name: str, *, seconds: float) -> bool:
-        """Take or renew the named lease for this replica; False while another holds it."""
+    def take_lease(self, name: str, *, seconds: float) -> int | None:
+        """Take or renew the named lease for this replica: its epoch (a fencing token for
+        :meth:`apply_feedback`), or None while another replica holds it."""
         now = utcnow()
         return self._db.run("take_lease", lambda conn: _leases.take(
             conn, name, holder=self.replica, until=now + timedelta(seconds=seconds), now=now))
 
     def drop_lease(self, name: str) -> None:
         """Hand the named lease over at once (a clean stop), when this replica holds it."""
-        self._db.run("drop_lease", lambda conn: _leases.drop(conn, name, holder=self.replica))
+        self._db.run("drop_lease", lambda conn: _leases.drop(conn, name, holder=self.replica,
+                                                             now=utcnow()))
 
     def lease_holder(self, name: str) -> str | None:
         with self._db.read("lease_holder") as conn:
@@ -332,12 +334,21 @@ class Store:
 
     def apply_feedback(self, items: Sequence[Terugmelding], *, watermark: datetime,
                        name: str, brin: str | None = None,
-                       default_vendor: str = _terugmeldingen.DEFAULT_VENDOR) -> int:
+                       default_vendor: str = _terugmeldingen.DEFAULT_VENDOR,
+                       lease: tuple[str, int] | None = None) -> int:
         """Store DUO's feedback (``brin``: the BRIN polled); reports we never sent become
-        web reports (see :mod:`adapter.store.terugmeldingen`). Returns the new events."""
-        return self._db.run("apply_feedback", lambda conn: _terugmeldingen.apply_feedback(
-            conn, items, watermark=watermark, name=name, now=utcnow(), brin=brin,
-            default_vendor=default_vendor))
+        web reports (see :mod:`adapter.store.terugmeldingen`). Returns the new events.
+
+        ``lease`` (name, epoch): commit only while this replica holds that lease in that
+        epoch (:func:`adapter.store.leases.check`), else :class:`LeaseLost`."""
+        def work(conn: Connection) -> int:
+            if lease is not None:
+                _leases.check(conn, lease[0], holder=self.replica, epoch=lease[1],
+                              now=utcnow())
+            return _terugmeldingen.apply_feedback(
+                conn, items, watermark=watermark, name=name, now=utcnow(), brin=brin,
+                default_vendor=default_vendor)
+        return self._db.run("apply_feedback", work)
 
     def pending_events(self, limit: int) -> list[tuple[int, OutboundEvent]]:
         """Unpublished outbox rows, oldest first (``limit`` may be given by position)."""

@@ -16,7 +16,7 @@ from adapter.errors import ConfigError
 from adapter.store import Store
 from adapter.store import schema as t
 from adapter.store.crypto import Cipher
-from adapter.store.leases import ClaimLost
+from adapter.store.leases import ClaimLost, LeaseLost
 from adapter.store.pseudonyms import StudentKeySecret
 
 from .factories import T0, accept, report
@@ -104,23 +104,39 @@ def test_renewal_leaves_rows_that_are_no_longer_claimed(store: Store) -> None:
 
 
 def test_one_holder_of_a_named_lease_at_a_time(store: Store, other: Store) -> None:
-    assert store.take_lease("feedback_poller", seconds=30)
-    assert store.take_lease("feedback_poller", seconds=30)       # renewed by its holder
-    assert not other.take_lease("feedback_poller", seconds=30)
+    assert store.take_lease("feedback_poller", seconds=30) == 1
+    assert store.take_lease("feedback_poller", seconds=30) == 1  # renewed: same epoch
+    assert other.take_lease("feedback_poller", seconds=30) is None
     assert store.lease_holder("feedback_poller") == store.replica
     store.drop_lease("feedback_poller")                          # a clean stop: at once
-    assert other.take_lease("feedback_poller", seconds=30)
-    assert not store.take_lease("feedback_poller", seconds=30)
+    assert store.lease_holder("feedback_poller") is None
+    assert other.take_lease("feedback_poller", seconds=30) == 2  # a new holder, a new epoch
+    assert store.take_lease("feedback_poller", seconds=30) is None
+
+
+def test_feedback_commits_only_in_the_epoch_it_was_fetched_in(store: Store,
+                                                              other: Store) -> None:
+    epoch = store.take_lease("feedback_poller", seconds=30)
+    assert epoch is not None
+    assert store.apply_feedback([], watermark=T0, name="feedback:00AA",
+                                lease=("feedback_poller", epoch)) == 0
+    with store._db.write("test") as conn:       # its holder stalled: the lease ran out
+        conn.execute(t.leases.update().values(expires_at=T0))
+    assert other.take_lease("feedback_poller", seconds=30) == epoch + 1
+    with pytest.raises(LeaseLost):                # the stalled one's late page is refused
+        store.apply_feedback([], watermark=T0 + timedelta(days=1), name="feedback:00AA",
+                             lease=("feedback_poller", epoch))
+    assert store.get_watermark("feedback:00AA") == T0
 
 
 def test_a_lease_whose_holder_stopped_renewing_is_taken_over(store: Store,
                                                              other: Store) -> None:
-    assert store.take_lease("feedback_poller", seconds=0.001)
+    assert store.take_lease("feedback_poller", seconds=0.001) == 1
     with store._db.write("test") as conn:       # its holder died: the lease ran out
         conn.execute(t.leases.update().values(expires_at=T0))
     assert store.lease_holder("feedback_poller") is None
-    assert other.take_lease("feedback_poller", seconds=30)
-    assert not store.take_lease("feedback_poller", seconds=30)
+    assert other.take_lease("feedback_poller", seconds=30) == 2
+    assert store.take_lease("feedback_poller", seconds=30) is None
 
 
 def test_a_second_daemon_on_one_sqlite_file_is_refused(tmp_path: object,

@@ -3,7 +3,8 @@
 ``submissions.claimed_by`` names the replica that claimed a ``submitting`` row and
 ``lease_until`` how long that claim holds unless renewed: a live replica recovers
 a claim whose lease ran out (``adapter.store.leases``) and never touches a live
-one. ``leases`` holds named leases with one holder at a time.
+one. ``leases`` holds named leases with one holder at a time
+and an ``epoch`` that grows with every change of holder (a fencing token).
 
 Revision ID: 0010
 Revises: 0009
@@ -30,6 +31,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("holder", sa.String(64), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("epoch", sa.Integer, nullable=False),
     )
 
 
