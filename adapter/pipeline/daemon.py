@@ -75,7 +75,8 @@ class Daemon:
         self.store = store or open_store(settings.store, environ or {})
         self.client = self._new_client(credentials)
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
-                                 self.store.mark_published, self._render)
+                                 self.store.mark_published, self._render,
+                                 probe=self.store.first_pending_events)
         self.attachments = AttachmentSender(settings.duo, self.store, self.client,
                                             on_result=self.relay.wake)
         self.submitter = Submitter(settings.duo, self.store, self.client,
