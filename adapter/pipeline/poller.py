@@ -16,7 +16,8 @@ from collections.abc import Callable
 import structlog
 
 from adapter.duo.port import DuoPort
-from adapter.errors import AdapterError, SystemFault
+from adapter.errors import AdapterError, StoreUnavailable, SystemFault
+from adapter.pipeline.alerts import FaultAlarm
 from adapter.store import Store
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,8 @@ class FeedbackPoller:
     def __init__(self, store: Store, client: DuoPort, brins: list[str], *, interval: float,
                  on_events: Callable[[], None] = lambda: None, max_pages: int = 50,
                  paused: Callable[[], bool] = lambda: False,
-                 web_vendor: str = "canonical") -> None:
+                 web_vendor: str = "canonical", alarm: FaultAlarm | None = None) -> None:
+        self._alarm = alarm or FaultAlarm()   # system_fault_started/ended, shared by the daemon
         self._store = store
         self._client = client
         self._brins = brins
@@ -73,13 +75,16 @@ class FeedbackPoller:
                     break
         except SystemFault as exc:
             self.last_poll_ok = False
-            log.error("feedback_poll_failed", brin=brin, error=str(exc), fault="system")
+            log.warning("feedback_poll_failed", brin=brin, error=str(exc), fault="system")
+            self._alarm.fault("store" if isinstance(exc, StoreUnavailable) else "duo", exc,
+                              part="poller")
             return total
         except AdapterError as exc:
             self.last_poll_ok = False
             log.warning("feedback_poll_failed", brin=brin, error=type(exc).__name__)
             return total
         self.last_poll_ok = True
+        self._alarm.ok("duo")
         if total:
             log.info("feedback_received", brin=brin, events=total)
             self._on_events()
