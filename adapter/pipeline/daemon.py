@@ -81,7 +81,7 @@ class Daemon:
                                  self.store.mark_published, self._render,
                                  probe=self.store.first_pending_events)
         self.attachments = AttachmentSender(settings.duo, self.store, self.client,
-                                            on_result=self.relay.wake)
+                                            on_result=self.relay.wake, alarm=self.alarm)
         self.submitter = Submitter(settings.duo, self.store, self.client,
                                    on_result=self._sent, alarm=self.alarm)
         self.poller = FeedbackPoller(self.store, self.client,
