@@ -196,3 +196,36 @@ def test_unroutable_vendor_does_not_hold_back_another(broker, start, wait_for) -
     assert flowing[0]["routing_key"] == "magister.00AA.registered"
     assert queue_count(broker, "magister", 3000) == 3000
     assert not relay.stopped
+
+
+def test_fair_with_the_store_queries(broker, start, wait_for, tmp_path) -> None:
+    """The same against the store's own queries (SQLite), wired as the daemon wires them."""
+    from adapter.store import Store
+    from adapter.store import outbox as store_outbox
+
+    settings = broker.settings.model_copy(update={"reconnect_max_seconds": 1.0})
+    declare_event_tap(broker.channel(), settings, "eduarte-only", routing_key="eduarte.#")
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+
+    def add(conn) -> None:
+        for e in [event(n, vendor="magister") for n in range(1500)] + [event(n) for n in range(50)]:
+            store_outbox.outbox_event(conn, message_id=e.message_id, vendor=e.vendor, brin=e.brin,
+                                      event=e.event, source_id=e.source_id, data=e.data,
+                                      at=e.created_at)
+    store._db.run("test", add)
+
+    def published() -> int:
+        return store.counts()["outbox"].get("published", 0)
+
+    relay = OutboxRelay(settings, store.pending_events, store.mark_published, render,
+                        idle_wait=0.1, probe=store.first_pending_events)
+    try:
+        runner = start(relay.run)
+        wait_for(lambda: published() == 50, timeout=5)
+        assert all(e.vendor == "magister" for _, e in store.pending_events(2000))
+        declare_event_tap(broker.channel(), settings, "magister", routing_key="magister.#")
+        wait_for(lambda: published() == 1550, timeout=15)
+        runner.stop()
+    finally:
+        store.close()
+    assert queue_count(broker, "magister", 1500) == 1500
