@@ -150,7 +150,7 @@ class OutboxRelay:
             failures += 1
 
     def defer(self, outbox_id: int) -> None:
-        """Skip ``outbox_id`` for a growing while (it failed to render, route or confirm)."""
+        """Skip ``outbox_id`` for a growing while (it failed to render)."""
         failures = self.deferred.get(outbox_id, (0.0, 0))[1] + 1
         delay = backoff_delay(failures - 1, base=1.0, cap=self.settings.reconnect_max_seconds)
         self.deferred[outbox_id] = (time.monotonic() + delay, failures)
@@ -308,8 +308,8 @@ class _Session:
             return
         self.store_failures = 0
         now = time.monotonic()
-        batch: Rows = probes[:relay.window]
-        for outbox_id, event in rows:
+        batch: Rows = []
+        for outbox_id, event in probes + rows:   # a probe that failed to render waits too
             not_before = relay.deferred.get(outbox_id, (0.0, 0))[0]
             if not_before <= now and len(batch) < relay.window:
                 batch.append((outbox_id, event))
