@@ -26,7 +26,8 @@ def test_pending_events_leave_out_excluded_routes(store: Store) -> None:
     rows = store.pending_events(10, [("a", "00AA", "registered")])
     assert [(e.vendor, e.event) for _, e in rows] == [("a", "rejected")] + [("b", "registered")] * 5
     assert [i for i, _ in rows] == sorted(i for i, _ in rows)
-    rows = store.pending_events(10, exclude=[("a", "00AA", "registered"), ("a", "00AA", "rejected")])
+    rows = store.pending_events(10, exclude=[("a", "00AA", "registered"),
+                                             ("a", "00AA", "rejected")])
     assert {e.vendor for _, e in rows} == {"b"}
 
 
