@@ -31,9 +31,11 @@ from adapter.errors import (
     DuplicateDocument,
     OutcomeUnknown,
     RecordError,
+    StoreUnavailable,
     SystemFault,
     TransientError,
 )
+from adapter.pipeline.alerts import FaultAlarm
 from adapter.store import Store
 from adapter.store.bijlagen import BijlageClaim
 
@@ -47,7 +49,8 @@ class AttachmentSender:
 
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, idle_wait: float = 1.0,
-                 pause_seconds: float = 30.0) -> None:
+                 pause_seconds: float = 30.0, alarm: FaultAlarm | None = None) -> None:
+        self._alarm = alarm or FaultAlarm()   # system_fault_started/ended, shared by the daemon
         self._settings = settings
         self._store = store
         self._client = client
@@ -90,13 +93,16 @@ class AttachmentSender:
                 try:
                     self._send(claim)
                 except SystemFault as exc:
+                    log.warning("bijlage_paused", error=type(exc).__name__)
+                    self._alarm.fault("store" if isinstance(exc, StoreUnavailable) else "duo",
+                                      exc, part="attachments")
                     self._store.release_bijlage(claim.bijlage)
-                    log.error("bijlage_paused", error=type(exc).__name__)
                     for rest in claims[n + 1:]:
                         self._store.release_bijlage(rest.bijlage)
                     if stop is not None:
                         stop.wait(self._pause_seconds)
                     break
+                self._alarm.ok("duo")
             self._on_result()
         return len(claims)
 

@@ -37,6 +37,7 @@ from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
 from adapter.duo.port import exchange_sink
+from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.attachments import AttachmentSender
 from adapter.pipeline.health import HealthServer
 from adapter.pipeline.intake import Intake, today_in_nl
@@ -67,6 +68,8 @@ class Daemon:
         ``environ`` is the process environment, read at the edge (key passphrases).
         """
         self.settings = settings
+        # One alarm for all parts: system_fault_started/ended once per fault, not per attempt.
+        self.alarm = FaultAlarm()
         self.certificates = CertificateGuard(settings, environ or {},
                                              on_unusable=self._hold, on_reloaded=self._reloaded,
                                              on_usable=self._usable)
@@ -77,12 +80,13 @@ class Daemon:
         self.store = store or open_store(settings.store, environ or {})
         self.client = self._new_client(credentials)
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
-                                 self.store.mark_published, self._render)
+                                 self.store.mark_published, self._render,
+                                 probe=self.store.first_pending_events)
         self.attachments = AttachmentSender(settings.duo, self.store, self.client,
-                                            on_result=self.relay.wake)
+                                            on_result=self.relay.wake, alarm=self.alarm)
         self.store.claim_lease = timedelta(seconds=settings.store.claim_lease_seconds)
         self.submitter = Submitter(settings.duo, self.store, self.client,
-                                   on_result=self._sent,
+                                   on_result=self._sent, alarm=self.alarm,
                                    lease_seconds=settings.store.claim_lease_seconds)
         leader = settings.store.leader_lease_seconds
         self.poller = FeedbackPoller(self.store, self.client,
@@ -94,14 +98,15 @@ class Daemon:
                                      lead=lambda: self.store.take_lease(POLLER_LEASE,
                                                                         seconds=leader),
                                      resign=lambda: self.store.drop_lease(POLLER_LEASE),
-                                     lead_every=leader / 3, lease_name=POLLER_LEASE)
+                                     lead_every=leader / 3, lease_name=POLLER_LEASE,
+                                     alarm=self.alarm)
         self.signaler = Signaler(settings.signals, self.store, settings.school_calendars(),
                                  today=today_in_nl, clock=lambda: datetime.now(UTC),
                                  on_events=self.relay.wake)
         self.retention = RetentionJob(settings.retention, self.store,
                                       clock=lambda: datetime.now(UTC))
         self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed,
-                             stopping=lambda: self.consumer.stopping)
+                             stopping=lambda: self.consumer.stopping, alarm=self.alarm)
         self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
         self.amqp_connected = False
         self.health: HealthServer | None = None
@@ -114,6 +119,7 @@ class Daemon:
                          exchange_sink=exchange_sink(self.store.record_exchange))
 
     def _hold(self, reason: str) -> None:
+        self.alarm.fault("certificates", reason, part="certificates")
         self.submitter.hold(reason)
         self.attachments.held = True
 
@@ -121,6 +127,7 @@ class Daemon:
         """The certificates in use are usable again (a revocation is gone): end the hold."""
         self.attachments.held = False
         self.submitter.resume()
+        self.alarm.ok("certificates")
 
     def _sent(self) -> None:
         """A submission settled: its events may go, and its report's attachments."""
@@ -133,6 +140,7 @@ class Daemon:
         self.attachments.set_client(self.client)
         self.attachments.held = False
         self.submitter.resume(self.client)
+        self.alarm.ok("certificates")
         # Calls in flight keep their reference to the old client; its session is
         # left to the garbage collector rather than closed under them.
         del old
@@ -152,6 +160,10 @@ class Daemon:
 
     def _amqp_state(self, state: str) -> None:
         self.amqp_connected = state == "connected"
+        if self.amqp_connected:
+            self.alarm.ok("broker")
+        elif not (self._stops.get("consumer") or threading.Event()).is_set():
+            self.alarm.fault("broker", "amqp_connection_lost", part="consumer")
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         stop = threading.Event()

@@ -21,6 +21,7 @@ from adapter.duo.schema_check import check_schema
 from adapter.errors import RecordError, StoreUnavailable, UnknownVendor
 from adapter.hookspecs import Vendor
 from adapter.logging import redact_text
+from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.faults import failpoint
 from adapter.sis.delivery import Delivery, Disposition
 from adapter.store import (
@@ -80,8 +81,11 @@ class Intake:
     def __init__(self, settings: Settings, store: Store, vendors: VendorRegistry, *,
                  on_committed: Callable[[], None] = lambda: None,
                  today: Callable[[], date] = today_in_nl,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
-        """``stopping``: True once the daemon is shutting down (checked between chunks)."""
+                 stopping: Callable[[], bool] = lambda: False,
+                 alarm: FaultAlarm | None = None) -> None:
+        """``stopping``: True once the daemon is shutting down (checked between chunks);
+        ``alarm``: told when the store fails and works again (alert once)."""
+        self._alarm = alarm or FaultAlarm()
         self._settings = settings
         self._store = store
         self._vendors = vendors
@@ -143,7 +147,8 @@ class Intake:
                 for key, value in vars(result).items():
                     totals[key] = totals.get(key, 0) + int(value)
         except StoreUnavailable as exc:
-            log.error("store_unavailable", error=str(exc))
+            log.warning("store_unavailable", error=str(exc))
+            self._alarm.fault("store", exc, part="intake")
             return Disposition("requeue", "store unavailable")
         except RecordError as exc:
             return self._dead(f"{type(exc).__name__}: {redact_text(str(exc))}")
@@ -151,6 +156,7 @@ class Intake:
             log.error("plugin_crashed", error=type(exc).__name__)
             return self._dead(f"vendor plugin failed: {type(exc).__name__}")
         failpoint("after_inbox_commit")
+        self._alarm.ok("store")
         skipped = len(done & set(range(parts)))
         log.info("message_accepted",
                  duplicate=bool(totals.get("duplicate_message")) or skipped == parts,
@@ -180,8 +186,10 @@ class Intake:
                 allowed=self._settings.attachments.allowed,
                 default_brin=self._settings.school.brin)
         except StoreUnavailable as exc:
-            log.error("store_unavailable", error=str(exc))
+            log.warning("store_unavailable", error=str(exc))
+            self._alarm.fault("store", exc, part="intake")
             return Disposition("requeue", "store unavailable")
+        self._alarm.ok("store")
         (log.warning if outcome == "rejected" else log.info)(
             "bijlage_received", outcome=outcome, size=len(delivery.body))
         self._on_committed()

@@ -17,7 +17,8 @@ from collections.abc import Callable
 import structlog
 
 from adapter.duo.port import DuoPort
-from adapter.errors import AdapterError, SystemFault
+from adapter.errors import AdapterError, StoreUnavailable, SystemFault
+from adapter.pipeline.alerts import FaultAlarm
 from adapter.store import Store
 from adapter.store.leases import LeaseLost
 
@@ -33,13 +34,15 @@ class FeedbackPoller:
                  web_vendor: str = "canonical",
                  lead: Callable[[], int | None] | None = None,
                  resign: Callable[[], None] = lambda: None, lead_every: float = 5.0,
-                 lease_name: str = "feedback_poller") -> None:
+                 lease_name: str = "feedback_poller", alarm: FaultAlarm | None = None) -> None:
         """``lead`` takes or renews the poller's lease (replicas: one poller at a time)
         and returns its epoch, or None while another replica holds it; it is asked
         every ``lead_every`` seconds and before each page, only the holder polls, and
         each page commits only in the epoch it was fetched in (``lease_name``, fenced
         by the store). ``resign`` hands the lease over when the poller stops. Without
-        ``lead`` this poller always polls (one process, no lease)."""
+        ``lead`` this poller always polls (one process, no lease). ``alarm``:
+        ``system_fault_started``/``ended``, shared by the daemon."""
+        self._alarm = alarm or FaultAlarm()
         self._store = store
         self._client = client
         self._brins = brins
@@ -125,13 +128,16 @@ class FeedbackPoller:
             return total
         except SystemFault as exc:
             self.last_poll_ok = False
-            log.error("feedback_poll_failed", brin=brin, error=str(exc), fault="system")
+            log.warning("feedback_poll_failed", brin=brin, error=str(exc), fault="system")
+            self._alarm.fault("store" if isinstance(exc, StoreUnavailable) else "duo", exc,
+                              part="poller")
             return total
         except AdapterError as exc:
             self.last_poll_ok = False
             log.warning("feedback_poll_failed", brin=brin, error=type(exc).__name__)
             return total
         self.last_poll_ok = True
+        self._alarm.ok("duo")
         if total:
             log.info("feedback_received", brin=brin, events=total, epoch=self.epoch)
             self._on_events()

@@ -63,6 +63,7 @@ from adapter.errors import (
     TransientError,
 )
 from adapter.logging import in_context
+from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.faults import failpoint
 from adapter.store import Claim, FieldViolation, Store
 
@@ -79,9 +80,12 @@ class Submitter:
 
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
-                 idle_wait: float = 0.2, lease_seconds: float = 60.0) -> None:
+                 idle_wait: float = 0.2, lease_seconds: float = 60.0,
+                 alarm: FaultAlarm | None = None) -> None:
         """``lease_seconds``: how long a claim holds unless renewed; this replica renews
-        its claims and recovers expired ones (any replica's) every third of that."""
+        its claims and recovers expired ones (any replica's) every third of that.
+        ``alarm``: ``system_fault_started``/``ended``, shared by the daemon."""
+        self._alarm = alarm or FaultAlarm()
         self._settings = settings
         self._store = store
         self._client = client
@@ -257,10 +261,19 @@ class Submitter:
         except SystemFault as exc:
             with self._claim_lock:
                 self._pause(exc)
-                self._set_aside(claim, reconciling=fn == self._reconcile, error=exc)
+                try:
+                    self._set_aside(claim, reconciling=fn == self._reconcile, error=exc)
+                except Exception as err:   # store down too: the claim stays submitting
+                    log.warning("claim_set_aside_failed", error=type(err).__name__)
         except Exception as exc:  # a bug must not kill the loop; the row is retried
             log.error("submission_crashed", error=type(exc).__name__)
-            self._retry(claim, type(exc).__name__)
+            try:
+                self._retry(claim, type(exc).__name__)
+            except Exception as err:   # store down too: the claim stays submitting
+                log.warning("claim_set_aside_failed", error=type(err).__name__)
+        else:
+            self._alarm.ok("duo")
+            self._alarm.ok("store")
         finally:
             self._on_result()
 
@@ -419,7 +432,9 @@ class Submitter:
     def _pause(self, exc: SystemFault) -> None:
         self.paused_until = datetime.now(UTC) + timedelta(seconds=self._pause_seconds)
         self.pause_reason = type(exc).__name__
-        log.error("submissions_paused", error=str(exc), resume_after_s=self._pause_seconds)
+        log.warning("submissions_paused", error=str(exc), resume_after_s=self._pause_seconds)
+        self._alarm.fault("store" if isinstance(exc, StoreUnavailable) else "duo", exc,
+                          part="submitter")
 
 
 def refusals(exc: RecordError) -> list[FieldViolation]:

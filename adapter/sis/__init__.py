@@ -7,7 +7,8 @@ Public surface (everything else in this package is private)::
     redact_url(url) -> str
     declare_topology(channel, settings) -> None
     Consumer(settings, handle, *, on_state=None, pause_base=1.0)
-    OutboxRelay(settings, fetch, mark_published, render, *, window=100, idle_wait=0.5)
+    OutboxRelay(settings, fetch, mark_published, render, *, window=100, idle_wait=0.5,
+                probe=None)
     publish_export(settings, *, body, vendor, kind="export", message_id=None,
                    content_type=None, headers=None, declare=False) -> str
     declare_event_tap(channel, settings, queue_name, *, routing_key="#") -> str

@@ -20,11 +20,21 @@ because it waits for every confirm in turn (style-and-reliability.md C.3:
 (``publish_export`` and ``declare_event_tap`` live in :mod:`adapter.sis.export`
 and are re-exported here.)
 
-Rows that come back unroutable or nacked, or whose ``render`` raises, are
-left unpublished and skipped for a per-row backoff (1 s doubling, capped at
-``reconnect_max_seconds``), so one bad vendor does not stall the others. A
-connection loss leaves in-flight rows unmarked; they are published again on
-the next connection (at-least-once: the SIS deduplicates on ``message_id``).
+Fairness: rows that come back unroutable (no queue bound to their routing
+key) or nacked stay unpublished, and their **route** (``vendor``, ``brin``,
+``event``: the routing key ``<vendor>.<brin>.<event>``) is backed off as a
+whole (1 s doubling, capped at ``reconnect_max_seconds``). Fetches leave the
+backed-off routes out (``fetch(limit, exclude)``), so any number of stuck rows
+of one vendor never fills the window of another. When a route's backoff is
+due, ``probe(routes)`` returns the oldest row of each due route and that one
+row is published with the window: confirmed and not returned, the route flows
+again (its rows follow in the next fetches); returned, it is backed off
+longer. ``outbox_unroutable`` (or ``outbox_nacked``) is logged once when a
+route stops, ``outbox_routable`` once when it flows again. Without ``probe``,
+a due route is simply fetched again. Rows whose ``render`` raises are skipped
+for a per-row backoff. A connection loss leaves in-flight rows unmarked; they
+are published again on the next connection (at-least-once: the SIS
+deduplicates on ``message_id``).
 
 ``fetch`` and ``mark_published`` run on the relay's I/O thread; they are
 short store transactions, far below the heartbeat interval.
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pika
@@ -55,16 +66,39 @@ _CLOSE_GRACE = 1.0   # seconds to wait for outstanding confirms when stopping
 _TICK = 0.1
 _GATHER = 0.05   # seconds a wake waits for more events before a cycle
 
+#: ``(vendor, brin, event)``: the parts of an event's routing key.
+Route = tuple[str, str, str]
+Rows = list[tuple[int, OutboundEvent]]
+
+
+def route_of(event: OutboundEvent) -> Route:
+    return (event.vendor, event.brin, event.event)
+
+
+@dataclass
+class _Stopped:
+    """A route the broker could not deliver: left out of fetches until ``not_before``."""
+
+    why: str            # "unroutable" or "nacked"
+    since: float        # monotonic time it stopped
+    not_before: float   # monotonic time of the next probe
+    failures: int
+
 
 class OutboxRelay:
     """Relays outbox rows to the adapter exchange, with windowed publisher confirms."""
 
-    def __init__(self, settings: AmqpSettings, fetch: Callable[[int], list[tuple[int, OutboundEvent]]],
+    def __init__(self, settings: AmqpSettings, fetch: Callable[..., Rows],
                  mark_published: Callable[[list[int]], None],
                  render: Callable[[OutboundEvent], tuple[bytes, str]], *,
-                 window: int = 100, idle_wait: float = 0.5) -> None:
+                 window: int = 100, idle_wait: float = 0.5,
+                 probe: Callable[[list[Route]], Rows] | None = None) -> None:
+        """``fetch(limit)`` returns the oldest unpublished rows; with stopped routes it is
+        called as ``fetch(limit, exclude)`` and must leave their rows out. ``probe(routes)``
+        returns the oldest unpublished row of each route."""
         self.settings = settings
         self.fetch = fetch
+        self.probe = probe
         self.mark_published = mark_published
         self.render = render
         self.window = max(1, window)
@@ -73,6 +107,7 @@ class OutboxRelay:
         self.params = connection_parameters(settings, name="verzuim-adapter outbox")
         self.wake_flag = threading.Event()
         self.deferred: dict[int, tuple[float, int]] = {}   # outbox id -> (not before, failures)
+        self.stopped: dict[Route, _Stopped] = {}   # routes the broker could not deliver
         self._session: _Session | None = None
 
     def wake(self) -> None:
@@ -115,10 +150,51 @@ class OutboxRelay:
             failures += 1
 
     def defer(self, outbox_id: int) -> None:
-        """Skip ``outbox_id`` for a growing while (it failed to render, route or confirm)."""
+        """Skip ``outbox_id`` for a growing while (it failed to render)."""
         failures = self.deferred.get(outbox_id, (0.0, 0))[1] + 1
         delay = backoff_delay(failures - 1, base=1.0, cap=self.settings.reconnect_max_seconds)
         self.deferred[outbox_id] = (time.monotonic() + delay, failures)
+
+    def route_failed(self, route: Route, why: str, outbox_id: int) -> None:
+        """The broker returned or nacked a row of ``route``: stop it, or stop it longer."""
+        now = time.monotonic()
+        stopped = self.stopped.get(route)
+        failures = 1 if stopped is None else stopped.failures + 1
+        delay = backoff_delay(failures - 1, base=1.0, cap=self.settings.reconnect_max_seconds)
+        if stopped is None:
+            log.warning(f"outbox_{why}", routing_key=".".join(route), vendor=route[0],
+                        brin=route[1], event_kind=route[2], outbox_id=outbox_id,
+                        retry_in_s=round(delay, 1))
+            self.stopped[route] = _Stopped(why, now, now + delay, failures)
+        else:
+            stopped.failures, stopped.not_before = failures, now + delay
+
+    def route_flowing(self, route: Route) -> None:
+        """A row of a stopped ``route`` was delivered: its rows are fetched again."""
+        stopped = self.stopped.pop(route, None)
+        if stopped is not None:
+            log.info("outbox_routable", routing_key=".".join(route), vendor=route[0],
+                     brin=route[1], event_kind=route[2], after=stopped.why,
+                     stopped_s=round(time.monotonic() - stopped.since, 1))
+
+    def fetch_rows(self, limit: int) -> tuple[Rows, Rows]:
+        """``(probes, rows)``: one row of each stopped route that is due, and the oldest
+        ``limit`` rows of the routes that are not stopped."""
+        now = time.monotonic()
+        due = sorted(r for r, s in self.stopped.items() if s.not_before <= now)
+        if self.probe is None:   # a due route is fetched with the others
+            exclude = [r for r, s in self.stopped.items() if s.not_before > now]
+        else:
+            exclude = list(self.stopped)
+        rows = self.fetch(limit, exclude) if exclude else self.fetch(limit)
+        if self.probe is None or not due:
+            return [], rows
+        probes = self.probe(due)
+        found = {route_of(event) for _, event in probes}
+        for route in due:
+            if route not in found:   # nothing of it left unpublished
+                self.stopped.pop(route, None)
+        return probes, rows
 
 
 class _Session:
@@ -130,10 +206,10 @@ class _Session:
         self.error: BaseException | None = None
         self.connected = self.closing = self.more = self.gathering = False
         self.next_tag = 0
-        self.inflight: dict[int, tuple[int, str, str]] = {}   # tag -> (outbox id, event, message id)
+        self.inflight: dict[int, tuple[int, OutboundEvent]] = {}   # tag -> (outbox id, event)
         self.returned: set[int] = set()
-        self.acked: list[int] = []
-        self.failed: list[tuple[int, str, str]] = []
+        self.acked: list[tuple[int, Route]] = []
+        self.failed: list[tuple[int, Route, str]] = []
         self.timer: object | None = None
         self.store_failures = 0
         self.conn = pika.SelectConnection(
@@ -223,7 +299,7 @@ class _Session:
         relay.wake_flag.clear()
         limit = relay.window + min(len(relay.deferred), 10 * relay.window)
         try:
-            rows = relay.fetch(limit)
+            probes, rows = relay.fetch_rows(limit)
         except Exception as exc:
             log.warning("outbox_fetch_failed", error=type(exc).__name__)
             self.schedule(backoff_delay(self.store_failures, base=1.0,
@@ -232,8 +308,8 @@ class _Session:
             return
         self.store_failures = 0
         now = time.monotonic()
-        batch: list[tuple[int, OutboundEvent]] = []
-        for outbox_id, event in rows:
+        batch: Rows = []
+        for outbox_id, event in probes + rows:   # a probe that failed to render waits too
             not_before = relay.deferred.get(outbox_id, (0.0, 0))[0]
             if not_before <= now and len(batch) < relay.window:
                 batch.append((outbox_id, event))
@@ -264,12 +340,12 @@ class _Session:
         except pika.exceptions.AMQPError:
             return False   # channel closing: its close callback reconnects
         self.next_tag += 1
-        self.inflight[self.next_tag] = (outbox_id, event.event, event.message_id)
+        self.inflight[self.next_tag] = (outbox_id, event)
         return True
 
     def on_return(self, _channel: Any, _method: Any, props: pika.BasicProperties, _body: bytes) -> None:
-        for tag, (_, _, message_id) in self.inflight.items():
-            if message_id == props.message_id:
+        for tag, (_, event) in self.inflight.items():
+            if event.message_id == props.message_id:
                 self.returned.add(tag)
 
     def on_confirm(self, frame: Any) -> None:
@@ -281,11 +357,11 @@ class _Session:
             entry = self.inflight.pop(tag, None)
             if entry is None:
                 continue
-            outbox_id, kind, _ = entry
+            outbox_id, event = entry
             if ok and tag not in self.returned:
-                self.acked.append(outbox_id)
+                self.acked.append((outbox_id, route_of(event)))
             else:
-                self.failed.append((outbox_id, kind, "unroutable" if ok else "nacked"))
+                self.failed.append((outbox_id, route_of(event), "unroutable" if ok else "nacked"))
             self.returned.discard(tag)
         if not self.inflight:
             self.finish_window()
@@ -294,16 +370,23 @@ class _Session:
         relay = self.relay
         acked, failed, self.acked, self.failed = self.acked, self.failed, [], []
         if acked:
+            ids = [outbox_id for outbox_id, _ in acked]
             try:
-                relay.mark_published(acked)
+                relay.mark_published(ids)
             except Exception as exc:   # rows stay unpublished: sent again, same message_id
-                log.warning("outbox_mark_failed", count=len(acked), error=type(exc).__name__)
+                log.warning("outbox_mark_failed", count=len(ids), error=type(exc).__name__)
             else:
-                for outbox_id in acked:
+                for outbox_id in ids:
                     relay.deferred.pop(outbox_id, None)
-        for outbox_id, kind, why in failed:
-            log.warning(f"outbox_{why}", outbox_id=outbox_id, event_kind=kind)
-            relay.defer(outbox_id)
+        failed_routes: dict[Route, tuple[int, str]] = {}
+        for outbox_id, route, why in failed:
+            failed_routes.setdefault(route, (outbox_id, why))
+        for route, (outbox_id, why) in failed_routes.items():   # once per route, not per row
+            relay.route_failed(route, why, outbox_id)
+        for route in {route for _, route in acked} - failed_routes.keys():
+            if route in relay.stopped:
+                relay.route_flowing(route)
+                self.more = True   # its rows waited: fetch them now
         if self.closing:
             self.finish_close()
         elif self.more:

@@ -7,7 +7,7 @@ message) is a no-op, and the SIS can deduplicate on it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +34,42 @@ def _event(row: sa.Row[Any]) -> OutboundEvent:
                          created_at=row.created_at)
 
 
-def pending_events(conn: Connection, *, limit: int) -> list[tuple[int, OutboundEvent]]:
-    rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.published_at.is_(None))
-                        .order_by(t.outbox.c.id).limit(limit)).all()
+#: An event's route: ``(vendor, brin, event)``, its routing key ``<vendor>.<brin>.<event>``.
+Route = tuple[str, str, str]
+
+
+def pending_events(conn: Connection, *, limit: int,
+                   exclude: Collection[Route] = ()) -> list[tuple[int, OutboundEvent]]:
+    """The oldest ``limit`` unpublished rows, leaving out the routes in ``exclude``.
+
+    The relay excludes routes the broker could not deliver (no queue bound), so their
+    rows do not fill every fetch. The scan follows ``ix_outbox_unpublished`` and skips
+    the excluded rows it meets: bounded by the unpublished rows, one statement.
+    """
+    query = sa.select(t.outbox).where(t.outbox.c.published_at.is_(None))
+    if exclude:
+        route = sa.tuple_(t.outbox.c.vendor, t.outbox.c.brin, t.outbox.c.event)
+        query = query.where(route.not_in([tuple(r) for r in sorted(set(exclude))]))
+    rows = conn.execute(query.order_by(t.outbox.c.id).limit(limit)).all()
     return [(row.id, _event(row)) for row in rows]
+
+
+def first_pending_events(conn: Connection, routes: Collection[Route]
+                         ) -> list[tuple[int, OutboundEvent]]:
+    """The oldest unpublished row of each route (none for a route without one).
+
+    The relay's probes: one row per backed-off route, to learn whether a queue is
+    bound now. One small query per route (``routes`` is the relay's short list).
+    """
+    found: list[tuple[int, OutboundEvent]] = []
+    for vendor, brin, event in sorted(set(routes)):
+        row = conn.execute(sa.select(t.outbox).where(
+            t.outbox.c.published_at.is_(None), t.outbox.c.vendor == vendor,
+            t.outbox.c.brin == brin, t.outbox.c.event == event)
+            .order_by(t.outbox.c.id).limit(1)).first()
+        if row is not None:
+            found.append((row.id, _event(row)))
+    return sorted(found, key=lambda item: item[0])
 
 
 def event_by_message_id(conn: Connection, message_id: str) -> OutboundEvent | None:

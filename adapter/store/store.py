@@ -350,10 +350,18 @@ class Store:
                 default_vendor=default_vendor)
         return self._db.run("apply_feedback", work)
 
-    def pending_events(self, limit: int) -> list[tuple[int, OutboundEvent]]:
-        """Unpublished outbox rows, oldest first (``limit`` may be given by position)."""
+    def pending_events(self, limit: int, exclude: Sequence[_outbox.Route] = ()
+                       ) -> list[tuple[int, OutboundEvent]]:
+        """Unpublished outbox rows, oldest first (``limit`` may be given by position),
+        without the routes (``(vendor, brin, event)``) in ``exclude``."""
         with self._db.read("pending_events") as conn:
-            return _outbox.pending_events(conn, limit=limit)
+            return _outbox.pending_events(conn, limit=limit, exclude=exclude)
+
+    def first_pending_events(self, routes: Sequence[_outbox.Route]
+                             ) -> list[tuple[int, OutboundEvent]]:
+        """The oldest unpublished outbox row of each route (the relay's probes)."""
+        with self._db.read("first_pending_events") as conn:
+            return _outbox.first_pending_events(conn, routes)
 
     def event(self, message_id: str) -> OutboundEvent | None:
         """The outbox event with this AMQP ``message_id`` (published or not)."""

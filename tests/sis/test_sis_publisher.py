@@ -28,9 +28,23 @@ class Outbox:
         self.mark_calls = 0
         self.lock = threading.Lock()
 
-    def fetch(self, limit: int) -> list[tuple[int, OutboundEvent]]:
+    def fetch(self, limit: int, exclude: object = ()) -> list[tuple[int, OutboundEvent]]:
+        """Like the store's ``pending_events``: ``exclude`` lists ``(vendor, brin, event)``."""
+        skip = set(exclude)   # type: ignore[call-overload]
         with self.lock:
-            return [(i, e) for i, e in sorted(self.rows.items()) if i not in self.published][:limit]
+            rows = [(i, e) for i, e in sorted(self.rows.items()) if i not in self.published
+                    and (e.vendor, e.brin, e.event) not in skip]
+            return rows[:limit]
+
+    def first(self, routes: list[tuple[str, str, str]]) -> list[tuple[int, OutboundEvent]]:
+        """Like the store's ``first_pending_events``: the oldest row of each route."""
+        found: dict[tuple[str, str, str], tuple[int, OutboundEvent]] = {}
+        with self.lock:
+            for i, e in sorted(self.rows.items()):
+                route = (e.vendor, e.brin, e.event)
+                if i not in self.published and route in routes and route not in found:
+                    found[route] = (i, e)
+        return sorted(found.values(), key=lambda row: row[0])
 
     def mark(self, ids: list[int]) -> None:
         with self.lock:
@@ -142,3 +156,76 @@ def test_relay_reconnects_after_connection_loss(broker, start, wait_for) -> None
     assert [e["event"] for e in logs if e["event"] == "amqp_connected"] == ["amqp_connected"] * 2
     # duplicates allowed (same message_id), no loss
     assert wait_for(lambda: broker.counts(tap)[0] >= 200, timeout=15)
+
+
+def test_unroutable_vendor_does_not_hold_back_another(broker, start, wait_for) -> None:
+    """3,000 rows nobody can route (vendor ``magister``, no queue bound) ahead of 100
+    routable ones: the routable ones go at once, the others follow once a queue is bound;
+    one warning when the route stops, one info when it flows again."""
+    settings = broker.settings.model_copy(update={"reconnect_max_seconds": 2.0})
+    declare_event_tap(broker.channel(), settings, "eduarte-only", routing_key="eduarte.#")
+    outbox = Outbox([event(n, vendor="magister") for n in range(3000)]
+                    + [event(n) for n in range(100)])
+    stuck = set(range(1, 3001))
+    fetched: list[int] = []
+
+    def fetch(limit: int, exclude: object = ()) -> list[tuple[int, OutboundEvent]]:
+        rows = outbox.fetch(limit, exclude)
+        fetched.append(len(rows))
+        return rows
+
+    relay = OutboxRelay(settings, fetch, outbox.mark, render, idle_wait=0.1, probe=outbox.first)
+    with capture_logs() as logs:
+        runner = start(relay.run)
+        wait_for(lambda: len(outbox.published) == 100, timeout=5)
+        assert not outbox.published & stuck
+        assert queue_count(broker, "eduarte-only", 100) == 100
+        # Probes keep failing for a while: still one warning, nothing published.
+        wait_for(lambda: relay.stopped and relay.stopped[("magister", "00AA", "registered")]
+                 .failures >= 3, timeout=10)
+        assert not outbox.published & stuck
+        declare_event_tap(broker.channel(), settings, "magister", routing_key="magister.#")
+        wait_for(lambda: stuck <= outbox.published, timeout=15)
+        runner.stop()
+    assert max(fetched) <= 100 + 10 * 100, "fetches stay bounded"
+    warnings = [e for e in logs if e["event"] == "outbox_unroutable"]
+    assert len(warnings) == 1 and warnings[0]["routing_key"] == "magister.00AA.registered"
+    assert warnings[0]["log_level"] == "warning"
+    flowing = [e for e in logs if e["event"] == "outbox_routable"]
+    assert len(flowing) == 1 and flowing[0]["log_level"] == "info"
+    assert flowing[0]["routing_key"] == "magister.00AA.registered"
+    assert queue_count(broker, "magister", 3000) == 3000
+    assert not relay.stopped
+
+
+def test_fair_with_the_store_queries(broker, start, wait_for, tmp_path) -> None:
+    """The same against the store's own queries (SQLite), wired as the daemon wires them."""
+    from adapter.store import Store
+    from adapter.store import outbox as store_outbox
+
+    settings = broker.settings.model_copy(update={"reconnect_max_seconds": 1.0})
+    declare_event_tap(broker.channel(), settings, "eduarte-only", routing_key="eduarte.#")
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+
+    def add(conn) -> None:
+        for e in [event(n, vendor="magister") for n in range(1500)] + [event(n) for n in range(50)]:
+            store_outbox.outbox_event(conn, message_id=e.message_id, vendor=e.vendor, brin=e.brin,
+                                      event=e.event, source_id=e.source_id, data=e.data,
+                                      at=e.created_at)
+    store._db.run("test", add)
+
+    def published() -> int:
+        return store.counts()["outbox"].get("published", 0)
+
+    relay = OutboxRelay(settings, store.pending_events, store.mark_published, render,
+                        idle_wait=0.1, probe=store.first_pending_events)
+    try:
+        runner = start(relay.run)
+        wait_for(lambda: published() == 50, timeout=5)
+        assert all(e.vendor == "magister" for _, e in store.pending_events(2000))
+        declare_event_tap(broker.channel(), settings, "magister", routing_key="magister.#")
+        wait_for(lambda: published() == 1550, timeout=15)
+        runner.stop()
+    finally:
+        store.close()
+    assert queue_count(broker, "magister", 1500) == 1500
