@@ -68,6 +68,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from e2e.records import make_bsn, record  # noqa: E402
 from intake import amqp_settings, cleanup_broker, fresh_pg_database, rss_mb  # noqa: E402
+from support import store_secrets  # noqa: E402
 
 from adapter.config import AmqpSettings, DuoSettings, load_settings  # noqa: E402
 from adapter.domain.codec import melding_from_dict  # noqa: E402
@@ -105,7 +106,7 @@ def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store
         "[amqp]", f'url = "{amqp.url}"', f'sis_exchange = "{amqp.sis_exchange}"',
         f'inbox_queue = "{amqp.inbox_queue}"', f'adapter_exchange = "{amqp.adapter_exchange}"',
         f'dead_exchange = "{amqp.dead_exchange}"', f'dead_queue = "{amqp.dead_queue}"',
-        "[store]", f'url = "{store}"',
+        "[store]", f'url = "{store}"', *store_secrets(path.parent, store),
         "[logging]", 'format = "json"',
         "[health]", f"port = {health_port}",
     ]) + "\n")

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bulk_exports import BRIN, export  # noqa: E402
+from support import store_secrets  # noqa: E402
 
 from adapter.config import AmqpSettings  # noqa: E402
 from adapter.logging import configure_logging  # noqa: E402
@@ -78,7 +79,7 @@ def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store
         f'inbox_queue = "{amqp.inbox_queue}"', f'adapter_exchange = "{amqp.adapter_exchange}"',
         f'dead_exchange = "{amqp.dead_exchange}"', f'dead_queue = "{amqp.dead_queue}"',
         f"max_body_bytes = {amqp.max_body_bytes}",
-        "[store]", f'url = "{store}"',
+        "[store]", f'url = "{store}"', *store_secrets(path.parent, store),
         "[logging]", 'format = "json"',
         "[health]", "port = 0",
     ]) + "\n")

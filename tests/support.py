@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
+
+from cryptography.fernet import Fernet
 
 from adapter.simulator.server import SimulatorServer
 
@@ -67,3 +71,16 @@ def control(sim: SimulatorServer, path: str, body: Any = None) -> Any:
                   headers={"Content-Type": "application/json"})
     with urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback test server
         return json.loads(resp.read() or b"null")
+
+
+def store_secrets(work: Path, store: str) -> list[str]:
+    """Config lines for a store's secrets: PostgreSQL has no place beside the database
+    for generated keys, so key files are written to ``work`` (0600); SQLite needs none."""
+    if not store.startswith("postgresql"):
+        return []
+    key, student = work / "store.key", work / "student.key"
+    key.write_text(Fernet.generate_key().decode() + "\n")
+    student.write_text(secrets.token_urlsafe(40) + "\n")
+    for path in (key, student):
+        path.chmod(0o600)
+    return [f'encryption_key_file = "{key}"', f'student_key_secret_file = "{student}"']
