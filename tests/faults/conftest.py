@@ -103,7 +103,9 @@ class Rig:
 
     @property
     def direct(self) -> Settings:
-        return fault_settings(self.pki, self.vhost, self.sim.soap_url, self.store_url)
+        # The test's own connections (publisher, tap) idle between reads: a long heartbeat.
+        return fault_settings(self.pki, self.vhost, self.sim.soap_url, self.store_url,
+                              amqp={"heartbeat": 120})
 
     @property
     def tap(self) -> Tap:
