@@ -14,8 +14,9 @@ the records without the adapter's help:
 Besides: every registered record produced a ``registered`` event and every rejected
 one a ``rejected`` event on the SIS's output queue (duplicates allowed and counted,
 all with one ``message_id`` per event), and every terminal failure produced exactly
-one error-level log event (``report_rejected`` for a DUO rejection, ``report_failed``
-for a submission given up).
+one log event: ``report_rejected`` (error) for a DUO rejection, ``record_rejected``
+(warning: the SIS's record broke a rule before anything was sent) for a rejection at
+intake, ``report_failed`` (error) for a submission given up.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The error-level log event each kind of terminal failure produces exactly once.
-FAILURE_EVENTS = {"rejected": "report_rejected", "failed": "report_failed"}
 
 
 @dataclass
@@ -107,13 +106,19 @@ def check(sent: Sequence[Mapping[str, Any]], *, meldingen: Sequence[Mapping[str,
     verdict.missing_feedback = ((verdict.registered & sent_ids) - set(kinds["registered"])) | (
         verdict.rejected - set(kinds["rejected"]))
     if logs is not None:
-        wanted = {"report_rejected": len(verdict.rejected), "report_failed": len(set(failed))}
-        for name, expected in wanted.items():
-            got = sum(1 for e in logs if e.get("event") == name
-                      and str(e.get("level", e.get("log_level", ""))).lower() == "error")
-            if got != expected:
-                verdict.log_problems.append(f"{expected} error-level {name} event(s) expected, "
-                                            f"{got} logged")
+        def level(e: Mapping[str, Any]) -> str:
+            return str(e.get("level", e.get("log_level", ""))).lower()
+        rejected_logs = sum(1 for e in logs if (e.get("event"), level(e)) in (
+            ("report_rejected", "error"), ("record_rejected", "warning")))
+        failed_logs = sum(1 for e in logs if (e.get("event"), level(e)) == ("report_failed",
+                                                                             "error"))
+        if rejected_logs != len(verdict.rejected):
+            verdict.log_problems.append(
+                f"{len(verdict.rejected)} rejection log event(s) expected (report_rejected "
+                f"error / record_rejected warning), {rejected_logs} logged")
+        if failed_logs != len(set(failed)):
+            verdict.log_problems.append(f"{len(set(failed))} error-level report_failed "
+                                        f"event(s) expected, {failed_logs} logged")
     return verdict
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ class Rig:
     def direct(self) -> Settings:
         # The test's own connections (publisher, tap) idle between reads: a long heartbeat.
         return fault_settings(self.pki, self.vhost, self.sim.soap_url, self.store_url,
-                              amqp={"heartbeat": 120})
+                              amqp={**self.amqp, "heartbeat": 120})
 
     @property
     def tap(self) -> Tap:
@@ -126,10 +126,14 @@ class Rig:
 
     # -- running ------------------------------------------------------------------------
 
-    def start(self, *, wait: bool = True) -> Daemon:
+    def start(self, *, wait: bool = True, prepare: Callable[[Daemon], None] | None = None
+              ) -> Daemon:
         self.tap  # noqa: B018 - the tap queue exists before the first event
         daemon = Daemon(self.settings)
         daemon.submitter._pause_seconds = 1.0   # noqa: SLF001 - a short system-fault pause
+        daemon.consumer._pause_base = 0.2       # noqa: SLF001 - short pauses after a crash
+        if prepare is not None:
+            prepare(daemon)
         daemon.start()
         self.daemon = daemon
         if wait:
