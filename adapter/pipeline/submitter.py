@@ -48,6 +48,7 @@ from adapter.errors import (
     RecordError,
     RuleViolation,
     StaleStamp,
+    StoreUnavailable,
     SystemFault,
     TransientError,
 )
@@ -123,7 +124,15 @@ class Submitter:
             if self._paused():
                 stop.wait(1.0)
                 continue
-            if not self._claim():
+            try:
+                started = self._claim()
+            except StoreUnavailable as exc:
+                # The store went away between claims: pause, as for a failed call;
+                # raising here would end this thread and every submission with it.
+                with self._claim_lock:
+                    self._pause(exc)
+                continue
+            if not started:
                 self._wake.wait(self._idle_wait)
                 self._wake.clear()
         with self._lock:

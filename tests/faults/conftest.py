@@ -41,7 +41,8 @@ DUO = {"read_timeout": 1.0, "connect_timeout": 1.0, "poll_interval": 0.5,
 
 def fault_settings(pki: Path, vhost: str, soap_url: str, store_url: str, *,
                    amqp_port: int = 5672, duo: dict[str, Any] | None = None,
-                   amqp: dict[str, Any] | None = None) -> Settings:
+                   amqp: dict[str, Any] | None = None,
+                   store: dict[str, Any] | None = None) -> Settings:
     return load_settings(None, overrides={
         "school": {"brin": "00AA", "oin": SCHOOL_OIN},
         "duo": {"url": soap_url, "ca_bundle": str(pki / "trust-bundle.pem"),
@@ -50,7 +51,7 @@ def fault_settings(pki: Path, vhost: str, soap_url: str, store_url: str, *,
                 "signature_cert": str(pki / "duo.pem"), **DUO, **(duo or {})},
         "amqp": {"url": f"amqp://guest:guest@127.0.0.1:{amqp_port}/{vhost}", **AMQP,
                  **(amqp or {})},
-        "store": {"url": store_url},
+        "store": {"url": store_url, **(store or {})},
         "health": {"port": 0},
     })
 
@@ -69,6 +70,7 @@ class Rig:
         self.amqp_port = 5672
         self.duo: dict[str, Any] = {}
         self.amqp: dict[str, Any] = {}
+        self.store: dict[str, Any] = {}
         self.sent: list[dict[str, Any]] = []
         self.message_ids: dict[str, list[str]] = {}     # message_id -> source ids
         self.raw_dead: set[str] = set()                  # message ids expected dead
@@ -99,7 +101,8 @@ class Rig:
     @property
     def settings(self) -> Settings:
         return fault_settings(self.pki, self.vhost, self.soap_url, self.store_url,
-                              amqp_port=self.amqp_port, duo=self.duo, amqp=self.amqp)
+                              amqp_port=self.amqp_port, duo=self.duo, amqp=self.amqp,
+                              store=self.store)
 
     @property
     def direct(self) -> Settings:

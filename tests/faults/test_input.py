@@ -108,5 +108,5 @@ def test_row14_duplicate_deliveries_make_one_report(rig: Rig) -> None:
     wait_for(lambda: sum(1 for e in rig.logs if e["event"] == "message_accepted") >= 4,
              what="all four deliveries handled", timeout=15)
     rig.verdict().assert_clean()
-    from .test_soap import unacked
-    assert unacked(rig) == (0, 0)
+    from .test_soap import inbox_depth
+    assert inbox_depth(rig) == 0

@@ -75,18 +75,20 @@ def test_row22_slow_soap_does_not_hold_acks(rig: Rig) -> None:
     rig.start()
     rig.publish(6)
     # Within a second or two every delivery is committed and acked, while DUO is still busy.
-    wait_for(lambda: unacked(rig) == (0, 0), what="inbox empty and nothing unacked", timeout=10)
+    wait_for(lambda: inbox_depth(rig) == 0, what="every delivery acked", timeout=10)
+    assert sum(1 for e in rig.logs if e["event"] == "message_accepted") == 6
     assert len(rig.done_ids()) < 6
     rig.settle(timeout=40)
     rig.verdict().assert_clean()
 
 
-def unacked(rig: Rig) -> tuple[int, int]:
-    """(ready, unacknowledged) messages of the inbox queue."""
-    out = support.rabbitmqctl("list_queues", "-p", rig.vhost, "name", "messages_ready",
-                              "messages_unacknowledged")
+def inbox_depth(rig: Rig) -> int:
+    """Messages the broker still holds in the inbox queue (ready or unacknowledged).
+    (The per-state columns of a quorum queue lag behind by a statistics interval; the
+    total does not.)"""
+    out = support.rabbitmqctl("list_queues", "-p", rig.vhost, "name", "messages")
     for line in out.splitlines():
         parts = line.split()
         if parts and parts[0] == rig.settings.amqp.inbox_queue:
-            return int(parts[1]), int(parts[2])
-    return -1, -1
+            return int(parts[1])
+    return -1
