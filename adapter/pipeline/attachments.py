@@ -31,6 +31,7 @@ from adapter.errors import (
     DuplicateDocument,
     OutcomeUnknown,
     RecordError,
+    StoreUnavailable,
     SystemFault,
     TransientError,
 )
@@ -66,7 +67,14 @@ class AttachmentSender:
         if recovered:
             log.warning("bijlagen_interrupted_recovered", count=recovered)
         while not stop.is_set():
-            if self.held or not self.send_due(stop):
+            try:
+                busy = not self.held and self.send_due(stop)
+            except StoreUnavailable as exc:
+                # The store went away: wait and try again; raising would end this thread.
+                log.warning("bijlagen_paused", error=str(exc))
+                stop.wait(1.0)
+                continue
+            if not busy:
                 self._wake.wait(self._idle_wait)
                 self._wake.clear()
 
