@@ -112,6 +112,14 @@ class FaultProxy:
                 else:
                     link.close(reset=mode == "reset")
 
+    def retarget(self, host: str, port: int) -> None:
+        """Send new connections to another upstream (existing ones are closed)."""
+        self.upstream = (host, port)
+        with self._lock:
+            links = list(self._links)
+        for link in links:
+            link.close()
+
     def heal(self) -> None:
         self.set("pass")
 
