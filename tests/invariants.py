@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 @dataclass
 class Verdict:
     """What the checker found; :meth:`assert_clean` fails with all of it."""

@@ -16,9 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import e2e.conftest as e2e_fixtures
 import pika
 import pika.exceptions
 import pytest
+from e2e.conftest import SCHOOL_OIN, Tap, control, dead_letters, wait_for
+from e2e.records import encode, make_bsn, record
+from faultproxy import FaultProxy
+from invariants import Verdict, check
 from structlog.testing import capture_logs
 
 from adapter.config import Settings, load_settings
@@ -26,11 +31,11 @@ from adapter.pipeline.daemon import Daemon
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
 
-from e2e.conftest import (SCHOOL_OIN, Tap, _reap_daemons, control, dead_letters,  # noqa: F401
-                          simulator, vhost, wait_for)
-from e2e.records import encode, make_bsn, record
-from faultproxy import FaultProxy
-from invariants import Verdict, check
+# The end-to-end fixtures this folder shares: a vhost per test, the simulator, and the
+# reaper of daemon processes a failed test left behind.
+vhost = e2e_fixtures.vhost
+simulator = e2e_fixtures.simulator
+_reap_daemons = e2e_fixtures._reap_daemons
 
 #: The clocks of every fault test (see the module docstring).
 AMQP = {"heartbeat": 2, "blocked_connection_timeout": 4.0, "reconnect_max_seconds": 2.0,
@@ -133,8 +138,8 @@ class Rig:
               ) -> Daemon:
         self.tap  # noqa: B018 - the tap queue exists before the first event
         daemon = Daemon(self.settings)
-        daemon.submitter._pause_seconds = 1.0   # noqa: SLF001 - a short system-fault pause
-        daemon.consumer._pause_base = 0.2       # noqa: SLF001 - short pauses after a crash
+        daemon.submitter._pause_seconds = 1.0   # a short system-fault pause
+        daemon.consumer._pause_base = 0.2       # short pauses after a crash
         if prepare is not None:
             prepare(daemon)
         daemon.start()

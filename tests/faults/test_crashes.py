@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from e2e.test_process import start_daemon, write_config
 from invariants import json_log
 

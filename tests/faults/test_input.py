@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from e2e.records import encode
+
 from adapter.pipeline.daemon import Daemon
 from adapter.sis import publish_export
 from adapter.sis.delivery import Delivery, Disposition
 
 from .conftest import Rig, dead_letters, wait_for
-from e2e.records import encode
 
 
 def reasons(rig: Rig) -> dict[str, str]:
@@ -71,14 +72,14 @@ def test_row13_poison_messages_go_to_the_dead_queue_and_spare_their_neighbours(
                 raise ValueError("plugin bug")
             return original(record, *args, **kwargs)
         vendor.to_duo = to_duo  # type: ignore[method-assign]
-        handle = daemon.consumer._handle  # noqa: SLF001
+        handle = daemon.consumer._handle
 
         def crashing(delivery: Delivery) -> Disposition:
             if b"poison-crash" in delivery.body:
                 crashes.append(delivery.message_id or "")
                 raise RuntimeError("handler crash")
             return handle(delivery)
-        daemon.consumer._handle = crashing  # noqa: SLF001
+        daemon.consumer._handle = crashing
 
     rig.publish(3)
     plugin = rig.publish_body(encode(rig.new_record(source_id="poison-plugin-1")), [],

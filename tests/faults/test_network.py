@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 import support
 
 from .conftest import Rig, wait_for
