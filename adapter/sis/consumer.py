@@ -60,6 +60,7 @@ import pika
 import pika.exceptions
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from adapter.backoff import backoff_delay
 from adapter.config import AmqpSettings
@@ -73,7 +74,11 @@ log = structlog.get_logger(__name__)
 
 __all__ = ["Consumer", "Delivery", "Disposition"]
 
-_RECOVERABLE = (pika.exceptions.AMQPError, ConfigError, OSError)
+# A connect that times out in the AMQP handshake (a broker or network that accepts the
+# socket and then says nothing) surfaces from BlockingConnection as pika's
+# AMQPConnectorStackTimeout, which is not an AMQPError (fault matrix row 3).
+_CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException)
+_RECOVERABLE = (*_CONNECT_ERRORS, ConfigError, OSError)
 
 
 @dataclass(frozen=True)
@@ -321,7 +326,7 @@ class Consumer:
             try:
                 self._dead.publish(delivery, disposition.reason)
                 break
-            except pika.exceptions.AMQPError as exc:
+            except _CONNECT_ERRORS as exc:
                 # Once more on a fresh connection: an idle one may have been dropped for
                 # missed heartbeats while the worker was busy (not after a blocked timeout).
                 if attempt == 1 and not isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):

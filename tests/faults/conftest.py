@@ -234,10 +234,15 @@ def rig(pki_dir: Path, vhost: str, simulator: SimulatorServer, tmp_path: Path,
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in this folder is a ``fault`` test with a timeout of its own."""
+    """Every test in this folder is a ``fault`` test with a timeout of its own, and fails
+    when a thread dies of an exception."""
     for item in items:
         if "/faults/" in str(item.path).replace("\\", "/") + "/" and item.path.name.startswith(
                 "test_"):
             item.add_marker(pytest.mark.fault)
+            # A daemon thread that dies of an exception fails the test (it would stop
+            # that part of the daemon for good).
+            item.add_marker(pytest.mark.filterwarnings(
+                "error::pytest.PytestUnhandledThreadExceptionWarning"))
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(90))

@@ -67,3 +67,26 @@ def test_row03_network_blackhole(rig: Rig, direction: str) -> None:
     rig.verdict().assert_clean()
     heartbeat = rig.settings.amqp.heartbeat
     assert noticed <= 2 * (heartbeat + 5) + 2, f"noticed after {noticed:.1f} s"
+
+
+def test_row03_blackhole_while_reconnecting(rig: Rig) -> None:
+    """The connections are reset and the broker then accepts sockets but never answers
+    (blackhole down): every reconnect times out in the AMQP handshake, which pika raises
+    as ``AMQPConnectorStackTimeout`` (not an ``AMQPError``). The consumer must keep
+    trying, and consume again once the network heals."""
+    proxy = rig.amqp_proxy()
+    rig.start()
+    rig.publish(2)
+    rig.settle()
+    proxy.set("reset")
+    proxy.set("blackhole_down")
+    rig.publish(3)
+    wait_for(lambda: sum(1 for e in rig.logs if e["event"] == "amqp_connect_failed"
+                         or (e["event"] == "amqp_connection_lost")) >= 2,
+             what="reconnects failing", timeout=20)
+    time.sleep(5.0)              # at least one handshake timeout (2 × connect_timeout)
+    proxy.heal()
+    rig.settle(timeout=40)
+    rig.verdict().assert_clean()
+    assert rig.daemon is not None and rig.daemon._threads["consumer"].is_alive()
+    assert not any(e["event"] == "consumer_worker_error" for e in rig.logs)
