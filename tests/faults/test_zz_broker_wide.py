@@ -14,7 +14,6 @@ import pytest
 import support
 
 from .conftest import Rig, control, wait_for
-from .test_soap import inbox_depth
 
 pytestmark = [pytest.mark.broker_wide, pytest.mark.timeout(150)]
 
@@ -86,7 +85,6 @@ def test_row18_resource_alarm_blocks_feedback_not_consuming(rig: Rig) -> None:
         assert not rig.done_ids()
         assert rig.daemon is not None
         assert rig.daemon.store.counts()["outbox"].get("pending", 0) >= 4
-        assert inbox_depth(rig) in (0, -1) or True   # counters lag; acks shown by accepted
     rig.settle(timeout=40)
     rig.verdict().assert_clean()
     assert not consumer_lost(rig)
