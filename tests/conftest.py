@@ -25,11 +25,19 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 BROKER_FIXTURES = frozenset({"amqp_vhost", "vhost"})
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that gets a vhost as ``broker`` (``pytest -m broker`` selects them)."""
+    """Mark every test that gets a vhost as ``broker`` (``pytest -m broker`` selects them).
+
+    Tests that disturb the whole broker (``broker_wide``: a restart, a resource alarm) run
+    after everything else, whatever order another plugin (pytest-randomly) chose: this
+    hook runs last."""
     for item in items:
         if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
+    wide = [item for item in items if item.get_closest_marker("broker_wide")]
+    if wide:
+        items[:] = [item for item in items if not item.get_closest_marker("broker_wide")] + wide
 
 
 def debian_tool(command: str, package: str, *, timeout: float) -> str:
@@ -61,3 +69,4 @@ def xmlsec1() -> str:
 def chromium() -> str:
     """Debian's ``chromium``, a real browser to render the evidence page headless."""
     return debian_tool("chromium", "chromium", timeout=900)
+

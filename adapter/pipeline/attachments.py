@@ -71,7 +71,14 @@ class AttachmentSender:
         if recovered:
             log.warning("bijlagen_interrupted_recovered", count=recovered)
         while not stop.is_set():
-            if self.held or not self.send_due(stop):
+            try:
+                busy = not self.held and self.send_due(stop)
+            except StoreUnavailable as exc:
+                # The store went away: wait and try again; raising would end this thread.
+                log.warning("bijlagen_paused", error=str(exc))
+                stop.wait(1.0)
+                continue
+            if not busy:
                 # Every settled report wakes us; under load that is dozens a second.
                 # Looking at most every MIN_GAP seconds keeps an idle look cheap.
                 if stop.wait(min(MIN_GAP, self._idle_wait)):

@@ -149,7 +149,15 @@ class Submitter:
                 self._release_ready()
                 stop.wait(1.0)
                 continue
-            if not self._claim():
+            try:
+                started = self._claim()
+            except StoreUnavailable as exc:
+                # The store went away between claims: pause, as for a failed call;
+                # raising here would end this thread and every submission with it.
+                with self._claim_lock:
+                    self._pause(exc)
+                continue
+            if not started:
                 self._wake.wait(self._idle_wait)
                 self._wake.clear()
         self._release_ready()

@@ -20,7 +20,8 @@ Routes (JSON in and out)::
     POST /control/reset                      forget reports, ledger, faults
     POST /control/rod                        {"students": [{bsn|onderwijsnummer, geboortedatum}]}
     POST /control/faults                     {"mode": http_503|server_fault|delay|
-                                              commit_then_hang|bad_signature|unsigned,
+                                              commit_then_hang|hang_then_drop|
+                                              bad_signature|unsigned,
                                               "count": n, "seconds": s, "operation"?: name}
                                              (with "operation", only that operation's
                                              calls take the fault)

@@ -78,6 +78,10 @@ class SoapApp:
                 return self._fault(start_response, SoapFault("DK0051"), Partial(), plan)
             if plan.mode == "delay":
                 self.stopping.wait(plan.seconds)
+            if plan.mode == "hang_then_drop":
+                # Lost on its way in: nothing registered, the client's read timeout expires.
+                self.stopping.wait(plan.seconds)
+                return _plain(start_response, "503 Service Unavailable", b"dropped\n")
 
         partial = Partial()
         try:

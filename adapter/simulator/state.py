@@ -47,8 +47,10 @@ class FaultPlan:
 
 #: ``bad_signature``/``unsigned``: the request is handled (and registered) normally, but
 #: the answer's signature is tampered with / left out, so the client must refuse it.
+#: ``hang_then_drop``: the request is read, never handled (nothing registered), and the
+#: answer held back ``seconds`` (past the client's read timeout), then a 503.
 FAULT_MODES = ("http_503", "server_fault", "delay", "commit_then_hang", "bad_signature",
-               "unsigned")
+               "unsigned", "hang_then_drop")
 
 
 class SimState:

@@ -3,22 +3,26 @@
 Threads and ownership (pika connections are confined to their thread):
 
 - the thread calling :meth:`Consumer.run` owns the consuming
-  ``BlockingConnection`` and the dead-letter publishing connection. It loops
-  on ``process_data_events`` (so heartbeats flow while the handler is slow),
-  queues deliveries for the worker, and performs every ack, nack and
-  dead-letter publish;
+  ``BlockingConnection``. It loops on ``process_data_events`` (so heartbeats
+  flow while the handler is slow), queues deliveries for the worker, and
+  performs every ack and nack;
 - one worker thread calls ``handle`` for one delivery at a time, in delivery
-  order, and hands the :class:`Disposition` back through a queue plus
+  order, owns the dead-letter publishing connection (and publishes the dead
+  copies), and hands the settlement back through a queue plus
   ``connection.add_callback_threadsafe`` (the only thread-safe pika call).
+  The dead-letter publish waits for its broker confirm, and under a resource
+  alarm that wait lasts up to ``blocked_connection_timeout``: on the I/O
+  thread it would starve the consuming connection's heartbeats, and the
+  broker would drop the consumer (fault matrix row 18, docs/reliability.md).
 
 Dispositions:
 
 - ``ack``: the handler committed the message to the store → ``basic_ack``.
-- ``dead``: publish a copy (body, routing key, ``message_id``, headers, plus
-  ``x-verzuim-reason`` and ``x-verzuim-routing-key``) to the dead exchange on a
-  separate confirmed connection, wait for the confirm, then ack the original.
-  If that publish fails the original is nacked with requeue and the worker
-  pauses.
+- ``dead``: the worker publishes a copy (body, routing key, ``message_id``,
+  headers, plus ``x-verzuim-reason`` and ``x-verzuim-routing-key``) to the dead
+  exchange on a separate confirmed connection, waits for the confirm, then the
+  original is acked. If that publish fails the original is nacked with requeue
+  and the worker pauses.
 - ``requeue`` while stopping: the handler gave way to the stop at a safe point
   (see :attr:`Consumer.stopping`); the delivery stays unacked and goes back to
   the broker when the connection closes.
@@ -56,6 +60,7 @@ import pika
 import pika.exceptions
 import structlog
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from adapter.backoff import backoff_delay
 from adapter.config import AmqpSettings
@@ -69,7 +74,11 @@ log = structlog.get_logger(__name__)
 
 __all__ = ["Consumer", "Delivery", "Disposition"]
 
-_RECOVERABLE = (pika.exceptions.AMQPError, ConfigError, OSError)
+# A connect that times out in the AMQP handshake (a broker or network that accepts the
+# socket and then says nothing) surfaces from BlockingConnection as pika's
+# AMQPConnectorStackTimeout, which is not an AMQPError (fault matrix row 3).
+_CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException)
+_RECOVERABLE = (*_CONNECT_ERRORS, ConfigError, OSError)
 
 
 @dataclass(frozen=True)
@@ -108,11 +117,10 @@ class Consumer:
         self._draining = False        # stop: the worker takes no new delivery
         self._exit = threading.Event()
         self._stop: threading.Event | None = None
-        self._pause_requested = False
         self._pause_attempt = 0
         self._conn: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
-        self._dead: DeadLetterPublisher | None = None
+        self._dead = DeadLetterPublisher(settings, self._dead_params)   # the worker's
         self._consumer_tag: str | None = None
         self._cancelled = False
         self._connected = False
@@ -171,7 +179,6 @@ class Consumer:
 
     def _session(self, stop: threading.Event) -> None:
         conn = BlockingConnection(self._params)
-        self._dead = DeadLetterPublisher(self._settings, self._dead_params)
         try:
             channel = conn.channel()
             declare_topology(channel, self._settings)
@@ -191,13 +198,11 @@ class Consumer:
                 self._apply_settled()
                 if channel.is_closed or self._cancelled:
                     raise _SessionLost("channel closed or consumer cancelled by the broker")
-                self._dead.pump()
             self._drain(conn, channel)
         finally:
             with self._lock:
                 self._generation += 1      # the worker drops what this connection delivered
             self._conn = self._channel = None
-            self._dead.close()
             _drop_all(self._deliveries)
             if conn.is_open:
                 try:
@@ -245,21 +250,8 @@ class Consumer:
 
     def _settle(self, channel: BlockingChannel, delivery: Delivery, disposition: Disposition) -> None:
         tag = delivery.delivery_tag
-        if disposition.action == "ack":
+        if disposition.action in ("ack", "dead"):   # "dead": the copy is confirmed
             channel.basic_ack(tag)
-        elif disposition.action == "dead":
-            assert self._dead is not None
-            try:
-                self._dead.publish(delivery, disposition.reason)
-            except pika.exceptions.AMQPError as exc:
-                log.warning("dead_letter_failed", message_id=delivery.message_id,
-                            error=type(exc).__name__)
-                channel.basic_nack(tag, requeue=True)
-                self._pause_requested = True
-                return
-            channel.basic_ack(tag)
-            log.info("message_dead_lettered", message_id=delivery.message_id,
-                     routing_key=delivery.routing_key)
         else:
             channel.basic_nack(tag, requeue=True)
 
@@ -273,19 +265,23 @@ class Consumer:
     # -- worker thread ----------------------------------------------------
 
     def _work(self) -> None:
+        try:
+            self._work_loop()
+        finally:
+            self._dead.close()
+
+    def _work_loop(self) -> None:
         while not self._exit.is_set():
             try:
                 generation, delivery = self._deliveries.get(timeout=0.1)
             except queue.Empty:
+                self._dead.pump()
                 continue
             with self._lock:
                 if self._draining or generation != self._generation:
                     continue   # left unacked: the broker redelivers it
                 self._busy = True
             try:
-                if self._pause_requested:
-                    self._pause_requested = False
-                    self._pause(generation, "dead_letter_failed")
                 self._process(generation, delivery)
             except Exception as exc:   # a bug here must not silently kill the only worker
                 log.error("consumer_worker_error", error=type(exc).__name__)
@@ -309,6 +305,10 @@ class Consumer:
                     self._post(_Settled(generation, delivery, Disposition("requeue")))
                     self._pause(generation, "handler_crashed")
                     return
+            if disposition.action == "dead" and not self._dead_letter(delivery, disposition):
+                self._post(_Settled(generation, delivery, Disposition("requeue")))
+                self._pause(generation, "dead_letter_failed")
+                return
             if disposition.action != "requeue":
                 self._pause_attempt = 0
                 self._post(_Settled(generation, delivery, disposition))
@@ -318,6 +318,25 @@ class Consumer:
             # System fault: keep the delivery (not counted by the broker) and retry it.
             if not self._pause(generation, "requeue"):
                 return   # stopping or connection lost: left unacked, the broker redelivers
+
+    def _dead_letter(self, delivery: Delivery, disposition: Disposition) -> bool:
+        """Publish the dead copy and wait for its confirm (on this, the worker's, thread);
+        False when that failed (the original is then nacked with requeue)."""
+        for attempt in (1, 2):
+            try:
+                self._dead.publish(delivery, disposition.reason)
+                break
+            except _CONNECT_ERRORS as exc:
+                # Once more on a fresh connection: an idle one may have been dropped for
+                # missed heartbeats while the worker was busy (not after a blocked timeout).
+                if attempt == 1 and not isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):
+                    continue
+                log.warning("dead_letter_failed", message_id=delivery.message_id,
+                            error=type(exc).__name__)
+                return False
+        log.info("message_dead_lettered", message_id=delivery.message_id,
+                 routing_key=delivery.routing_key)
+        return True
 
     def _pause(self, generation: int, cause: str) -> bool:
         """Sleep a growing backoff; False when stopping or the connection changed meanwhile."""

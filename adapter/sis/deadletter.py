@@ -32,8 +32,9 @@ _REASON_MAX = 500
 class DeadLetterPublisher:
     """Confirmed, mandatory publisher to the dead exchange.
 
-    Owned by one thread (the consumer's I/O thread); connects lazily, and
-    reconnects on the next publish after any failure.
+    Owned by one thread (the consumer's worker thread, so a publish blocked by a
+    resource alarm never holds up the consuming connection's heartbeats); connects
+    lazily, and reconnects on the next publish after any failure.
     """
 
     def __init__(self, settings: AmqpSettings, params: pika.URLParameters) -> None:

@@ -1,0 +1,170 @@
+"""Fault matrix rows 11 and 21: the store fails under the running daemon (in this
+process). Disk full: SQLite's ``max_page_count`` just above the file's size
+(``SQLITE_FULL``), PostgreSQL a trigger raising SQLSTATE 53100 (disk_full). Store
+unavailable: PostgreSQL behind a fault proxy that resets and refuses connections
+(the shared server is never stopped)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from adapter.pipeline.daemon import Daemon
+from adapter.store.keys import create_key_file, new_key
+
+from .conftest import Rig, wait_for
+from .test_soap import inbox_depth
+
+PG_ADMIN_URL = os.environ.get(
+    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+DISK_FULL_SQL = """
+CREATE OR REPLACE FUNCTION fault_disk_full() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'
+      USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER fault_disk_full_inbox BEFORE INSERT ON inbox_messages
+    FOR EACH ROW EXECUTE FUNCTION fault_disk_full();
+CREATE TRIGGER fault_disk_full_outbox BEFORE INSERT ON outbox
+    FOR EACH ROW EXECUTE FUNCTION fault_disk_full();
+"""
+HEAL_SQL = """
+DROP TRIGGER fault_disk_full_inbox ON inbox_messages;
+DROP TRIGGER fault_disk_full_outbox ON outbox;
+"""
+
+
+@pytest.fixture()
+def pg_db() -> Iterator[str]:
+    """A fresh PostgreSQL database (name) on the shared server; dropped afterwards."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                             connect_args={"connect_timeout": 3})
+    name = f"verzuim_f_{secrets.token_hex(6)}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but does not answer: {exc.orig}")
+        pytest.skip("PostgreSQL does not answer on " + PG_ADMIN_URL)
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def pg_url(name: str, port: int | None = None) -> str:
+    url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    if port is not None:
+        url = url.set(host="127.0.0.1", port=port)
+    return url.render_as_string(hide_password=False)
+
+
+def use_pg(rig: Rig, name: str, *, port: int | None = None) -> None:
+    key = rig.tmp_path / "store.key"
+    create_key_file(key, [new_key()])
+    rig.store_url = pg_url(name, port)
+    rig.store = {"encryption_key_file": str(key)}
+
+
+def store_errors(rig: Rig) -> int:
+    return sum(1 for e in rig.logs if e["event"] == "store_unavailable")
+
+
+def accepted(rig: Rig) -> int:
+    return sum(1 for e in rig.logs if e["event"] == "message_accepted")
+
+
+def held_by_broker(rig: Rig, published: int, accepted_before: int) -> None:
+    """Of the ``published`` messages sent during the fault, every one not committed
+    (no ``message_accepted``) is still held by the broker, unacked, and at least one is
+    (the broker's queue counters lag by a statistics interval, 5 s)."""
+    def holds() -> bool:
+        expected = published - (accepted(rig) - accepted_before)
+        return expected >= 1 and inbox_depth(rig) == expected
+    wait_for(holds, what="uncommitted messages held by the broker", timeout=12, interval=0.5)
+
+
+def test_row11_disk_full_sqlite(rig: Rig) -> None:
+    """``SQLITE_FULL`` on every write: nothing is acked without its commit, consuming
+    pauses, and once space returns everything drains."""
+    limit: dict[str, int | None] = {"pages": None}
+
+    def prepare(daemon: Daemon) -> None:
+        @event.listens_for(daemon.store.database.engine, "checkout")
+        def _cap(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA max_page_count={limit['pages'] or 1073741823}")
+            cursor.close()
+
+    rig.start(prepare=prepare)
+    rig.publish(2)
+    rig.settle()
+    db = Path(rig.store_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(db) as conn:
+        limit["pages"] = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    before = accepted(rig)
+    published = 0
+    # The file has free room in its pages: publish until an inbox commit fails.
+    while published < 40 and not any(e["event"] == "store_unavailable"
+                                      and e.get("operation") == "accept" for e in rig.logs):
+        rig.publish(1)
+        published += 1
+        time.sleep(0.1)
+    held_by_broker(rig, published, before)
+    limit["pages"] = None
+    rig.settle(timeout=40)
+    rig.verdict().assert_clean()
+
+
+def test_row11_disk_full_postgresql(pg_db: str, rig: Rig) -> None:
+    """SQLSTATE 53100 on every inbox and outbox insert: deliveries stay unacked, results
+    wait; after the triggers go, everything drains, nothing lost or sent twice."""
+    use_pg(rig, pg_db)
+    rig.start()
+    rig.publish(2)
+    rig.settle()
+    admin = sa.create_engine(pg_url(pg_db))
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(DISK_FULL_SQL)
+        before = accepted(rig)
+        rig.publish(3)
+        wait_for(lambda: store_errors(rig) >= 2, what="the store full", timeout=20)
+        held_by_broker(rig, 3, before)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(HEAL_SQL)
+    finally:
+        admin.dispose()
+    rig.settle(timeout=40)
+    rig.verdict().assert_clean()
+
+
+def test_row21_store_unavailable_postgresql(pg_db: str, rig: Rig) -> None:
+    """PostgreSQL unreachable (connections reset, then refused for 3 s): consumption
+    pauses without acks, submissions pause, and everything resumes and drains."""
+    proxy = rig.proxy("127.0.0.1", sa.make_url(PG_ADMIN_URL).port or 5432)
+    use_pg(rig, pg_db, port=proxy.port)
+    rig.start()
+    rig.publish(2)
+    rig.settle()
+    proxy.set("reset")
+    before = accepted(rig)
+    rig.publish(3)
+    wait_for(lambda: store_errors(rig) >= 1, what="the store unreachable", timeout=20)
+    proxy.set("down")
+    held_by_broker(rig, 3, before)
+    proxy.heal()
+    rig.settle(timeout=40)
+    rig.verdict().assert_clean()
