@@ -78,9 +78,11 @@ def take(conn: Connection, name: str, *, holder: str, until: datetime,
     row = conn.execute(sa.select(_lease.c.holder, _lease.c.expires_at, _lease.c.epoch)
                        .where(_lease.c.name == name).with_for_update()).first()
     if row is None:
+        # RETURNING, not rowcount: the driver's rowcount does not tell a skipped row
         inserted = conn.execute(_insert_ignore(conn).values(
-            name=name, holder=holder, expires_at=until, epoch=1)).rowcount
-        return 1 if inserted else None
+            name=name, holder=holder, expires_at=until, epoch=1)
+            .returning(_lease.c.name)).first()
+        return 1 if inserted is not None else None
     if row.holder != holder and row.expires_at >= now:
         return None
     epoch = row.epoch if row.holder == holder else row.epoch + 1

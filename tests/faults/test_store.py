@@ -75,7 +75,8 @@ def use_pg(rig: Rig, name: str, *, port: int | None = None) -> None:
     key = rig.tmp_path / "store.key"
     create_key_file(key, [new_key()])
     rig.store_url = pg_url(name, port)
-    rig.store = {"encryption_key_file": str(key)}
+    rig.store = {"encryption_key_file": str(key),
+                 "student_key_secret": "fault-tests-student-key-secret-" + "s" * 16}
 
 
 def store_errors(rig: Rig) -> int:

@@ -6,6 +6,7 @@ would (its own ``replica`` name), on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -154,3 +155,30 @@ def test_a_second_daemon_on_one_sqlite_file_is_refused(tmp_path: object,
     finally:
         first.close()
         second.close()
+
+
+def test_replicas_starting_together_get_one_holder(store: Store, other: Store,
+                                                   store_url: str, store_cipher: Cipher,
+                                                   student_secret: StudentKeySecret) -> None:
+    third = Store.open(store_url, cipher=store_cipher, student_secret=student_secret)
+    try:
+        for _ in range(5):
+            with store._db.write("test") as conn:
+                conn.execute(t.leases.delete())
+            replicas = (store, other, third)
+            results: list[int | None] = [None] * 3
+            start = threading.Barrier(3)
+
+            def take(n: int) -> None:
+                start.wait()
+                results[n] = replicas[n].take_lease("feedback_poller", seconds=30)
+
+            threads = [threading.Thread(target=take, args=(n,)) for n in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            assert sorted(results, key=lambda r: r is None) [1:] == [None, None], results
+            assert results.count(1) == 1
+    finally:
+        third.close()
