@@ -7,11 +7,15 @@ import os
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
+import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from adapter.simulator.server import SimulatorServer
@@ -84,3 +88,40 @@ def store_secrets(work: Path, store: str) -> list[str]:
     for path in (key, student):
         path.chmod(0o600)
     return [f'encryption_key_file = "{key}"', f'student_key_secret_file = "{student}"']
+
+
+#: The test PostgreSQL server's admin URL (``VERZUIM_TEST_PG``).
+PG_ADMIN_URL = os.environ.get(
+    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pg_url(name: str, *, port: int | None = None) -> str:
+    """The URL of database ``name`` on the test server (``port``: through a proxy)."""
+    url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    if port is not None:
+        url = url.set(host="127.0.0.1", port=port)
+    return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """The name of a new database (``<prefix>_<random>``) on the test server, dropped
+    with everything in it afterwards. When the server does not answer the test is
+    skipped, or fails when ``CI`` is set (CI must run the PostgreSQL variants)."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                             connect_args={"connect_timeout": 3})
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but does not answer: {exc.orig}")
+        pytest.skip("PostgreSQL does not answer on " + PG_ADMIN_URL)
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

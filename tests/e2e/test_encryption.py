@@ -10,7 +10,6 @@ hold none of the markers, while the store API still returns them all.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import secrets
 import sqlite3
@@ -30,13 +29,13 @@ from adapter.sis import publish_export
 from adapter.store.common import student_key_of
 from adapter.store.keys import student_secret_for
 
+from support import fresh_pg_database, pg_url
+
 from .conftest import control, make_settings, wait_for
 from .records import encode, record
 from .test_attachments import attach, bijlage_events
 
 pytestmark = pytest.mark.timeout(120)
-PG_ADMIN_URL = os.environ.get(
-    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARKERS = {
     "reden": "MRKREDEN-Ochtendmist",
     "toelichting": "MRKTOELICHTING-Kraanvogel",
@@ -59,31 +58,15 @@ def crypt_settings(request: pytest.FixtureRequest, pki_dir: Path, vhost: str,
     if request.param == "sqlite":   # no key configured: generated next to the database
         yield make_settings(pki_dir, vhost, simulator.soap_url, tmp_path / "store.db")
         return
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    name = f"verzuim_e_{secrets.token_hex(6)}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI but does not answer: {exc.orig}")
-        pytest.skip("PostgreSQL does not answer")
     key_file = tmp_path / "keys"
     key_file.write_text(Fernet.generate_key().decode() + "\n")
     key_file.chmod(0o600)
     base = make_settings(pki_dir, vhost, simulator.soap_url, tmp_path / "unused.db")
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    store = base.store.model_copy(update={   # PostgreSQL needs both keys configured
-        "url": url, "encryption_key_file": key_file,
-        "student_key_secret": SecretStr(secrets.token_urlsafe(48))})
-    try:
+    with fresh_pg_database("verzuim_e") as name:
+        store = base.store.model_copy(update={   # PostgreSQL needs both keys configured
+            "url": pg_url(name), "encryption_key_file": key_file,
+            "student_key_secret": SecretStr(secrets.token_urlsafe(48))})
         yield base.model_copy(update={"store": store})
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _raw_sqlite(settings: Settings) -> bytes:

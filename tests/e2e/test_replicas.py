@@ -11,7 +11,6 @@ poller's lease, and only the holder polled DUO.
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 import signal
@@ -30,31 +29,22 @@ from adapter.config import Settings
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import connection_parameters, declare_topology
 
+from support import fresh_pg_database, pg_url
+
 from .conftest import Tap, control, wait_for
 from .records import make_bsn, record
 from .test_process import start_daemon, write_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(420)]
 
-PG_ADMIN_URL = os.environ.get(
-    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STUDENTS, PER_STUDENT = 50, 20
 LEASE_SECONDS = 3
 
 
 @pytest.fixture()
-def pg_url() -> Iterator[str]:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    name = f"verzuim_r_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def pg_store_url() -> Iterator[str]:
+    with fresh_pg_database("verzuim_r") as name:
+        yield pg_url(name)
 
 
 def _secret_file(path: Path, text: str) -> Path:
@@ -63,14 +53,14 @@ def _secret_file(path: Path, text: str) -> Path:
     return path
 
 
-def _config(settings: Settings, tmp_path: Path, pg_url: str) -> Path:
+def _config(settings: Settings, tmp_path: Path, url: str) -> Path:
     path = write_config(tmp_path / "replica.toml", settings)
     key = _secret_file(tmp_path / "store.key", Fernet.generate_key().decode())
     student = _secret_file(tmp_path / "student.key", secrets.token_urlsafe(40))
     text = path.read_text().replace(
         f'[store]\nurl = "{settings.store.url}"',
         "\n".join([
-            "[store]", f'url = "{pg_url}"', f'encryption_key_file = "{key}"',
+            "[store]", f'url = "{url}"', f'encryption_key_file = "{key}"',
             f'student_key_secret_file = "{student}"',
             f"claim_lease_seconds = {LEASE_SECONDS}", f"leader_lease_seconds = {LEASE_SECONDS}",
         ]))
@@ -130,9 +120,9 @@ def _at(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
 
 
-def _holder_pid(pg_url: str) -> int:
+def _holder_pid(url: str) -> int:
     """The process holding the poller's lease now (replica names carry their pid)."""
-    engine = sa.create_engine(pg_url)
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             holder = conn.execute(sa.text(
@@ -144,8 +134,9 @@ def _holder_pid(pg_url: str) -> int:
 
 def test_three_replicas_share_the_work_exactly_once_in_each_students_order(
         settings: Settings, simulator: SimulatorServer, tap: Tap, tmp_path: Path,
-        pg_url: str) -> None:
-    config = _config(settings, tmp_path, pg_url)
+        pg_store_url: str) -> None:
+    config = _config(settings, tmp_path, pg_store_url)
+    pg = pg_store_url
     logs = [tmp_path / f"replica-{n}.log" for n in range(3)]
     procs = [start_daemon(config, log) for log in logs]
     records = _records()
@@ -156,18 +147,18 @@ def test_three_replicas_share_the_work_exactly_once_in_each_students_order(
 
     by_pid = {proc.pid: proc for proc in procs}
     wait_for(lambda: len(registered()) >= 200, what="200 registered", timeout=180)
-    killed = by_pid.pop(_holder_pid(pg_url))        # the poller dies, holding claims too
+    killed = by_pid.pop(_holder_pid(pg))        # the poller dies, holding claims too
     killed.send_signal(signal.SIGKILL)
     assert killed.wait(timeout=30) == -signal.SIGKILL
     wait_for(lambda: len(registered()) >= 500, what="500 registered", timeout=180)
     # a clean stop of the poller then (by now another replica took its lease over)
-    wait_for(lambda: _holder_pid(pg_url) in by_pid, what="the poller taken over", timeout=60)
-    stopped = by_pid.pop(_holder_pid(pg_url))
+    wait_for(lambda: _holder_pid(pg) in by_pid, what="the poller taken over", timeout=60)
+    stopped = by_pid.pop(_holder_pid(pg))
     stopped.send_signal(signal.SIGTERM)
     assert stopped.wait(timeout=60) == 0
     wanted = {r["source_id"] for r in records}
     wait_for(lambda: registered() >= wanted, what="all 1,000 registered", timeout=240)
-    wait_for(lambda: _holder_pid(pg_url) in by_pid, what="the last poller", timeout=60)
+    wait_for(lambda: _holder_pid(pg) in by_pid, what="the last poller", timeout=60)
     time.sleep(2 * LEASE_SECONDS)                   # the poller goes on; nothing more is sent
     [last] = by_pid.values()
     last.send_signal(signal.SIGTERM)
@@ -180,7 +171,7 @@ def test_three_replicas_share_the_work_exactly_once_in_each_students_order(
     assert len(control(simulator, "meldingen")) == len(records)
 
     # each student's reports registered in the order the store queued them
-    engine = sa.create_engine(pg_url)
+    engine = sa.create_engine(pg)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(

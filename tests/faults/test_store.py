@@ -6,8 +6,6 @@ unavailable: PostgreSQL behind a fault proxy that resets and refuses connections
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,11 +19,11 @@ from sqlalchemy import event
 from adapter.pipeline.daemon import Daemon
 from adapter.store.keys import create_key_file, new_key
 
+from support import PG_ADMIN_URL, fresh_pg_database, pg_url
+
 from .conftest import Rig, wait_for
 from .test_soap import inbox_depth
 
-PG_ADMIN_URL = os.environ.get(
-    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 DISK_FULL_SQL = """
 CREATE OR REPLACE FUNCTION fault_disk_full() RETURNS trigger AS $$
@@ -45,36 +43,14 @@ DROP TRIGGER fault_disk_full_outbox ON outbox;
 @pytest.fixture()
 def pg_db() -> Iterator[str]:
     """A fresh PostgreSQL database (name) on the shared server; dropped afterwards."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                             connect_args={"connect_timeout": 3})
-    name = f"verzuim_f_{secrets.token_hex(6)}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI but does not answer: {exc.orig}")
-        pytest.skip("PostgreSQL does not answer on " + PG_ADMIN_URL)
-    try:
+    with fresh_pg_database("verzuim_f") as name:
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def pg_url(name: str, port: int | None = None) -> str:
-    url = sa.make_url(PG_ADMIN_URL).set(database=name)
-    if port is not None:
-        url = url.set(host="127.0.0.1", port=port)
-    return url.render_as_string(hide_password=False)
 
 
 def use_pg(rig: Rig, name: str, *, port: int | None = None) -> None:
     key = rig.tmp_path / "store.key"
     create_key_file(key, [new_key()])
-    rig.store_url = pg_url(name, port)
+    rig.store_url = pg_url(name, port=port)
     rig.store = {"encryption_key_file": str(key),
                  "student_key_secret": "fault-tests-student-key-secret-" + "s" * 16}
 

@@ -8,8 +8,6 @@ answer, the PostgreSQL variants are skipped locally and FAIL when ``CI`` is set.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,37 +21,17 @@ from adapter.store.crypto import Cipher
 from adapter.store.pseudonyms import StudentKeySecret
 
 from adapter.store import Store
+from support import fresh_pg_database, pg_url
 
-PG_ADMIN_URL = os.environ.get(
-    "VERZUIM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Every table of the schema, so a new one cannot leak rows between tests.
 TABLES = tuple(table.name for table in schema.metadata.sorted_tables)
-
-
-def _admin_engine() -> sa.Engine:
-    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                            connect_args={"connect_timeout": 3})
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this module; dropped afterwards."""
-    admin = _admin_engine()
-    name = f"verzuim_t_{secrets.token_hex(6)}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI but does not answer: {exc.orig}")
-        pytest.skip("PostgreSQL does not answer on " + PG_ADMIN_URL)
-    try:
-        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_pg_database("verzuim_t") as name:
+        yield pg_url(name)
 
 
 def _empty(url: str) -> None:
