@@ -364,7 +364,9 @@ def main() -> None:
                 last_count, last_change = len(tap.arrivals), time.monotonic()
             elif time.monotonic() - last_change > opts.stall:
                 raise SystemExit(f"no registered event for {opts.stall:.0f} s "
-                                 f"({last_count} of {opts.records}; other events {tap.others})")
+                                 f"({last_count} of {opts.records}; other events {tap.others}; "
+                                 f"registered at DUO {sim.registered()}); the daemon's log:\n"
+                                 + log.read_text()[-3000:])
         cpu = cpu_seconds(proc.pid) - cpu0
         rss = rss_mb(proc.pid)
         arrivals = dict(tap.arrivals)
