@@ -61,13 +61,6 @@ def merged(record: Verzuimmelding, regs: list[Registratie]) -> Verzuimmelding:
     return replace(record, verzuimdagen=days)
 
 
-def registratie_ids(conn: Connection, vendor: str, melding: Verzuimmelding) -> list[str]:
-    """Source ids of the registrations merged into this report (for events to the SIS)."""
-    skey = student_key_for(conn, vendor, melding.brin, melding.student,
-                           fallback=melding.source_id)
-    return list(merge_days(melding, registraties_of(conn, vendor, melding.brin, skey))[1])
-
-
 def refresh_reports(conn: Connection, touched: Iterable[Key], *,
                     skip: set[Key]) -> Iterator[tuple[Row[Any], Verzuimmelding]]:
     """The touched students' reports with their freshly merged content, in (vendor,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -23,13 +22,12 @@ from typing import Any
 import pika
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from adapter.config import Settings
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import connection_parameters, declare_topology
 
-from support import fresh_pg_database, pg_url
+from support import fresh_pg_database, pg_url, store_secrets
 
 from .conftest import Tap, control, wait_for
 from .records import make_bsn, record
@@ -47,21 +45,12 @@ def pg_store_url() -> Iterator[str]:
         yield pg_url(name)
 
 
-def _secret_file(path: Path, text: str) -> Path:
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
-
-
 def _config(settings: Settings, tmp_path: Path, url: str) -> Path:
     path = write_config(tmp_path / "replica.toml", settings)
-    key = _secret_file(tmp_path / "store.key", Fernet.generate_key().decode())
-    student = _secret_file(tmp_path / "student.key", secrets.token_urlsafe(40))
     text = path.read_text().replace(
         f'[store]\nurl = "{settings.store.url}"',
         "\n".join([
-            "[store]", f'url = "{url}"', f'encryption_key_file = "{key}"',
-            f'student_key_secret_file = "{student}"',
+            "[store]", f'url = "{url}"', *store_secrets(tmp_path, url),
             f"claim_lease_seconds = {LEASE_SECONDS}", f"leader_lease_seconds = {LEASE_SECONDS}",
         ]))
     text = text.replace("[duo]\n", "[duo]\nmax_concurrency = 4\n")
