@@ -363,10 +363,12 @@ def main() -> None:
             if len(tap.arrivals) != last_count:
                 last_count, last_change = len(tap.arrivals), time.monotonic()
             elif time.monotonic() - last_change > opts.stall:
+                proc.send_signal(signal.SIGUSR1)   # the daemon's threads, in its log
+                time.sleep(1.0)
                 raise SystemExit(f"no registered event for {opts.stall:.0f} s "
                                  f"({last_count} of {opts.records}; other events {tap.others}; "
-                                 f"registered at DUO {sim.registered()}); the daemon's log:\n"
-                                 + log.read_text()[-3000:])
+                                 f"registered at DUO {sim.registered()}); the daemon's log with its "
+                                 "threads' stacks:\n" + log.read_text()[-12000:])
         cpu = cpu_seconds(proc.pid) - cpu0
         rss = rss_mb(proc.pid)
         arrivals = dict(tap.arrivals)

@@ -25,6 +25,7 @@ what the outbox holds, close the store. Rows never claimed stay in the store.
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -260,7 +261,8 @@ class Daemon:
         log.info("daemon_stopped")
 
     def run_forever(self) -> int:
-        """Start, serve SIGHUP (reload), stop on SIGTERM/SIGINT; returns the exit code."""
+        """Start, serve SIGHUP (reload), stop on SIGTERM/SIGINT, dump every thread's stack
+        to stderr on SIGUSR1; returns the exit code."""
         stop_wanted = threading.Event()
         reload_wanted = threading.Event()
         wake = threading.Event()
@@ -272,6 +274,9 @@ class Daemon:
 
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
+        # SIGUSR1: every thread's stack on stderr (files, lines and function names,
+        # never a value), for a daemon that seems stuck; it goes on running.
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
         self.start()
         failed = False
         while not stop_wanted.is_set():

@@ -102,8 +102,10 @@ class Intake:
         otherwise ``ack``. A large export is committed in chunks of :data:`CHUNK`
         parsed records, each one transaction under its own inbox key
         (:func:`~adapter.store.api.part_id`); ``stopping`` is checked before
-        each chunk, so a stop waits for at most one chunk. A redelivered export
-        skips the chunks already committed without mapping them again.
+        each chunk, so a stop waits for at most one chunk. A redelivered large export
+        (over :data:`STREAM_CHECK_BYTES`) skips the chunks already committed without
+        mapping them again; a small one is mapped again and its committed chunks are
+        found by their inbox keys (nothing stored twice).
         """
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
@@ -121,10 +123,13 @@ class Intake:
         if delivery.routing_key.endswith(".bijlage"):
             return self._bijlage(vendor.name, delivery)
         totals: dict[str, int] = {}
-        parts = 0
+        parts = repeated = 0
+        large = len(delivery.body) > STREAM_CHECK_BYTES
         try:
-            done = self._store.committed_parts(delivery.message_id)
-            if len(delivery.body) > STREAM_CHECK_BYTES and not done:
+            # Only a large export looks up its committed chunks first (to skip mapping
+            # them again); a small one finds out in its own transaction (the inbox key).
+            done = self._store.committed_parts(delivery.message_id) if large else set()
+            if large and not done:
                 # A large export is committed in chunks (flat memory); read it through
                 # once first, so a body that breaks halfway is dead-lettered whole.
                 for n, _ in enumerate(vendor.parse(delivery.body,
@@ -144,6 +149,7 @@ class Intake:
                     routing_key=delivery.routing_key, items=items,
                     check=content_check(self._today()), agreements=self._agreements)
                 del items
+                repeated += result.duplicate_message
                 for key, value in vars(result).items():
                     totals[key] = totals.get(key, 0) + int(value)
         except StoreUnavailable as exc:
@@ -157,9 +163,9 @@ class Intake:
             return self._dead(f"vendor plugin failed: {type(exc).__name__}")
         failpoint("after_inbox_commit")
         self._alarm.ok("store")
-        skipped = len(done & set(range(parts)))
+        skipped = len(done & set(range(parts))) + repeated
         log.info("message_accepted",
-                 duplicate=bool(totals.get("duplicate_message")) or skipped == parts,
+                 duplicate=skipped == parts,
                  parts=parts, parts_already_stored=skipped,
                  new_reports=totals.get("new_reports", 0),
                  updated_reports=totals.get("updated_reports", 0),

@@ -122,19 +122,22 @@ def _registraties_by_student(conn: Connection, vendor: str, brin: str, skeys: se
     return out
 
 
-def report_context(conn: Connection, report_id: int) -> dict[str, Any]:
+def report_context(conn: Connection, report_id: int, *, row: Any = None) -> dict[str, Any]:
     """What the SIS needs to match an event to its own records (no free text).
 
     ``verzuimsoort``, ``begindatum``, ``einddatum``, ``leerlingnummer`` and
-    ``registratie_ids``; keys without a value are left out.
+    ``registratie_ids``; keys without a value are left out. ``row``: the report's
+    row when the caller read it already in this transaction (its ``vendor``,
+    ``student_key`` and ``payload`` are used; not read again).
     """
-    row = conn.execute(_CONTEXT, {"report_id": report_id}).first()
     if row is None:
-        return {}
+        row = conn.execute(_CONTEXT, {"report_id": report_id}).first()
+        if row is None:
+            return {}
     melding = decode(row.payload)
     # The report's own student key: it was resolved (aliases included) when stored.
-    merged_ids = merge_days(melding, registraties_of(conn, row.vendor, melding.brin,
-                                                     row.student_key))[1]
+    regs = registraties_of(conn, row.vendor, melding.brin, row.student_key)
+    merged_ids = merge_days(melding, regs)[1] if regs else ()
     context: dict[str, Any] = {
         "verzuimsoort": melding.verzuimsoort.value,
         "begindatum": melding.begindatum.isoformat(),

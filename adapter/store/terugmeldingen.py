@@ -76,15 +76,22 @@ def _report_for(conn: Connection, item: Terugmelding) -> sa.Row[Any] | None:
     (outcome unknown): its feedback can arrive before reconciliation stores the
     meldingsnummer, and must not be skipped while the watermark moves on.
     """
-    report = conn.execute(sa.select(t.reports).where(
-        t.reports.c.meldingsnummer == item.meldingsnummer)
-        .order_by(t.reports.c.id).limit(1).with_for_update(key_share=True)).first()
+    report = conn.execute(_BY_NUMBER, {"meldingsnummer": item.meldingsnummer}).first()
     if report is not None or not item.identificatiecode_bedrijfsdocument:
         return report
-    return conn.execute(sa.select(t.reports).join(
-        t.submissions, t.submissions.c.report_id == t.reports.c.id).where(
-        t.submissions.c.document_id == item.identificatiecode_bedrijfsdocument)
-        .limit(1).with_for_update(of=t.reports, key_share=True)).first()
+    return conn.execute(_BY_DOCUMENT, {
+        "document_id": item.identificatiecode_bedrijfsdocument}).first()
+
+
+# Built once; without ``record`` (the SIS's own version, not needed here: not decrypted).
+_REPORT_COLUMNS = [c for c in t.reports.c if c.name != "record"]
+_BY_NUMBER = (sa.select(*_REPORT_COLUMNS)
+              .where(t.reports.c.meldingsnummer == sa.bindparam("meldingsnummer"))
+              .order_by(t.reports.c.id).limit(1).with_for_update(key_share=True))
+_BY_DOCUMENT = (sa.select(*_REPORT_COLUMNS).join(
+    t.submissions, t.submissions.c.report_id == t.reports.c.id)
+    .where(t.submissions.c.document_id == sa.bindparam("document_id"))
+    .limit(1).with_for_update(of=t.reports, key_share=True))
 
 
 ADAPTER, WEB = "adapter", "web"
@@ -199,7 +206,7 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
         if web_payload is not None:
             source_id, context = None, web_context(web_payload)
         else:
-            source_id, context = report.source_id, report_context(conn, report.id)
+            source_id, context = report.source_id, report_context(conn, report.id, row=report)
         outbox_event(conn, message_id=event_uuid(item.meldingsnummer, mutation.isoformat()),
                      vendor=report.vendor, brin=report.brin, event="terugmelding",
                      source_id=source_id, data={**context, **data}, at=now)

@@ -79,7 +79,8 @@ def test_a_stop_between_chunks_requeues_and_the_redelivery_resumes(settings: Set
     assert (accepted["parts"], accepted["parts_already_stored"]) == (3, 2)
     assert accepted["registraties"] == 500 and not accepted["duplicate"]
     assert stored(store) == (2 * CHUNK + 500, 3, 2 * CHUNK + 500)
-    # A third delivery of the whole message stores nothing and maps nothing.
+    # A third delivery of the whole message stores nothing (a small body is mapped
+    # again; its chunks are found by their inbox keys).
     with capture_logs() as logs:
         assert again.handle(message).action == "ack"
     [accepted] = [e for e in logs if e["event"] == "message_accepted"]
