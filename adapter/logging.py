@@ -124,7 +124,9 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, stream: Any = N
     root.setLevel(level.upper())
     _quiet_chatty_loggers()
     structlog.configure(
-        processors=[*pre_chain, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A call below the level is dropped first, before any processor runs.
+        processors=[structlog.stdlib.filter_by_level, *pre_chain,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

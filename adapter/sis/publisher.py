@@ -64,7 +64,7 @@ __all__ = ["OutboxRelay", "declare_event_tap", "publish_export"]
 
 _CLOSE_GRACE = 1.0   # seconds to wait for outstanding confirms when stopping
 _TICK = 0.1
-_GATHER = 0.05   # seconds a wake waits for more events before a cycle
+_GATHER = 0.2   # seconds a wake waits for more events before a cycle (fewer, fuller windows)
 
 #: ``(vendor, brin, event)``: the parts of an event's routing key.
 Route = tuple[str, str, str]
