@@ -184,8 +184,8 @@ def _lock_known_reports(conn: Connection, items: Sequence[object]) -> None:
         return  # SQLite: the write transaction already excludes every other writer
     keys = sorted({(i.vendor, i.melding.brin, i.melding.source_id)
                    for i in items if isinstance(i, IncomingReport)})
-    if len(keys) < 2:
-        return   # one report: its look-up (``_find``) locks it, no order to keep
+    if len(items) == 1:
+        return   # a lone report: its look-up (``_find``) is the first lock taken anyway
     r = t.reports.c
     for start in range(0, len(keys), 1000):
         conn.execute(sa.select(r.id).where(
