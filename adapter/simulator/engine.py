@@ -76,11 +76,17 @@ class MunicipalityEngine:
         return changed
 
     def _run(self) -> None:
-        while not self._stop.wait(self.tick):
+        wait = self.tick
+        while not self._stop.wait(wait):
+            started = time.monotonic()
             try:
                 changed = self.step()
             except Exception:   # the engine must outlive a bug in one pass
                 log.exception("simulator_engine_error")
                 continue
+            finally:
+                # A pass over many reports holds the lock that every call needs: pass
+                # at most a tenth of the time (every tick while the state is small).
+                wait = max(self.tick, 9 * (time.monotonic() - started))
             if changed:
                 log.info("simulator_engine_changed", count=changed)

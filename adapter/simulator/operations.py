@@ -116,7 +116,9 @@ class Operations:
         """Content rules, identity kept (wijzigen), ROD, follow-up, overlap."""
         birth = report.pupil.geboortedatum or self.state.birth_date(
             report.pupil.bsn, report.pupil.onderwijsnummer)
-        held = list(self.state.meldingen.values())
+        # Both rules look at this student's reports only (a follow-up of another
+        # student's report is as unknown as one of no report).
+        held = self.state.of_pupil(report.pupil.key)
         return [*check_report(report, birth=birth, today=self.today()),
                 *(reg.check_identity_kept(before, report) if before is not None else []),
                 *reg.check_in_registry(report.pupil, self.state.rod),
@@ -163,7 +165,7 @@ class Operations:
         sim = SimMelding(meldingsnummer=self.state.next_meldingsnummer(), document_id=doc_id,
                          brin=report.brin, report=report, status=Status.R,
                          laatste_mutatie=self.state.next_stamp(), status_since=time.monotonic())
-        self.state.meldingen[sim.meldingsnummer] = sim
+        self.state.add_melding(sim)
         self.state.by_document[doc_id] = sim.meldingsnummer
         self._register(body, sim)
         return [], self._registratie(sim)
@@ -178,7 +180,7 @@ class Operations:
         if fouten := self._content(report, itself=sim.meldingsnummer, before=sim):
             return fouten, None
         sim.report = report
-        sim.laatste_mutatie = self.state.next_stamp()
+        self.state.touch(sim)
         self._register(body, sim)
         return [], self._registratie(sim)
 

@@ -8,6 +8,8 @@ boundary.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -67,6 +69,12 @@ class SimState:
         self.mandates: dict[str, frozenset[str]] = {}  # certificate OIN -> school OINs
         self._next_nummer = 100001
         self._last_stamp = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        # Indexes, so a call costs the same with 100,000 reports held as with ten:
+        # the reports per student (content rules), and every mutation in stamp order
+        # (the changed-reports feed). Entries of purged or re-stamped reports stay
+        # behind and are skipped when read.
+        self._by_pupil: dict[tuple[str, str], list[str]] = {}
+        self._mutations: list[tuple[datetime, str]] = []
 
     def reset(self) -> None:
         """Forget reports, ledger and faults (ROD students and mandates are kept)."""
@@ -76,6 +84,8 @@ class SimState:
             self.by_mutation.clear()
             self.ledger.clear()
             self.faults.clear()
+            self._by_pupil.clear()
+            self._mutations.clear()
             self._next_nummer = 100001
 
     # ---- stamps and numbers ---------------------------------------------------------
@@ -180,6 +190,29 @@ class SimState:
 
     # ---- reports --------------------------------------------------------------------
 
+    def add_melding(self, sim: SimMelding) -> None:
+        """Hold a new report (its stamp already set by :meth:`next_stamp`)."""
+        with self.lock:
+            self.meldingen[sim.meldingsnummer] = sim
+            self._by_pupil.setdefault(sim.report.pupil.key, []).append(sim.meldingsnummer)
+            self._mutations.append((sim.laatste_mutatie, sim.meldingsnummer))
+
+    def touch(self, sim: SimMelding) -> None:
+        """A held report changed: a new mutation stamp (and a place in the feed)."""
+        with self.lock:
+            sim.laatste_mutatie = self.next_stamp()
+            self._mutations.append((sim.laatste_mutatie, sim.meldingsnummer))
+            key = sim.report.pupil.key   # a wijzigen keeps the student; should it not:
+            if sim.meldingsnummer not in self._by_pupil.get(key, ()):
+                self._by_pupil.setdefault(key, []).append(sim.meldingsnummer)
+
+    def of_pupil(self, key: tuple[str, str]) -> list[SimMelding]:
+        """The held reports of one student (``Pupil.key``), in meldingsnummer order."""
+        with self.lock:
+            found = (self.meldingen.get(nr) for nr in self._by_pupil.get(key, ()))
+            return sorted((sim for sim in found if sim is not None and sim.report.pupil.key == key),
+                          key=lambda sim: int(sim.meldingsnummer))
+
     def set_status(self, sim: SimMelding, status: Status, *, monotonic_now: float,
                    reden: str | None = None, toelichting: str | None = None,
                    behandelaar: Officer | None = None) -> None:
@@ -193,7 +226,7 @@ class SimState:
                 sim.toelichting = toelichting
             if behandelaar is not None:
                 sim.behandelaar = behandelaar
-            sim.laatste_mutatie = self.next_stamp()
+            self.touch(sim)
 
     def add_web_report(self, report: Report, *, monotonic_now: float) -> SimMelding:
         """A report typed into DUO's web counter by the school: registered (status R)
@@ -203,16 +236,22 @@ class SimState:
             sim = SimMelding(meldingsnummer=self.next_meldingsnummer(), document_id=None,
                              brin=report.brin, report=report, status=Status.R,
                              laatste_mutatie=self.next_stamp(), status_since=monotonic_now)
-            self.meldingen[sim.meldingsnummer] = sim
+            self.add_melding(sim)
             return sim
 
     def changes(self, brin: str, since: datetime | None, limit: int
                 ) -> tuple[list[SimMelding], datetime, bool]:
         """Reports of ``brin`` changed strictly after ``since``: (page, next moment, more)."""
         with self.lock:
-            hits = sorted((s for s in self.meldingen.values()
-                           if s.brin == brin and (since is None or s.laatste_mutatie > since)),
-                          key=lambda s: s.laatste_mutatie)
+            start = 0 if since is None else bisect.bisect_right(
+                self._mutations, (since, "\uffff"))
+            hits: list[SimMelding] = []
+            for stamp, nummer in itertools.islice(self._mutations, start, None):
+                sim = self.meldingen.get(nummer)
+                if sim is not None and sim.laatste_mutatie == stamp and sim.brin == brin:
+                    hits.append(sim)
+                    if len(hits) > limit:
+                        break
             more = len(hits) > limit
             page = hits[:limit]
             if more:
