@@ -111,7 +111,13 @@ class OutboxRelay:
         self._session: _Session | None = None
 
     def wake(self) -> None:
-        """New rows are waiting: start a cycle now instead of after ``idle_wait``. Thread-safe."""
+        """New rows are waiting: start a cycle now instead of after ``idle_wait``. Thread-safe.
+
+        Under load every settled report wakes the relay: while a wake is still pending
+        (the flag set, not yet cleared by a cycle) another one adds nothing, since the
+        cycle clears the flag before it fetches and so sees every row committed before."""
+        if self.wake_flag.is_set():
+            return
         self.wake_flag.set()
         session = self._session
         if session is not None:

@@ -125,6 +125,12 @@ class Database:
         memory = self.dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
         self._read_lock: Any = self._write_lock if memory else nullcontext()
         self._daemon_lock: IO[str] | None = None
+        # SQLite file: every write runs on one connection, kept open. SQLite drops a
+        # connection's page cache whenever another connection wrote, so writes rotating
+        # over the pool read their pages again with a system call each; the one writer
+        # keeps its cache (nothing else writes), and its transactions stay short.
+        self._keep_writer = self.dialect == "sqlite" and not memory
+        self._writer: Connection | None = None
 
     @classmethod
     def open(cls, url: str, *, cipher: Cipher | None = None,
@@ -146,10 +152,16 @@ class Database:
         return pseudonyms.secret_of(self.engine.dialect)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.dispose()
         if self._daemon_lock is not None:
             self._daemon_lock.close()      # closing the file releases the lock
             self._daemon_lock = None
+
+    def dispose(self) -> None:
+        """Close every connection, the writer's too; the next transaction opens new ones."""
+        with self._write_lock:
+            self._drop_writer()
+        self.engine.dispose()
 
     def hold_for_daemon(self) -> None:
         """SQLite: refuse a second daemon on this database file (one writer; replicas need
@@ -173,6 +185,18 @@ class Database:
     @contextmanager
     def write(self, operation: str) -> Iterator[Connection]:
         """One read-write transaction: commits on normal exit, rolls back on error."""
+        if self._keep_writer:
+            with self._write_lock:
+                try:
+                    conn = self._writer_connection()
+                    with conn.begin():
+                        yield conn
+                except _UNAVAILABLE as exc:
+                    # A fault may leave the connection unusable: the next write opens
+                    # a fresh one (as a pooled connection would be replaced).
+                    self._drop_writer()
+                    raise _unavailable(operation, exc) from exc
+            return
         try:
             with self._write_lock, self.engine.connect() as conn:
                 if self.dialect == "sqlite":
@@ -181,6 +205,21 @@ class Database:
                     yield conn
         except _UNAVAILABLE as exc:
             raise _unavailable(operation, exc) from exc
+
+    def _writer_connection(self) -> Connection:
+        """The connection every SQLite write runs on (held under the write lock)."""
+        if self._writer is None or self._writer.closed or self._writer.invalidated:
+            self._writer = self.engine.connect()
+            self._writer.execution_options(sqlite_begin="IMMEDIATE")
+        return self._writer
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except _UNAVAILABLE:
+                pass      # already broken: nothing to give back
 
     def run(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in one write transaction, repeated when PostgreSQL aborts it

@@ -85,6 +85,7 @@ reports = sa.Table(
     # when DUO said it no longer knows the report (its schoning, VZ901); kept here (0008)
     _ts("duo_purged_at", nullable=True),
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_reports_business_key"),
+    sa.Index("ix_reports_updated_at", "updated_at"),        # the signaler's changes (0011)
 )
 
 registraties = sa.Table(
@@ -105,6 +106,7 @@ registraties = sa.Table(
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_registraties_business_key"),
     sa.Index("ix_registraties_student_day", "vendor", "brin", "student_key", "datum"),
     sa.Index("ix_registraties_base", "vendor", "brin", "base_id"),
+    sa.Index("ix_registraties_updated_at", "updated_at"),   # the signaler's changes (0011)
 )
 
 submissions = sa.Table(
@@ -125,7 +127,8 @@ submissions = sa.Table(
     # the replica holding a ``submitting`` row and until when (adapter.store.leases)
     sa.Column("claimed_by", sa.String(64)),
     _ts("lease_until", nullable=True),
-    sa.Index("ix_submissions_state_due", "state", "next_attempt_at"),
+    # The claim walks a state's rows in id order (0011).
+    sa.Index("ix_submissions_state_id", "state", "id"),
 )
 
 report_history = sa.Table(
