@@ -21,11 +21,14 @@ on the shared context, with the GIL released, while other threads handshake on
 it; that crashed the daemon (SIGSEGV in ``ssl_wrap_socket``) under concurrent
 submissions. So the session carries no cert and no CA path, and
 :meth:`TlsAdapter.cert_verify` keeps requests from pointing urllib3 at certifi.
+urllib3 also sets the ALPN protocols on the context for every new connection; the
+context is a :class:`SharedContext`, which has them from the start and skips that.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
 import requests
@@ -37,6 +40,29 @@ from adapter.errors import ConfigError
 from adapter.pki.identity import Identity, load_identity
 
 Timeout = tuple[float, float]
+#: What urllib3 offers (``urllib3.util.ssl_.ALPN_PROTOCOLS``): set once, up front.
+ALPN = ("http/1.1",)
+
+
+class SharedContext(ssl.SSLContext):
+    """A client context that many threads handshake on at once: set up once, then fixed.
+
+    urllib3 calls ``set_alpn_protocols(["http/1.1"])`` on the context it is given for
+    every new connection. CPython frees and replaces the context's ALPN list there,
+    while other threads copy that list into their new connections with the GIL
+    released (cpython#141012, a use-after-free). It showed here as a handshake the
+    server refused now and then with ``decode_error`` (a garbled ALPN extension), and
+    could as well crash the process. The protocols are set once, when the context is
+    built; every later call is skipped.
+    """
+
+    _alpn_fixed = False
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        if self._alpn_fixed:
+            return
+        super().set_alpn_protocols(list(alpn_protocols))
+        self._alpn_fixed = True
 
 
 def build_ssl_context(duo: DuoSettings, identity: Identity | None = None) -> ssl.SSLContext:
@@ -45,7 +71,8 @@ def build_ssl_context(duo: DuoSettings, identity: Identity | None = None) -> ssl
     ``identity`` is the TLS identity (:func:`adapter.pki.identity.load_credentials`);
     when None it is read from ``duo`` without a passphrase (unencrypted keys only).
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # no default CAs loaded
+    ctx = SharedContext(ssl.PROTOCOL_TLS_CLIENT)   # no default CAs loaded
+    ctx.set_alpn_protocols(ALPN)                     # fixed from here on
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED

@@ -12,7 +12,11 @@ SQLite: every connection gets ``journal_mode=WAL``, ``synchronous=FULL`` (with
 the message), ``foreign_keys=ON`` and a busy timeout. SQLite has one writer, so
 write transactions start with ``BEGIN IMMEDIATE`` (taking the write lock up
 front instead of failing on lock upgrade) and, inside this process, also hold a
-lock so threads queue cheaply instead of spinning in SQLite's busy handler.
+lock so threads queue cheaply instead of spinning in SQLite's busy handler. They all
+run on one connection, kept open: SQLite empties a connection's page cache whenever
+another connection wrote, so writes spread over a pool would read their pages again
+(with a system call each) every time. A write that fails closes that connection, and
+the next one opens a fresh one. Reads use the pool.
 """
 
 from __future__ import annotations
@@ -191,11 +195,14 @@ class Database:
                     conn = self._writer_connection()
                     with conn.begin():
                         yield conn
-                except _UNAVAILABLE as exc:
-                    # A fault may leave the connection unusable: the next write opens
-                    # a fresh one (as a pooled connection would be replaced).
+                except BaseException as exc:
+                    # Whatever went wrong may have left the connection unusable: the
+                    # next write opens a fresh one (failures are rare; a pool would
+                    # have checked this connection on its return).
                     self._drop_writer()
-                    raise _unavailable(operation, exc) from exc
+                    if isinstance(exc, _UNAVAILABLE):
+                        raise _unavailable(operation, exc) from exc
+                    raise
             return
         try:
             with self._write_lock, self.engine.connect() as conn:
@@ -218,8 +225,8 @@ class Database:
         if writer is not None:
             try:
                 writer.close()
-            except _UNAVAILABLE:
-                pass      # already broken: nothing to give back
+            except Exception:  # noqa: BLE001 - already broken: nothing to give back
+                log.debug("store_writer_discarded")
 
     def run(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in one write transaction, repeated when PostgreSQL aborts it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -209,3 +210,24 @@ def test_concurrent_handshakes_leave_the_shared_context_alone(
     assert pool_kw.get("ssl_context") is context
     for pool in adapter.poolmanager.pools._container.values():  # noqa: SLF001
         assert (pool.ca_certs, pool.cert_file, pool.key_file) == (None, None, None)
+
+
+def test_new_connections_leave_the_shared_context_alone(
+        make_client: Callable[..., DuoClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib3 sets the ALPN protocols on its context for every new connection, and
+    CPython frees the old list while other threads copy it into their handshakes
+    (cpython#141012: the simulator refused such handshakes with ``decode_error``).
+    Ours are set once, when the context is built; connections change nothing."""
+    calls: list[list[str]] = []
+    real = ssl.SSLContext.set_alpn_protocols
+
+    def counted(self: ssl.SSLContext, protocols: list[str]) -> None:
+        calls.append(list(protocols))
+        real(self, protocols)
+
+    monkeypatch.setattr(ssl.SSLContext, "set_alpn_protocols", counted)
+    client = make_client()
+    assert calls == [["http/1.1"]]
+    for _ in range(3):     # the simulator closes every connection: three new ones
+        assert client.opvragen(brin=BRIN, document_id=new_id()) is None
+    assert calls == [["http/1.1"]]
