@@ -64,7 +64,9 @@ __all__ = ["OutboxRelay", "declare_event_tap", "publish_export"]
 
 _CLOSE_GRACE = 1.0   # seconds to wait for outstanding confirms when stopping
 _TICK = 0.1
-_GATHER = 0.2   # seconds a wake waits for more events before a cycle (fewer, fuller windows)
+#: Seconds a wake waits for more events before a cycle while the relay is busy (fewer,
+#: fuller windows); a wake after a quiet spell starts a cycle at once.
+_GATHER = 0.2
 
 #: ``(vendor, brin, event)``: the parts of an event's routing key.
 Route = tuple[str, str, str]
@@ -218,6 +220,7 @@ class _Session:
         self.failed: list[tuple[int, Route, str]] = []
         self.timer: object | None = None
         self.store_failures = 0
+        self.busy_until = 0.0   # a wake before this gathers; after it, a cycle starts at once
         self.conn = pika.SelectConnection(
             relay.params,
             on_open_callback=self.on_open, on_open_error_callback=self.on_open_error,
@@ -279,10 +282,15 @@ class _Session:
 
     def on_wake(self) -> None:
         # Gather: under load every settled report wakes the relay; one cycle a little
-        # later publishes them together (one fetch, one confirm round, one mark).
-        if not self.gathering:
-            self.gathering = True
-            self.conn.ioloop.call_later(_GATHER, self.gathered)
+        # later publishes them together (one fetch, one confirm round, one mark). A
+        # quiet relay (nothing published for a gather's time) publishes at once.
+        if self.gathering:
+            return
+        if not self.inflight and time.monotonic() >= self.busy_until:
+            self.cycle()
+            return
+        self.gathering = True
+        self.conn.ioloop.call_later(_GATHER, self.gathered)
 
     def gathered(self) -> None:
         self.gathering = False
@@ -320,6 +328,8 @@ class _Session:
             if not_before <= now and len(batch) < relay.window:
                 batch.append((outbox_id, event))
         self.more = len(rows) >= limit or len(batch) >= relay.window
+        if batch:
+            self.busy_until = now + _GATHER
         for outbox_id, event in batch:
             try:
                 body, content_type = relay.render(event)

@@ -132,6 +132,30 @@ def test_wake_publishes_without_waiting_for_idle(broker, start, wait_for) -> Non
     assert queue_count(broker, tap, 1) == 1
 
 
+def test_a_quiet_relay_publishes_at_once_a_busy_one_gathers(broker, start, wait_for,
+                                                            monkeypatch) -> None:
+    """A wake after a quiet spell publishes at once; wakes while the relay is busy (it
+    published within the gather time) are gathered into one window."""
+    import adapter.sis.publisher as publisher
+    monkeypatch.setattr(publisher, "_GATHER", 5.0)
+    tap = declare_event_tap(broker.channel(), broker.settings, "tap")
+    outbox = Outbox([])
+    relay = OutboxRelay(broker.settings, outbox.fetch, outbox.mark, render, idle_wait=30)
+    runner = start(relay.run)
+    wait_for(lambda: relay._session is not None and relay._session.connected)
+    first = outbox.add(event(1))
+    relay.wake()
+    wait_for(lambda: first in outbox.published, timeout=3)     # not after 5 s of gathering
+    assert outbox.mark_calls == 1
+    later = [outbox.add(event(2)), outbox.add(event(3))]
+    for _ in later:
+        relay.wake()
+    wait_for(lambda: set(later) <= outbox.published, timeout=15)
+    assert outbox.mark_calls == 2          # the two came in one window
+    runner.stop()
+    assert queue_count(broker, tap, 3) == 3
+
+
 def test_relay_reconnects_after_connection_loss(broker, start, wait_for) -> None:
     settings = broker.settings.model_copy(update={"reconnect_max_seconds": 1.0})
     tap = declare_event_tap(broker.channel(), settings, "tap")
