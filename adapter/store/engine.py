@@ -225,8 +225,8 @@ class Database:
         if writer is not None:
             try:
                 writer.close()
-            except Exception:  # noqa: BLE001 - already broken: nothing to give back
-                log.debug("store_writer_discarded")
+            except Exception:  # noqa: BLE001, S110 - already broken: nothing to give back
+                pass
 
     def run(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in one write transaction, repeated when PostgreSQL aborts it

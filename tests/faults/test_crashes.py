@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from e2e.test_process import start_daemon, write_config
@@ -25,6 +26,7 @@ def crash_then_recover(rig: Rig, point: str, n: int = 3) -> list[dict]:
     rig.publish(n)
     assert crashing.wait(timeout=60) == 137, log.read_text()[-2000:]
     recovering = start_daemon(config, log)
+    wait_started(log, 2)
     try:
         rig.settle(timeout=60)
     finally:
@@ -32,6 +34,14 @@ def crash_then_recover(rig: Rig, point: str, n: int = 3) -> list[dict]:
     events = json_log(log)
     rig.verdict(logs=events).assert_clean()
     return events
+
+
+def wait_started(log: Path, runs: int) -> None:
+    """Wait until the ``runs``-th daemon on ``log`` has its signal handlers (it logs
+    ``daemon_started`` after installing them): a SIGTERM before that ends any Python
+    process with -15, which is not what a stop test is about."""
+    wait_for(lambda: log.read_text().count('"daemon_started"') >= runs,
+             what="the daemon started", timeout=60)
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
@@ -68,12 +78,15 @@ def test_row20_graceful_stop_under_load(rig: Rig) -> None:
     log = rig.tmp_path / "daemon.log"
     rig.tap  # noqa: B018
     proc = start_daemon(config, log)
-    rig.publish(25)
+    # Enough that the stop comes in the middle of the batch (a fast daemon would
+    # have finished 25 before the third was seen done).
+    rig.publish(100)
     wait_for(lambda: len(rig.done_ids()) >= 3, what="work under way", timeout=60)
     started = time.monotonic()
     stop(proc, grace=30)
     assert time.monotonic() - started < 30
     proc = start_daemon(config, log)
+    wait_started(log, 2)
     try:
         rig.settle(timeout=60)
     finally:

@@ -79,9 +79,11 @@ def test_row11_disk_full_sqlite(rig: Rig) -> None:
     limit: dict[str, int | None] = {"pages": None}
 
     def prepare(daemon: Daemon) -> None:
-        @event.listens_for(daemon.store.database.engine, "checkout")
-        def _cap(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-            cursor = dbapi_connection.cursor()
+        # On every transaction: SQLite writes run on one connection kept open, so a
+        # check-out hook would cap it once, before the limit is known.
+        @event.listens_for(daemon.store.database.engine, "begin")
+        def _cap(conn: Any) -> None:
+            cursor = conn.connection.dbapi_connection.cursor()
             cursor.execute(f"PRAGMA max_page_count={limit['pages'] or 1073741823}")
             cursor.close()
 
