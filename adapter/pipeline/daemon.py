@@ -25,7 +25,6 @@ what the outbox holds, close the store. Rows never claimed stay in the store.
 
 from __future__ import annotations
 
-import faulthandler
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -38,6 +37,7 @@ from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
 from adapter.duo.port import exchange_sink
+from adapter.pipeline import stacks
 from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.attachments import AttachmentSender
 from adapter.pipeline.health import HealthServer
@@ -276,7 +276,7 @@ class Daemon:
             signal.signal(signum, on_signal)
         # SIGUSR1: every thread's stack on stderr (files, lines and function names,
         # never a value), for a daemon that seems stuck; it goes on running.
-        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+        stacks.install(signal.SIGUSR1)
         self.start()
         failed = False
         while not stop_wanted.is_set():

@@ -49,13 +49,23 @@ def start_daemon(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]
     return proc
 
 
+def wait_started(log: Path, runs: int) -> None:
+    """Wait until the ``runs``-th daemon on ``log`` has its signal handlers (it logs
+    ``daemon_started`` after installing them): a SIGTERM before that ends any Python
+    process with -15, which is not what a stop test is about."""
+    wait_for(lambda: log.read_text(errors="replace").count('"daemon_started"') >= runs,
+             what="the daemon started", timeout=60)
+
+
 @pytest.mark.timeout(180)
 def test_sigterm_under_load_loses_nothing(settings: Settings, simulator: SimulatorServer,
                                           tap: Tap, tmp_path: Path) -> None:
     rng = random.Random(7)
     config = write_config(tmp_path / "c.toml", settings)
     log = tmp_path / "daemon.log"
-    records = [record(rng) for _ in range(40)]
+    # Enough that the stop comes while work is in flight (a fast daemon finished 40
+    # before the dump below was written).
+    records = [record(rng) for _ in range(100)]
     proc = start_daemon(config, log)
     try:
         for rec in records:
@@ -70,6 +80,7 @@ def test_sigterm_under_load_loses_nothing(settings: Settings, simulator: Simulat
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         proc = start_daemon(config, log)
+        wait_started(log, 2)
         wanted = {r["source_id"] for r in records}
         wait_for(lambda: {e["source_id"] for e in tap.of("registered")} >= wanted,
                  what="every record registered after restart", timeout=90)
@@ -77,7 +88,7 @@ def test_sigterm_under_load_loses_nothing(settings: Settings, simulator: Simulat
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     ledger = control(simulator, "ledger")
-    assert len(ledger) == 40 and set(ledger.values()) == {1}
+    assert len(ledger) == len(records) and set(ledger.values()) == {1}
     events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(e["event"] == "daemon_stopped" for e in events)
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
-from e2e.test_process import start_daemon, write_config
+from e2e.test_process import start_daemon, wait_started, write_config
 from invariants import json_log
 
 from .conftest import Rig, wait_for
@@ -34,14 +33,6 @@ def crash_then_recover(rig: Rig, point: str, n: int = 3) -> list[dict]:
     events = json_log(log)
     rig.verdict(logs=events).assert_clean()
     return events
-
-
-def wait_started(log: Path, runs: int) -> None:
-    """Wait until the ``runs``-th daemon on ``log`` has its signal handlers (it logs
-    ``daemon_started`` after installing them): a SIGTERM before that ends any Python
-    process with -15, which is not what a stop test is about."""
-    wait_for(lambda: log.read_text().count('"daemon_started"') >= runs,
-             what="the daemon started", timeout=60)
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
