@@ -129,10 +129,7 @@ class Database:
         memory = self.dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
         self._read_lock: Any = self._write_lock if memory else nullcontext()
         self._daemon_lock: IO[str] | None = None
-        # SQLite file: every write runs on one connection, kept open. SQLite drops a
-        # connection's page cache whenever another connection wrote, so writes rotating
-        # over the pool read their pages again with a system call each; the one writer
-        # keeps its cache (nothing else writes), and its transactions stay short.
+        # SQLite file: every write runs on one connection, kept open (module docstring).
         self._keep_writer = self.dialect == "sqlite" and not memory
         self._writer: Connection | None = None
 
@@ -189,36 +186,33 @@ class Database:
     @contextmanager
     def write(self, operation: str) -> Iterator[Connection]:
         """One read-write transaction: commits on normal exit, rolls back on error."""
-        if self._keep_writer:
-            with self._write_lock:
-                try:
-                    conn = self._writer_connection()
-                    with conn.begin():
-                        yield conn
-                except BaseException as exc:
-                    # Whatever went wrong may have left the connection unusable: the
-                    # next write opens a fresh one (failures are rare; a pool would
-                    # have checked this connection on its return).
-                    self._drop_writer()
-                    if isinstance(exc, _UNAVAILABLE):
-                        raise _unavailable(operation, exc) from exc
-                    raise
-            return
         try:
-            with self._write_lock, self.engine.connect() as conn:
-                if self.dialect == "sqlite":
-                    conn.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    yield conn
+            with self._write_lock, self._write_connection() as conn, conn.begin():
+                yield conn
         except _UNAVAILABLE as exc:
             raise _unavailable(operation, exc) from exc
 
-    def _writer_connection(self) -> Connection:
-        """The connection every SQLite write runs on (held under the write lock)."""
-        if self._writer is None or self._writer.closed or self._writer.invalidated:
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """The connection of one write (under the write lock): the kept writer for a
+        SQLite file, else one from the pool."""
+        if not self._keep_writer:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                yield conn
+            return
+        if self._writer is None:
             self._writer = self.engine.connect()
             self._writer.execution_options(sqlite_begin="IMMEDIATE")
-        return self._writer
+        try:
+            yield self._writer
+        except BaseException:
+            # Whatever went wrong may have left the connection unusable: the next
+            # write opens a fresh one (failures are rare; a pool would have checked
+            # this connection on its return).
+            self._drop_writer()
+            raise
 
     def _drop_writer(self) -> None:
         writer, self._writer = self._writer, None
