@@ -1,5 +1,5 @@
-"""``python -m adapter`` runs the command line."""
+"""``python -m adapter`` runs the command line (see :mod:`adapter.startup`)."""
 
-from adapter.cli import main
+from adapter.startup import main
 
 main()

@@ -47,4 +47,4 @@ def test_wheel_contains_wsdl_migrations_and_type_marker(tmp_path: Path) -> None:
                for n in names)
     assert not any(n.startswith("tests/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "verzuim-adapter = adapter.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "verzuim-adapter = adapter.startup:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from adapter import __version__
+from adapter import __version__, startup
 from adapter.config import Settings, load_settings
 from adapter.errors import AdapterError, ConfigError
 
@@ -60,6 +60,8 @@ def setup_logging(settings: Settings) -> None:
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """verzuim-adapter: the DUO machinekoppeling verzuim as a sidecar beside your SIS."""
     ctx.ensure_object(dict)["config_path"] = config_path
+    if ctx.invoked_subcommand != "run":
+        startup.release()   # only the daemon takes over a stop signal held at start
 
 
 def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import structlog
 
+from adapter import startup
 from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
@@ -274,9 +275,14 @@ class Daemon:
 
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_signal)
+        for held in startup.take():   # a stop that came while the program started
+            on_signal(held, None)
         # SIGUSR1: every thread's stack on stderr (files, lines and function names,
         # never a value), for a daemon that seems stuck; it goes on running.
         stacks.install(signal.SIGUSR1)
+        if stop_wanted.is_set():
+            self.stop()      # nothing started yet: closes the store and the client
+            return 0
         self.start()
         failed = False
         while not stop_wanted.is_set():

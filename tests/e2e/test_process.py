@@ -93,6 +93,33 @@ def test_sigterm_under_load_loses_nothing(settings: Settings, simulator: Simulat
     assert any(e["event"] == "daemon_stopped" for e in events)
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (``SigCgt`` in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_while_the_daemon_starts_stops_it_cleanly(settings: Settings,
+                                                          tmp_path: Path) -> None:
+    # An orchestrator may stop a container just after starting it. The signal comes
+    # while Python still imports the daemon's libraries (most of a second): held
+    # until the daemon can act on it, it ends the daemon with exit 0, not -15.
+    config = write_config(tmp_path / "c.toml", settings)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(config, log)
+    wait_for(lambda: proc.poll() is not None or catches(proc.pid, signal.SIGTERM),
+             what="the program holding SIGTERM", timeout=30, interval=0.002)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, log.read_text(errors="replace")[-2000:]
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()
+              if line.startswith("{")]
+    assert "daemon_started" not in events       # it came before the daemon was up
+    assert events[-1] == "daemon_stopped" and "signal_received" in events
+
+
 def personal_values(directory: Path) -> set[str]:
     """Every personal value in the samples: ids, names, e-mails, phones, free texts."""
     keys = {"bsn", "onderwijsnummer", "achternaam", "voornamen", "voorvoegsel", "naam",
