@@ -109,7 +109,8 @@ class Daemon:
                                       clock=lambda: datetime.now(UTC))
         self.intake = Intake(settings, self.store, self.vendors, on_committed=self._committed,
                              stopping=lambda: self.consumer.stopping, alarm=self.alarm)
-        self.consumer = Consumer(settings.amqp, self.intake.handle, on_state=self._amqp_state)
+        self.consumer = Consumer(settings.amqp, self.intake.handle,
+                                 handle_many=self.intake.handle_many, on_state=self._amqp_state)
         self.amqp_connected = False
         self.health: HealthServer | None = None
         self._stops: dict[str, threading.Event] = {}

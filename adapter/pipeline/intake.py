@@ -7,7 +7,7 @@ the consumer acks only after :meth:`Intake.handle` returns ``ack``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -163,17 +163,76 @@ class Intake:
             return self._dead(f"vendor plugin failed: {type(exc).__name__}")
         failpoint("after_inbox_commit")
         self._alarm.ok("store")
-        skipped = len(done & set(range(parts))) + repeated
-        log.info("message_accepted",
-                 duplicate=skipped == parts,
-                 parts=parts, parts_already_stored=skipped,
-                 new_reports=totals.get("new_reports", 0),
-                 updated_reports=totals.get("updated_reports", 0),
-                 unchanged_reports=totals.get("unchanged_reports", 0),
-                 registraties=totals.get("registraties", 0),
-                 rejections=totals.get("rejections", 0))
+        _log_accepted(parts, len(done & set(range(parts))) + repeated, totals)
         self._on_committed()
         return Disposition("ack")
+
+    def handle_many(self, deliveries: Sequence[Delivery]) -> list[Disposition]:
+        """Commit a run of small deliveries in one store transaction (the consumer's
+        batch); return the dispositions of the run, a prefix of ``deliveries``.
+
+        The run is the longest prefix of deliveries that :meth:`handle` would commit
+        as one chunk of reports and rejections (a body up to
+        :data:`STREAM_CHECK_BYTES`, a registered vendor, mapped without error, no
+        registrations, not an attachment). Each keeps its own inbox key and result,
+        exactly as :meth:`handle` stores it; the run is committed whole or not at all.
+        Every disposition returned is ``ack``. The consumer hands the rest to
+        :meth:`handle` one by one, in order; also the whole run when it is shorter
+        than two, or when its transaction fails (:meth:`handle` then reports the
+        failure per delivery: a store fault, a bad record)."""
+        if len(deliveries) < 2 or self._stopping():
+            return []
+        run: list[tuple[Delivery, str, list[Item]]] = []
+        for delivery in deliveries:
+            prepared = self._prepared(delivery)
+            if prepared is None:
+                break
+            run.append((delivery, *prepared))
+        if len(run) < 2:
+            return []
+        try:
+            results = self._store.accept_many(
+                [(part_id(d.message_id or "", 0), vendor, d.routing_key, items)
+                 for d, vendor, items in run],
+                check=content_check(self._today()), agreements=self._agreements)
+        except Exception:   # each one again on its own: handle() decides and logs
+            structlog.contextvars.clear_contextvars()
+            return []
+        failpoint("after_inbox_commit")
+        self._alarm.ok("store")
+        for (delivery, vendor, _), result in zip(run, results):
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(
+                message_id=delivery.message_id, routing_key=delivery.routing_key,
+                vendor=vendor)
+            _log_accepted(1, int(result.duplicate_message),
+                          {k: int(v) for k, v in vars(result).items()})
+        self._on_committed()
+        return [Disposition("ack") for _ in run]
+
+    def _prepared(self, delivery: Delivery) -> tuple[str, list[Item]] | None:
+        """(vendor, items) of a delivery that :meth:`handle_many` may take into its
+        run; None when :meth:`handle` must take it on its own."""
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            message_id=delivery.message_id, routing_key=delivery.routing_key)
+        if (not delivery.message_id or delivery.routing_key.endswith(".bijlage")
+                or len(delivery.body) > min(STREAM_CHECK_BYTES,
+                                            self._settings.amqp.max_body_bytes)):
+            return None
+        vendor_name = str(delivery.headers.get("x-vendor") or delivery.routing_key.split(".", 1)[0])
+        try:
+            vendor = self._vendors.get(vendor_name)
+            structlog.contextvars.bind_contextvars(vendor=vendor.name)
+            chunks = list(self._chunks(vendor, delivery))
+            if len(chunks) != 1:
+                return None
+            items = self._items(vendor, chunks[0])
+        except Exception:   # unknown vendor, bad body, plugin bug: handle() decides
+            return None
+        if any(isinstance(item, IncomingRegistratie) for item in items):
+            return None
+        return vendor.name, items
 
     def _bijlage(self, vendor: str, delivery: Delivery) -> Disposition:
         """An attachment (``<vendor>.bijlage``): the body is the file, the headers name
@@ -271,3 +330,14 @@ class Intake:
     def _dead(reason: str) -> Disposition:
         log.warning("message_dead_lettered", reason=reason)
         return Disposition("dead", reason)
+
+
+def _log_accepted(parts: int, skipped: int, totals: dict[str, int]) -> None:
+    log.info("message_accepted",
+             duplicate=skipped == parts,
+             parts=parts, parts_already_stored=skipped,
+             new_reports=totals.get("new_reports", 0),
+             updated_reports=totals.get("updated_reports", 0),
+             unchanged_reports=totals.get("unchanged_reports", 0),
+             registraties=totals.get("registraties", 0),
+             rejections=totals.get("rejections", 0))

@@ -10,6 +10,9 @@ Threads and ownership (pika connections are confined to their thread):
   order, owns the dead-letter publishing connection (and publishes the dead
   copies), and hands the settlement back through a queue plus
   ``connection.add_callback_threadsafe`` (the only thread-safe pika call).
+  With ``handle_many``, the worker first offers the deliveries waiting (up to
+  :data:`BATCH`) to it: it commits a run of them at once and acks them after
+  that one commit; what it leaves goes to ``handle`` one by one, in order.
   The dead-letter publish waits for its broker confirm, and under a resource
   alarm that wait lasts up to ``blocked_connection_timeout``: on the I/O
   thread it would starve the consuming connection's heartbeats, and the
@@ -79,6 +82,9 @@ __all__ = ["Consumer", "Delivery", "Disposition"]
 # AMQPConnectorStackTimeout, which is not an AMQPError (fault matrix row 3).
 _CONNECT_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException)
 _RECOVERABLE = (*_CONNECT_ERRORS, ConfigError, OSError)
+#: Deliveries the worker offers to ``handle_many`` at once (at most ``amqp.prefetch``
+#: are ever waiting).
+BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,11 @@ class _Settled:
     generation: int
     delivery: Delivery
     disposition: Disposition
+
+
+#: Takes a handled delivery's place in the batch, so its body can be freed.
+_HANDLED = Delivery(body=b"", routing_key="", message_id=None, content_type=None, headers={},
+                    redelivered=False, timestamp=None, delivery_tag=0)
 
 
 class _SessionLost(Exception):
@@ -96,13 +107,17 @@ class Consumer:
     """Consumes ``settings.inbox_queue`` and settles each delivery after ``handle`` returns."""
 
     def __init__(self, settings: AmqpSettings, handle: Callable[[Delivery], Disposition], *,
+                 handle_many: Callable[[list[Delivery]], list[Disposition]] | None = None,
                  on_state: Callable[[str], None] | None = None,
                  pause_base: float = 1.0) -> None:
-        """``pause_base``: first pause (seconds) after a crash or ``requeue``; doubles per
+        """``handle_many(deliveries)``: commits a prefix of the deliveries at once and
+        returns its dispositions, each ``ack`` (``Intake.handle_many``); optional.
+        ``pause_base``: first pause (seconds) after a crash or ``requeue``; doubles per
         consecutive failure, capped at ``reconnect_max_seconds``. Raises ``ConfigError``
         for an invalid URL or unreadable TLS files."""
         self._settings = settings
         self._handle = handle
+        self._handle_many = handle_many
         self._on_state = on_state
         self._pause_base = pause_base
         self._url = redact_url(settings.url)
@@ -273,24 +288,54 @@ class Consumer:
     def _work_loop(self) -> None:
         while not self._exit.is_set():
             try:
-                generation, delivery = self._deliveries.get(timeout=0.1)
+                waiting = [self._deliveries.get(timeout=0.1)]
             except queue.Empty:
                 self._dead.pump()
                 continue
+            while self._handle_many is not None and len(waiting) < BATCH:
+                try:
+                    waiting.append(self._deliveries.get_nowait())
+                except queue.Empty:
+                    break
             with self._lock:
-                if self._draining or generation != self._generation:
-                    continue   # left unacked: the broker redelivers it
-                self._busy = True
+                generation = self._generation
+                # Others are left unacked: the broker redelivers them.
+                batch = [] if self._draining else [d for g, d in waiting if g == generation]
+                self._busy = bool(batch)
+            del waiting
+            if not batch:
+                continue
             try:
-                self._process(generation, delivery)
+                self._process_batch(generation, batch)
             except Exception as exc:   # a bug here must not silently kill the only worker
                 log.error("consumer_worker_error", error=type(exc).__name__)
             finally:
-                # Drop the body now: a large export must not stay alive while pika
+                # Drop the bodies now: a large export must not stay alive while pika
                 # assembles the next one (that would hold three bodies at once).
-                del delivery
+                del batch
                 with self._lock:
                     self._busy = False
+
+    def _process_batch(self, generation: int, batch: list[Delivery]) -> None:
+        """``handle_many`` commits a prefix (acked together); the rest one by one."""
+        done: list[Disposition] = []
+        if self._handle_many is not None and len(batch) > 1:
+            try:
+                done = self._handle_many(batch)
+            except Exception as exc:   # its deliveries go to ``handle``, which decides
+                log.error("consumer_handler_crashed", error=type(exc).__name__)
+                done = []
+        if done:
+            self._pause_attempt = 0
+            self._post(*[_Settled(generation, d, disposition)
+                         for d, disposition in zip(batch, done)])
+        for index in range(len(done), len(batch)):
+            with self._lock:
+                if self._draining or generation != self._generation:
+                    return   # the rest is left unacked: the broker redelivers it
+            delivery, batch[index] = batch[index], _HANDLED
+            self._process(generation, delivery)
+            del delivery
 
     def _process(self, generation: int, delivery: Delivery) -> None:
         while True:
@@ -351,8 +396,9 @@ class Consumer:
             time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
         return not (self._draining or generation != self._generation)
 
-    def _post(self, item: _Settled) -> None:
-        self._settled.put(item)
+    def _post(self, *items: _Settled) -> None:
+        for item in items:
+            self._settled.put(item)
         conn = self._conn
         if conn is not None:
             try:

@@ -141,6 +141,25 @@ class Store:
                   updated=result.updated_reports, rejections=result.rejections)
         return result
 
+    def accept_many(self, messages: Sequence[tuple[str, str, str, Sequence[
+                        IncomingReport | IncomingRegistratie | IncomingRejection]]], *,
+                    now: datetime | None = None, check: ContentCheck | None = None,
+                    agreements: RegionalAgreements = NO_AGREEMENTS) -> list[AcceptResult]:
+        """:meth:`accept` for several messages, ``(message_id, vendor, routing_key,
+        items)`` each, in one transaction: each stored as :meth:`accept` stores it on its
+        own, in order, and all or none committed. For messages without registrations
+        (no statistics to keep up)."""
+        at = as_utc(now)
+        results = self._db.run("accept", lambda conn: [_accept.accept(
+            conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
+            now=at, check=check, agreements=agreements)
+            for message_id, vendor, routing_key, items in messages])
+        for (message_id, vendor, _, _), result in zip(messages, results):
+            log.debug("message_stored", message_id=message_id, vendor=vendor,
+                      duplicate=result.duplicate_message, new=result.new_reports,
+                      updated=result.updated_reports, rejections=result.rejections)
+        return results
+
     def clone(self, report_id: int, *, begindatum: date | None = None,
               einddatum: date | None = None, today: date,
               now: datetime | None = None,

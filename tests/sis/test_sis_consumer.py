@@ -229,3 +229,72 @@ def test_oversized_body_is_dead_lettered_without_calling_handle(broker, start, w
     assert handler.seen == []
     assert "max_body_bytes" in props.headers["x-verzuim-reason"]
     assert isinstance(method, pika.spec.Basic.GetOk)
+
+
+class BatchRecorder:
+    """A ``handle_many`` that takes a prefix of up to ``take`` deliveries (or raises)."""
+
+    def __init__(self, take: int, crash: bool = False) -> None:
+        self.take, self.crash = take, crash
+        self.batches: list[list[str | None]] = []
+        self.taken: list[str | None] = []
+
+    def __call__(self, deliveries: list[Delivery]) -> list[Disposition]:
+        self.batches.append([d.message_id for d in deliveries])
+        if self.crash:
+            raise RuntimeError("a bug in handle_many")
+        prefix = deliveries[:self.take]
+        self.taken += [d.message_id for d in prefix]
+        return [Disposition("ack") for _ in prefix]
+
+
+def test_waiting_deliveries_go_to_handle_many_then_the_rest_to_handle_in_order(
+        broker, start, wait_for) -> None:
+    declare_topology(broker.channel(), broker.settings)
+    sent = [publish_export(broker.settings, body=b"{}", vendor="eduarte") for _ in range(20)]
+    handler, many = Recorder(), BatchRecorder(take=3)
+    runner = start(Consumer(broker.settings, handler, handle_many=many).run)
+    wait_for(lambda: len(many.taken) + len(handler.seen) >= 20)
+    runner.stop()
+    assert any(len(batch) > 1 for batch in many.batches)
+    assert all(len(batch) <= 32 for batch in many.batches)
+    # Each delivery once: a batch's prefix by handle_many, its rest by handle, in order.
+    order = []
+    for batch in many.batches:
+        order += batch
+    assert sorted(many.taken + handler.ids()) == sorted(sent)
+    assert [m for m in order if m in set(many.taken) | set(handler.ids())] == sent
+    assert inbox_ready(broker) == 0          # every one acked
+
+
+def test_a_crash_in_handle_many_leaves_every_delivery_to_handle(broker, start, wait_for) -> None:
+    declare_topology(broker.channel(), broker.settings)
+    sent = [publish_export(broker.settings, body=b"{}", vendor="eduarte") for _ in range(6)]
+    handler, many = Recorder(), BatchRecorder(take=3, crash=True)
+    with capture_logs() as logs:
+        runner = start(Consumer(broker.settings, handler, handle_many=many).run)
+        wait_for(lambda: len(handler.seen) >= 6)
+        runner.stop()
+    assert handler.ids() == sent and many.taken == []
+    assert any(e["event"] == "consumer_handler_crashed" for e in logs)
+    assert inbox_ready(broker) == 0
+
+
+def test_stop_during_a_batch_leaves_the_rest_of_it(broker, start, wait_for) -> None:
+    entered = threading.Event()
+
+    def slow(delivery: Delivery) -> Disposition:
+        entered.set()
+        time.sleep(0.5)
+        return Disposition("ack")
+
+    handler, many = Recorder([slow]), BatchRecorder(take=0)
+    declare_topology(broker.channel(), broker.settings)
+    for _ in range(5):
+        publish_export(broker.settings, body=b"{}", vendor="eduarte")
+    runner = start(Consumer(broker.settings, handler, handle_many=many).run)
+    assert entered.wait(5)
+    assert runner.stop() < 2
+    assert len(handler.seen) == 1                 # the rest of the batch was not handled
+    assert broker.ready(broker.settings.inbox_queue, 4) == 4
+    assert inbox_ready(broker) == 4
