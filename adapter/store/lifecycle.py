@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +53,16 @@ _JOINED_BY_ID = (sa.select(*[c for c in _JOINED.selected_columns if c.key != "pa
                  .select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
                  .where(_sub.c.id == sa.bindparam("sid"))
                  .with_for_update(of=_sub, key_share=True))
+# A registration's outcome also needs the report's content for its event's context: read
+# with the submission, not again (registraties.report_context).
+_JOINED_WITH_REPORT = _JOINED_BY_ID.add_columns(
+    _rep.c.student_key.label("report_student_key"), _rep.c.payload.label("report_payload"))
+# PostgreSQL's lock order (report, then submission): the report row of a submission,
+# locked, in one statement (the subquery locks nothing).
+_LOCK_REPORT_OF = (sa.select(_rep.c.id)
+                   .where(_rep.c.id == sa.select(_sub.c.report_id)
+                          .where(_sub.c.id == sa.bindparam("sid")).scalar_subquery())
+                   .with_for_update(key_share=True))
 
 
 class UnknownSubmission(LookupError):
@@ -173,18 +184,17 @@ def _to_unknown(conn: Connection, ids: Sequence[int], now: datetime, event: str)
 def _transition(conn: Connection, submission_id: int, to_state: str, now: datetime,
                 event: str, *, only_from: frozenset[str] | None = None,
                 skip_other: bool = False, owner: str | None = None,
-                **values: Any) -> Row[Any] | None:
+                with_report: bool = False, **values: Any) -> Row[Any] | None:
     """Move one submission, locking its report first and then the submission (the
-    same order as ``accept``, so the two cannot deadlock on PostgreSQL)."""
+    same order as ``accept``, so the two cannot deadlock on PostgreSQL).
+    ``with_report``: the row also holds the report's ``report_student_key`` and
+    ``report_payload``."""
     if conn.dialect.name == "postgresql":
         # SQLite has one writer (BEGIN IMMEDIATE): no row locks, no order to keep.
-        report_id = conn.execute(sa.select(_sub.c.report_id)
-                                 .where(_sub.c.id == submission_id)).scalar_one_or_none()
-        if report_id is None:
+        if conn.execute(_LOCK_REPORT_OF, {"sid": submission_id}).first() is None:
             raise UnknownSubmission(f"no submission {submission_id}")
-        conn.execute(sa.select(_rep.c.id).where(_rep.c.id == report_id)
-                     .with_for_update(key_share=True)).all()
-    row = conn.execute(_JOINED_BY_ID, {"sid": submission_id}).one_or_none()
+    row = conn.execute(_JOINED_WITH_REPORT if with_report else _JOINED_BY_ID,
+                       {"sid": submission_id}).one_or_none()
     if row is None:
         raise UnknownSubmission(f"no submission {submission_id}")
     if (owner is not None and row.state == S.SUBMITTING
@@ -206,9 +216,9 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
 
 def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, event: str,
           *, only_from: frozenset[str] | None = None, owner: str | None = None,
-          **values: Any) -> Row[Any]:
+          with_report: bool = False, **values: Any) -> Row[Any]:
     row = _transition(conn, submission_id, to_state, now, event, only_from=only_from,
-                      owner=owner, **values)
+                      owner=owner, with_report=with_report, **values)
     if row is None:  # only when skip_other, which _move never passes
         raise UnknownSubmission(f"no submission {submission_id}")
     return row
@@ -218,7 +228,8 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
                     laatste_mutatie: datetime, now: datetime,
                     exchanges: Sequence[ExchangeRecord] = (), owner: str | None = None) -> None:
     record_exchanges(conn, exchanges)
-    row = _move(conn, submission_id, S.DONE, now, "registered", owner=owner, last_error=None)
+    row = _move(conn, submission_id, S.DONE, now, "registered", owner=owner, last_error=None,
+                with_report=True)
     if row.operation == "intrekken":
         target = S.WITHDRAWN
     elif row.operation == "aanleveren":
@@ -232,7 +243,10 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
         adopt_web_report(conn, row.report_id, row.brin, meldingsnummer, now)
     outbox_event(conn, message_id=f"registered:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="registered", source_id=row.source_id, at=now, data={
-                     **report_context(conn, row.report_id), "meldingsnummer": meldingsnummer, "status": status,
+                     **report_context(conn, row.report_id, row=SimpleNamespace(
+                         vendor=row.vendor, student_key=row.report_student_key,
+                         payload=row.report_payload)),
+                     "meldingsnummer": meldingsnummer, "status": status,
                      "business_document_id": row.document_id, "operation": row.operation})
     follow_up(conn, row, now)
 
