@@ -88,7 +88,7 @@ def refresh_reports(conn: Connection, touched: Iterable[Key], *,
                    for row in group]
         skeys = student_keys(conn, group[0].vendor, [
             (record.brin, record.student, record.source_id) for _, record in records])
-        regs = _registraties_by_student(conn, group[0].vendor, group[0].brin, set(skeys))
+        regs = registraties_by_student(conn, group[0].vendor, group[0].brin, set(skeys))
         for (row, record), skey in zip(records, skeys):
             yield row, merged(record, regs.get(skey, []))
 
@@ -108,7 +108,7 @@ def _by_students(rows: list[Row[Any]]) -> Iterator[list[Row[Any]]]:
         yield group
 
 
-def _registraties_by_student(conn: Connection, vendor: str, brin: str, skeys: set[str]
+def registraties_by_student(conn: Connection, vendor: str, brin: str, skeys: set[str]
                              ) -> dict[str, list[Registratie]]:
     """Every registration of these students, per student key, in (datum, id) order."""
     r = t.registraties.c
@@ -122,13 +122,16 @@ def _registraties_by_student(conn: Connection, vendor: str, brin: str, skeys: se
     return out
 
 
-def report_context(conn: Connection, report_id: int, *, row: Any = None) -> dict[str, Any]:
+def report_context(conn: Connection, report_id: int, *, row: Any = None,
+                   regs: list[Registratie] | None = None) -> dict[str, Any]:
     """What the SIS needs to match an event to its own records (no free text).
 
     ``verzuimsoort``, ``begindatum``, ``einddatum``, ``leerlingnummer`` and
     ``registratie_ids``; keys without a value are left out. ``row``: the report's
     row when the caller read it already in this transaction (its ``vendor``,
-    ``student_key`` and ``payload`` are used; not read again).
+    ``student_key`` and ``payload`` are used; not read again). ``regs``: its
+    student's registrations when the caller read them already in this transaction
+    (:func:`registraties_by_student`).
     """
     if row is None:
         row = conn.execute(_CONTEXT, {"report_id": report_id}).first()
@@ -136,7 +139,8 @@ def report_context(conn: Connection, report_id: int, *, row: Any = None) -> dict
             return {}
     melding = decode(row.payload)
     # The report's own student key: it was resolved (aliases included) when stored.
-    regs = registraties_of(conn, row.vendor, melding.brin, row.student_key)
+    if regs is None:
+        regs = registraties_of(conn, row.vendor, melding.brin, row.student_key)
     merged_ids = merge_days(melding, regs)[1] if regs else ()
     context: dict[str, Any] = {
         "verzuimsoort": melding.verzuimsoort.value,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 from adapter.domain.model import Behandelaar, Status, Terugmelding
 from adapter.store import Store
@@ -218,3 +219,52 @@ def test_our_report_adopts_the_web_report_its_feedback_made_before_reconciliatio
     [(_, event)] = [(i, e) for i, e in store.pending_events(limit=20)
                     if e.event == "terugmelding" and e.data["status"] == "G"]
     assert event.source_id == "r1" and "origin" not in event.data
+
+
+def test_one_page_with_two_mutations_of_a_report_applies_them_in_order(store: Store) -> None:
+    # The second item must see the report as the first one left it: the older mutation
+    # (hour 2) after the newer one (hour 5) is kept, and decides nothing.
+    _registered(store)
+    page = [_tm("MN-1", Status.I, 5), _tm("MN-1", Status.B, 2)]
+    assert store.apply_feedback(page, watermark=T0, name="fb") == 2
+    [summary] = store.list_reports()
+    assert (summary.state, summary.duo_status) == ("withdrawn", "I")
+    assert [e.data["status"] for _, e in store.pending_events(limit=10)] == ["I", "B"]
+
+
+def test_a_page_reads_its_reports_and_their_registrations_up_front(store: Store) -> None:
+    from sqlalchemy import event
+
+    from adapter.domain.model import Registratie, Student
+    from adapter.store import IncomingRegistratie
+
+    from e2e.records import make_bsn
+    rng = random.Random(11)
+    student = Student(bsn="123456782", leerlingnummer="403117")
+    accept(store, "m-reg", IncomingRegistratie(vendor="acme", registratie=Registratie(
+        source_id="w1", brin="00AA", student=student, datum=date(2025, 2, 3), lesuren=(1,))))
+    accept(store, "m-1", report("r0", student=student, einddatum=date(2025, 2, 14)),
+           *[report(f"r{n}", bsn=make_bsn(rng)) for n in range(1, 10)])
+    claims = store.claim_due(limit=20, now=LATER)
+    for n, claim in enumerate(sorted(claims, key=lambda c: c.melding.source_id)):
+        store.mark_registered(claim.submission_id, meldingsnummer=f"MN-{n}", status="R",
+                              laatste_mutatie=T0)
+    store.mark_published([i for i, _ in store.pending_events(limit=50)])
+    selects: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+    event.listen(store.database.engine, "before_cursor_execute", count)
+    try:
+        page = [_tm(f"MN-{n}", Status.B, 1) for n in range(10)]
+        assert store.apply_feedback(page, watermark=T0, name="fb") == 10
+    finally:
+        event.remove(store.database.engine, "before_cursor_execute", count)
+    # One look-up of the page's reports, one of their students' registrations: not
+    # two per item.
+    assert len([s for s in selects if "FROM reports" in s]) == 1
+    assert len([s for s in selects if "FROM registraties" in s]) == 1
+    events = {e.data["meldingsnummer"]: e.data for _, e in store.pending_events(limit=50)}
+    assert events["MN-0"]["registratie_ids"] == ["w1"]
+    assert all("registratie_ids" not in events[f"MN-{n}"] for n in range(1, 10))
