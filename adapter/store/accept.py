@@ -92,6 +92,8 @@ from adapter.store.common import (
     encode,
     event_uuid,
     history,
+    history_many,
+    history_row,
     insert_ignore,
     new_document_id,
     student_key,
@@ -279,13 +281,15 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
             laatste_mutatie=None, created_at=now,
             updated_at=now), ["vendor", "brin", "source_id"])
         if report_id is not None:
-            history(conn, report_id, "received", at=now,
-                    to_state=S.HELD if held else S.QUEUED)
+            received = history_row(report_id, "received", at=now,
+                                   to_state=S.HELD if held else S.QUEUED)
             if held:
+                history_many(conn, [received])
                 _hold(conn, _find(conn, item.vendor, m.brin, m.source_id), None, payload,
                       held, now)
-            else:
-                add_submission(conn, report_id, skey, "aanleveren", payload, digest, now)
+            else:   # both history rows in one statement
+                add_submission(conn, report_id, skey, "aanleveren", payload, digest, now,
+                               history_before=[received])
             return NEW
         report = _find(conn, item.vendor, m.brin, m.source_id)  # lost a concurrent insert
         if report is None:  # cannot happen: the conflicting row was committed
@@ -436,15 +440,19 @@ def latest_submission(conn: Connection, report_id: int) -> Row[Any] | None:
 
 
 def add_submission(conn: Connection, report_id: int, skey: str, operation: str,
-                   payload: dict[str, Any], digest: str, now: datetime) -> int:
-    """Queue a new logical submission with a fresh document id, due now."""
+                   payload: dict[str, Any], digest: str, now: datetime,
+                   history_before: Sequence[dict[str, Any]] = ()) -> int:
+    """Queue a new logical submission with a fresh document id, due now.
+    ``history_before``: history rows the caller held back, written first, with this
+    one's, in one statement."""
     sub_id = conn.execute(_SUBMISSION_INSERT, {
         "report_id": report_id, "student_key": skey, "operation": operation,
         "document_id": new_document_id(), "payload": payload, "content_hash": digest,
         "state": S.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": None,
         "created_at": now, "updated_at": now}).scalar_one()
-    history(conn, report_id, "submission_queued", at=now, submission_id=sub_id,
-            to_state=S.PENDING, detail=f"{operation} submission {sub_id}")
+    history_many(conn, [*history_before, history_row(
+        report_id, "submission_queued", at=now, submission_id=sub_id, to_state=S.PENDING,
+        detail=f"{operation} submission {sub_id}")])
     return int(sub_id)
 
 
@@ -458,12 +466,16 @@ def _report_update(keys: tuple[str, ...]) -> sa.Update:
 
 def set_report_state(conn: Connection, report_id: int, from_state: str, to_state: str,
                      now: datetime, event: str, *, submission_id: int | None = None,
-                     **values: Any) -> None:
-    """Move a report (checked against :data:`~adapter.store.states.REPORT_TRANSITIONS`)."""
+                     history_before: Sequence[dict[str, Any]] = (), **values: Any) -> None:
+    """Move a report (checked against :data:`~adapter.store.states.REPORT_TRANSITIONS`).
+    ``history_before``: history rows (:func:`~adapter.store.common.history_row`) the
+    caller held back, written before this move's own, in the same statement."""
     S.check_report(from_state, to_state, row_id=report_id)
     conn.execute(_report_update(tuple(sorted(values))), {
         "b_id": report_id, "b_state": to_state, "b_updated_at": now,
         **{f"b_{key}": value for key, value in values.items()}})
+    rows = list(history_before)
     if from_state != to_state:
-        history(conn, report_id, event, at=now, from_state=from_state, to_state=to_state,
-                submission_id=submission_id)
+        rows.append(history_row(report_id, event, at=now, from_state=from_state,
+                                to_state=to_state, submission_id=submission_id))
+    history_many(conn, rows)

@@ -184,11 +184,13 @@ def _to_unknown(conn: Connection, ids: Sequence[int], now: datetime, event: str)
 def _transition(conn: Connection, submission_id: int, to_state: str, now: datetime,
                 event: str, *, only_from: frozenset[str] | None = None,
                 skip_other: bool = False, owner: str | None = None,
-                with_report: bool = False, **values: Any) -> Row[Any] | None:
+                with_report: bool = False, held: list[dict[str, Any]] | None = None,
+                **values: Any) -> Row[Any] | None:
     """Move one submission, locking its report first and then the submission (the
     same order as ``accept``, so the two cannot deadlock on PostgreSQL).
     ``with_report``: the row also holds the report's ``report_student_key`` and
-    ``report_payload``."""
+    ``report_payload``. ``held``: the history row is appended there for the caller
+    to write (with the report's, ``set_report_state(history_before=…)``)."""
     if conn.dialect.name == "postgresql":
         # SQLite has one writer (BEGIN IMMEDIATE): no row locks, no order to keep.
         if conn.execute(_LOCK_REPORT_OF, {"sid": submission_id}).first() is None:
@@ -209,16 +211,22 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
     S.check_submission(row.state, to_state, row_id=submission_id)
     conn.execute(_sub.update().where(_sub.c.id == submission_id).values(
         state=to_state, updated_at=now, **values))
-    history(conn, row.report_id, event, at=now, from_state=row.state, to_state=to_state,
-            submission_id=submission_id, detail=f"{row.operation} attempt {row.attempts}")
+    entry = history_row(row.report_id, event, at=now, from_state=row.state, to_state=to_state,
+                        submission_id=submission_id,
+                        detail=f"{row.operation} attempt {row.attempts}")
+    if held is None:
+        history_many(conn, [entry])
+    else:
+        held.append(entry)
     return row
 
 
 def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, event: str,
           *, only_from: frozenset[str] | None = None, owner: str | None = None,
-          with_report: bool = False, **values: Any) -> Row[Any]:
+          with_report: bool = False, held: list[dict[str, Any]] | None = None,
+          **values: Any) -> Row[Any]:
     row = _transition(conn, submission_id, to_state, now, event, only_from=only_from,
-                      owner=owner, with_report=with_report, **values)
+                      owner=owner, with_report=with_report, held=held, **values)
     if row is None:  # only when skip_other, which _move never passes
         raise UnknownSubmission(f"no submission {submission_id}")
     return row
@@ -228,8 +236,9 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
                     laatste_mutatie: datetime, now: datetime,
                     exchanges: Sequence[ExchangeRecord] = (), owner: str | None = None) -> None:
     record_exchanges(conn, exchanges)
+    held: list[dict[str, Any]] = []     # the submission's history row, written with the report's
     row = _move(conn, submission_id, S.DONE, now, "registered", owner=owner, last_error=None,
-                with_report=True)
+                with_report=True, held=held)
     if row.operation == "intrekken":
         target = S.WITHDRAWN
     elif row.operation == "aanleveren":
@@ -238,7 +247,7 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
         target = row.report_state
     set_report_state(conn, row.report_id, row.report_state, target, now, "report_" + target,
                      submission_id=submission_id, meldingsnummer=meldingsnummer,
-                     duo_status=status, laatste_mutatie=laatste_mutatie)
+                     duo_status=status, laatste_mutatie=laatste_mutatie, history_before=held)
     if row.operation == "aanleveren":
         adopt_web_report(conn, row.report_id, row.brin, meldingsnummer, now)
     outbox_event(conn, message_id=f"registered:{row.document_id}", vendor=row.vendor,
