@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
-from adapter.config import Settings, load_settings
+from adapter.config import Settings
 from adapter.errors import StoreUnavailable
 from adapter.pipeline.intake import Intake
 from adapter.sis import Delivery
@@ -24,20 +23,6 @@ from adapter.store import Store
 from adapter.store import schema as t
 from adapter.vendors import load_vendors
 from e2e.records import encode, record
-from support import SCHOOL_OIN
-
-
-@pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(None, overrides={"school": {"brin": "00AA", "oin": SCHOOL_OIN},
-                                          "store": {"url": f"sqlite:///{tmp_path / 's.db'}"}})
-
-
-@pytest.fixture()
-def store(settings: Settings) -> Iterator[Store]:
-    s = Store.open(settings.store.url)
-    yield s
-    s.close()
 
 
 @pytest.fixture()

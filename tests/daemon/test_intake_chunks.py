@@ -6,34 +6,16 @@ part, returning the delivery, is in tests/e2e/test_large_export.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from adapter.config import Settings, load_settings
+from adapter.config import Settings
 from adapter.pipeline.intake import CHUNK, STREAM_CHECK_BYTES, Intake
 from adapter.vendors import load_vendors
 from adapter.sis import Delivery
 from adapter.store import Store
 from adapter.store import schema as t
 from bulk_exports import eduarte_export
-from support import SCHOOL_OIN
-
-
-@pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(None, overrides={"school": {"brin": "00AA", "oin": SCHOOL_OIN},
-                                          "store": {"url": f"sqlite:///{tmp_path / 's.db'}"}})
-
-
-@pytest.fixture()
-def store(settings: Settings) -> Iterator[Store]:
-    s = Store.open(settings.store.url)
-    yield s
-    s.close()
 
 
 def delivery(rows: int) -> Delivery:

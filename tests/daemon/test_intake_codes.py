@@ -8,35 +8,17 @@ by DUO, which answered DK0004.)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from adapter.config import Settings, load_settings
+from adapter.config import Settings
 from adapter.domain.rules import ADAPTER_RULES, RULES
 from adapter.pipeline.intake import Intake
 from adapter.sis import Delivery
 from adapter.store import Store
 from adapter.vendors import load_vendors
-from support import SCHOOL_OIN
 
 TODAY = date(2025, 12, 1)
-
-
-@pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(None, overrides={"school": {"brin": "00AA", "oin": SCHOOL_OIN},
-                                          "store": {"url": f"sqlite:///{tmp_path / 's.db'}"}})
-
-
-@pytest.fixture()
-def store(settings: Settings) -> Iterator[Store]:
-    s = Store.open(settings.store.url)
-    yield s
-    s.close()
 
 
 def record(**changes: Any) -> dict[str, Any]:
