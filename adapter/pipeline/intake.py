@@ -172,9 +172,9 @@ class Intake:
         batch); return the dispositions of the run, a prefix of ``deliveries``.
 
         The run is the longest prefix of deliveries that :meth:`handle` would commit
-        as one chunk of reports and rejections (a body up to
-        :data:`STREAM_CHECK_BYTES`, a registered vendor, mapped without error, no
-        registrations, not an attachment). Each keeps its own inbox key and result,
+        as one chunk (a body up to :data:`STREAM_CHECK_BYTES` of at most
+        :data:`CHUNK` records, a registered vendor, mapped without error, not an
+        attachment), ending once it holds :data:`CHUNK` records. Each keeps its own inbox key and result,
         exactly as :meth:`handle` stores it; the run is committed whole or not at all.
         Every disposition returned is ``ack``. The consumer hands the rest to
         :meth:`handle` one by one, in order; also the whole run when it is shorter
@@ -183,11 +183,15 @@ class Intake:
         if len(deliveries) < 2 or self._stopping():
             return []
         run: list[tuple[Delivery, str, list[Item]]] = []
+        records = 0
         for delivery in deliveries:
+            if records >= CHUNK:
+                break   # memory: a run holds about as many records as a chunk
             prepared = self._prepared(delivery)
             if prepared is None:
                 break
             run.append((delivery, *prepared))
+            records += len(prepared[1])
         if len(run) < 2:
             return []
         try:
@@ -229,8 +233,6 @@ class Intake:
                 return None
             items = self._items(vendor, chunks[0])
         except Exception:   # unknown vendor, bad body, plugin bug: handle() decides
-            return None
-        if any(isinstance(item, IncomingRegistratie) for item in items):
             return None
         return vendor.name, items
 

@@ -147,13 +147,15 @@ class Store:
                     agreements: RegionalAgreements = NO_AGREEMENTS) -> list[AcceptResult]:
         """:meth:`accept` for several messages, ``(message_id, vendor, routing_key,
         items)`` each, in one transaction: each stored as :meth:`accept` stores it on its
-        own, in order, and all or none committed. For messages without registrations
-        (no statistics to keep up)."""
+        own, in order, and all or none committed."""
         at = as_utc(now)
         results = self._db.run("accept", lambda conn: [_accept.accept(
             conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
             now=at, check=check, agreements=agreements)
             for message_id, vendor, routing_key, items in messages])
+        if self._db.dialect == "postgresql" and any(
+                isinstance(item, IncomingRegistratie) for *_, items in messages for item in items):
+            self._db.run("analyze", lambda conn: keep_statistics(conn, _GROWING))
         for (message_id, vendor, _, _), result in zip(messages, results):
             log.debug("message_stored", message_id=message_id, vendor=vendor,
                       duplicate=result.duplicate_message, new=result.new_reports,

@@ -145,3 +145,38 @@ def test_the_run_is_the_same_as_one_by_one(settings: Settings, tmp_path: Path) -
         s.close()
     assert outcomes[0] == outcomes[1]
     assert len(outcomes[0][0]) == 5     # the change updated the earlier report
+
+
+def test_registrations_are_part_of_the_run_as_one_by_one(settings: Settings,
+                                                          tmp_path: Path) -> None:
+    from bulk_exports import eduarte_export
+    rng = random.Random(7)
+    batch = [
+        Delivery(body=eduarte_export(40, 5, first_id=1 + 100 * n), routing_key="eduarte.export",
+                 message_id=f"wn-{n}", content_type="text/csv", headers={},
+                 redelivered=False, timestamp=None, delivery_tag=n)
+        for n in range(2)] + [delivery(9, encode(record(rng)))]
+    outcomes = []
+    for name, batched in (("a", True), ("b", False)):
+        s = Store.open(f"sqlite:///{tmp_path / name}.db")
+        intake = Intake(settings, s, load_vendors(enabled=["eduarte", "canonical"]))
+        if batched:
+            assert [d.action for d in intake.handle_many(batch)] == ["ack"] * 3
+        else:
+            assert all(intake.handle(d).action == "ack" for d in batch)
+        with s.database.read("t") as conn:
+            outcomes.append(conn.execute(
+                sa.select(t.registraties.c.source_id, t.registraties.c.datum)
+                .order_by(t.registraties.c.id)).all())
+        s.close()
+    assert outcomes[0] == outcomes[1] and len(outcomes[0]) >= 40
+
+
+def test_a_run_holds_about_a_chunk_of_records(intake: Intake, store: Store,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapter.pipeline.intake as intake_module
+    monkeypatch.setattr(intake_module, "CHUNK", 5)
+    rng = random.Random(8)
+    batch = [delivery(i, encode(record(rng), record(rng))) for i in range(6)]   # 2 each
+    assert len(intake.handle_many(batch)) == 3      # 2 + 2 + 2: the run ends at 5 or more
+    assert stored(store) == (6, 6, 3)
