@@ -107,16 +107,13 @@ class Intake:
         mapping them again; a small one is mapped again and its committed chunks are
         found by their inbox keys (nothing stored twice).
         """
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            message_id=delivery.message_id, routing_key=delivery.routing_key)
+        _bind(delivery)
         if not delivery.message_id:
             return self._dead("message has no message_id property")
         if len(delivery.body) > self._settings.amqp.max_body_bytes:
             return self._dead("body exceeds amqp.max_body_bytes")
-        vendor_name = str(delivery.headers.get("x-vendor") or delivery.routing_key.split(".", 1)[0])
         try:
-            vendor = self._vendors.get(vendor_name)
+            vendor = self._vendors.get(_vendor_name(delivery))
         except UnknownVendor:
             return self._dead("no vendor plugin registered for this message")
         structlog.contextvars.bind_contextvars(vendor=vendor.name)
@@ -174,8 +171,9 @@ class Intake:
         The run is the longest prefix of deliveries that :meth:`handle` would commit
         as one chunk (a body up to :data:`STREAM_CHECK_BYTES` of at most
         :data:`CHUNK` records, a registered vendor, mapped without error, not an
-        attachment), ending once it holds :data:`CHUNK` records. Each keeps its own inbox key and result,
-        exactly as :meth:`handle` stores it; the run is committed whole or not at all.
+        attachment), ending once it holds :data:`CHUNK` records. Each keeps its own
+        inbox key and result, exactly as :meth:`handle` stores it; the run is committed
+        whole or not at all.
         Every disposition returned is ``ack``. The consumer hands the rest to
         :meth:`handle` one by one, in order; also the whole run when it is shorter
         than two, or when its transaction fails (:meth:`handle` then reports the
@@ -205,10 +203,7 @@ class Intake:
         failpoint("after_inbox_commit")
         self._alarm.ok("store")
         for (delivery, vendor, _), result in zip(run, results):
-            structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(
-                message_id=delivery.message_id, routing_key=delivery.routing_key,
-                vendor=vendor)
+            _bind(delivery, vendor=vendor)
             _log_accepted(1, int(result.duplicate_message),
                           {k: int(v) for k, v in vars(result).items()})
         self._on_committed()
@@ -217,16 +212,13 @@ class Intake:
     def _prepared(self, delivery: Delivery) -> tuple[str, list[Item]] | None:
         """(vendor, items) of a delivery that :meth:`handle_many` may take into its
         run; None when :meth:`handle` must take it on its own."""
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            message_id=delivery.message_id, routing_key=delivery.routing_key)
+        _bind(delivery)
         if (not delivery.message_id or delivery.routing_key.endswith(".bijlage")
                 or len(delivery.body) > min(STREAM_CHECK_BYTES,
                                             self._settings.amqp.max_body_bytes)):
             return None
-        vendor_name = str(delivery.headers.get("x-vendor") or delivery.routing_key.split(".", 1)[0])
         try:
-            vendor = self._vendors.get(vendor_name)
+            vendor = self._vendors.get(_vendor_name(delivery))
             structlog.contextvars.bind_contextvars(vendor=vendor.name)
             chunks = list(self._chunks(vendor, delivery))
             if len(chunks) != 1:
@@ -332,6 +324,19 @@ class Intake:
     def _dead(reason: str) -> Disposition:
         log.warning("message_dead_lettered", reason=reason)
         return Disposition("dead", reason)
+
+
+def _bind(delivery: Delivery, **more: str) -> None:
+    """The log context of one delivery (and nothing of the one before)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        message_id=delivery.message_id, routing_key=delivery.routing_key, **more)
+
+
+def _vendor_name(delivery: Delivery) -> str:
+    """The vendor plugin a delivery is for: its ``x-vendor`` header, else the first part
+    of its routing key."""
+    return str(delivery.headers.get("x-vendor") or delivery.routing_key.split(".", 1)[0])
 
 
 def _log_accepted(parts: int, skipped: int, totals: dict[str, int]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -100,17 +100,33 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any],
     On PostgreSQL a concurrent insert of the same key waits for the other
     transaction and then reports the conflict, so callers see one winner.
     """
-    cache_key = (conn.dialect.name, table.name, tuple(conflict))
+    return conn.execute(_ignoring(conn, table, conflict, returning=True),
+                        values).scalar_one_or_none()
+
+
+def insert_ignore_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
+                       conflict: list[str]) -> None:
+    """:func:`insert_ignore` for several rows in one statement, in order (no keys back)."""
+    if rows:
+        conn.execute(_ignoring(conn, table, conflict, returning=False), list(rows))
+
+
+def _ignoring(conn: Connection, table: sa.Table, conflict: list[str], *,
+              returning: bool) -> Any:
+    """The ``ON CONFLICT DO NOTHING`` insert, built once per table: no statement
+    construction per row."""
+    cache_key = (conn.dialect.name, table.name, tuple(conflict), returning)
     stmt = _IGNORING.get(cache_key)
-    if stmt is None:   # built once per table: no statement construction per row
+    if stmt is None:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        key = next(iter(table.primary_key.columns))
-        stmt = insert(table).on_conflict_do_nothing(index_elements=conflict).returning(key)
+        stmt = insert(table).on_conflict_do_nothing(index_elements=conflict)
+        if returning:
+            stmt = stmt.returning(next(iter(table.primary_key.columns)))
         _IGNORING[cache_key] = stmt
-    return conn.execute(stmt, values).scalar_one_or_none()
+    return stmt
 
 
-_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+_IGNORING: dict[tuple[str, str, tuple[str, ...], bool], Any] = {}
 
 
 def history(conn: Connection, report_id: int, event: str, *, at: datetime,

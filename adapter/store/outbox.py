@@ -12,12 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from adapter.domain.model import OutboundEvent
 from adapter.store import schema as t
-from adapter.store.common import insert_ignore
+from adapter.store.common import insert_ignore, insert_ignore_many
 
 
 def outbox_event(conn: Connection, *, message_id: str, vendor: str, brin: str, event: str,
@@ -33,17 +32,7 @@ def outbox_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Queue several events (the columns of :func:`outbox_event`, with ``created_at`` and
     ``published_at``) in one statement, in order; those whose message_id exists are
     left out."""
-    if not rows:
-        return
-    stmt = _IGNORING_MANY.get(conn.dialect.name)
-    if stmt is None:   # built once per dialect
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(t.outbox).on_conflict_do_nothing(index_elements=["message_id"])
-        _IGNORING_MANY[conn.dialect.name] = stmt
-    conn.execute(stmt, list(rows))
-
-
-_IGNORING_MANY: dict[str, Any] = {}
+    insert_ignore_many(conn, t.outbox, rows, ["message_id"])
 
 
 def _event(row: sa.Row[Any]) -> OutboundEvent:

@@ -128,17 +128,8 @@ class Store:
         its student's municipality does not want (report ``held``, nothing queued).
         See :mod:`adapter.store.accept` for the rules per report.
         """
-        at = as_utc(now)
-        result = self._db.run("accept", lambda conn: _accept.accept(
-            conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
-            now=at, check=check, agreements=agreements))
-        if self._db.dialect == "postgresql" and any(
-                isinstance(item, IncomingRegistratie) for item in items):
-            # Keep the planner's statistics up with a table growing by whole exports.
-            self._db.run("analyze", lambda conn: keep_statistics(conn, _GROWING))
-        log.debug("message_stored", message_id=message_id, vendor=vendor,
-                  duplicate=result.duplicate_message, new=result.new_reports,
-                  updated=result.updated_reports, rejections=result.rejections)
+        [result] = self.accept_many([(message_id, vendor, routing_key, items)], now=now,
+                                    check=check, agreements=agreements)
         return result
 
     def accept_many(self, messages: Sequence[tuple[str, str, str, Sequence[
@@ -155,6 +146,7 @@ class Store:
             for message_id, vendor, routing_key, items in messages])
         if self._db.dialect == "postgresql" and any(
                 isinstance(item, IncomingRegistratie) for *_, items in messages for item in items):
+            # Keep the planner's statistics up with a table growing by whole exports.
             self._db.run("analyze", lambda conn: keep_statistics(conn, _GROWING))
         for (message_id, vendor, _, _), result in zip(messages, results):
             log.debug("message_stored", message_id=message_id, vendor=vendor,
