@@ -128,6 +128,19 @@ def committed_parts(conn: Connection, message_id: str) -> set[int]:
         start += PART_PROBE
 
 
+#: pg_advisory_xact_lock key that serialises the intake transactions of replicas.
+_INTAKE_LOCK = 0x76727a31
+
+
+def serialise_intake(conn: Connection) -> None:
+    """PostgreSQL: one intake transaction at a time, across replicas. A student's
+    submissions are claimed oldest id first; two concurrent intakes could commit a
+    lower id after a higher one was already claimed and sent, out of order. (SQLite
+    has one writer already.)"""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INTAKE_LOCK})
+
+
 def accept(conn: Connection, *, message_id: str, vendor: str, routing_key: str,
            items: Sequence[IncomingReport | IncomingRegistratie | IncomingRejection],
            now: datetime, check: ContentCheck | None = None,

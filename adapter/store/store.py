@@ -140,10 +140,13 @@ class Store:
         items)`` each, in one transaction: each stored as :meth:`accept` stores it on its
         own, in order, and all or none committed."""
         at = as_utc(now)
-        results = self._db.run("accept", lambda conn: [_accept.accept(
-            conn, message_id=message_id, vendor=vendor, routing_key=routing_key, items=items,
-            now=at, check=check, agreements=agreements)
-            for message_id, vendor, routing_key, items in messages])
+        def work(conn: Connection) -> list[AcceptResult]:
+            _accept.serialise_intake(conn)
+            return [_accept.accept(conn, message_id=message_id, vendor=vendor,
+                                   routing_key=routing_key, items=items, now=at, check=check,
+                                   agreements=agreements)
+                    for message_id, vendor, routing_key, items in messages]
+        results = self._db.run("accept", work)
         if self._db.dialect == "postgresql" and any(
                 isinstance(item, IncomingRegistratie) for *_, items in messages for item in items):
             # Keep the planner's statistics up with a table growing by whole exports.
