@@ -37,6 +37,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(420)]
 
 STUDENTS, PER_STUDENT = 50, 20
 LEASE_SECONDS = 3
+# DUO holds each registration this long, so a replica always has calls in flight
+# (claims) while work is left, however fast the daemon gets: the kill finds some.
+DUO_SECONDS_PER_CALL = 0.2
 
 
 @pytest.fixture()
@@ -109,16 +112,24 @@ def _at(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
 
 
-def _holder_pid(url: str) -> int:
-    """The process holding the poller's lease now (replica names carry their pid)."""
+def _holder(url: str) -> tuple[int, int]:
+    """The process holding the poller's lease now (replica names carry their pid), and
+    how many submissions it has in flight (claimed, ``submitting``)."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             holder = conn.execute(sa.text(
                 "SELECT holder FROM leases WHERE name = 'feedback_poller'")).scalar_one()
+            in_flight = conn.execute(sa.text(
+                "SELECT count(*) FROM submissions WHERE claimed_by = :holder "
+                "AND state = 'submitting'"), {"holder": holder}).scalar_one()
     finally:
         engine.dispose()
-    return int(str(holder).split(":")[-2])
+    return int(str(holder).split(":")[-2]), int(in_flight)
+
+
+def _holder_pid(url: str) -> int:
+    return _holder(url)[0]
 
 
 def test_three_replicas_share_the_work_exactly_once_in_each_students_order(
@@ -128,6 +139,8 @@ def test_three_replicas_share_the_work_exactly_once_in_each_students_order(
     pg = pg_store_url
     logs = [tmp_path / f"replica-{n}.log" for n in range(3)]
     procs = [start_daemon(config, log) for log in logs]
+    control(simulator, "faults", {"mode": "delay", "count": 10**6, "seconds": DUO_SECONDS_PER_CALL,
+                                  "operation": "aanleverenVerzuimmelding"})
     records = _records()
     _publish(settings, records)
 
@@ -136,7 +149,9 @@ def test_three_replicas_share_the_work_exactly_once_in_each_students_order(
 
     by_pid = {proc.pid: proc for proc in procs}
     wait_for(lambda: len(registered()) >= 200, what="200 registered", timeout=180)
-    killed = by_pid.pop(_holder_pid(pg))        # the poller dies, holding claims too
+    # the poller dies, holding claims too
+    wait_for(lambda: _holder(pg)[1] > 0, what="the poller holding claims", timeout=60)
+    killed = by_pid.pop(_holder_pid(pg))
     killed.send_signal(signal.SIGKILL)
     assert killed.wait(timeout=30) == -signal.SIGKILL
     wait_for(lambda: len(registered()) >= 500, what="500 registered", timeout=180)
