@@ -19,6 +19,11 @@ DUO's version is fetched by meldingsnummer and kept in the report's history, and
 the operation is sent once more with DUO's fresh stamp (same document id); a
 second refusal is a rejection with DUO's code.
 
+A registration (``registered``, found by a look-up) is stored write-behind: the call's
+slot is free at once and its outcome is stored with those of the calls that ended about
+the same time, in one transaction (:mod:`adapter.pipeline.outcomes`), before the
+student's next report is claimed.
+
 Reconciliation looks the document up by its own business-document id, whatever
 the operation (``aanleveren``, ``wijzigen``, ``intrekken``): found → registered;
 not found → resent with the same id, counted as an attempt, and ``mark_failed``
@@ -28,6 +33,7 @@ retried after a backoff (``failed``, outcome unknown, after ``duo.max_attempts``
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
@@ -65,7 +71,8 @@ from adapter.errors import (
 from adapter.logging import in_context
 from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.faults import failpoint
-from adapter.store import Claim, FieldViolation, Store
+from adapter.pipeline.outcomes import Outcomes, Registered
+from adapter.store import Claim, FieldViolation, Registration, Store
 
 log = structlog.get_logger(__name__)
 
@@ -81,10 +88,12 @@ class Submitter:
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
                  idle_wait: float = 0.2, lease_seconds: float = 60.0,
-                 alarm: FaultAlarm | None = None) -> None:
+                 alarm: FaultAlarm | None = None, write_behind: float = 0.05) -> None:
         """``lease_seconds``: how long a claim holds unless renewed; this replica renews
         its claims and recovers expired ones (any replica's) every third of that.
-        ``alarm``: ``system_fault_started``/``ended``, shared by the daemon."""
+        ``alarm``: ``system_fault_started``/``ended``, shared by the daemon.
+        ``write_behind``: the longest a registration waits, while calls are in flight,
+        to be stored with others (:mod:`adapter.pipeline.outcomes`)."""
         self._alarm = alarm or FaultAlarm()
         self._settings = settings
         self._store = store
@@ -102,6 +111,8 @@ class Submitter:
         self._claim_lock = threading.Lock()
         self._wake = threading.Event()
         self._next_reconcile = 0.0
+        # Registrations waiting to be stored together; their claims stay in _claimed.
+        self._outcomes = Outcomes(size=2 * settings.max_concurrency, linger=write_behind)
         self.paused_until: datetime | None = None
         self.pause_reason: str | None = None
         self.held: str | None = None
@@ -145,6 +156,7 @@ class Submitter:
             log.warning("submissions_interrupted_recovered", count=recovered)
         while not stop.is_set():
             self._lease_work()
+            self._store_registered()
             if self._paused():
                 self._release_ready()
                 stop.wait(1.0)
@@ -158,7 +170,7 @@ class Submitter:
                     self._pause(exc)
                 continue
             if not started:
-                self._wake.wait(self._idle_wait)
+                self._wake.wait(self._outcomes.wait(self._idle_wait))
                 self._wake.clear()
         self._release_ready()
         with self._lock:
@@ -166,6 +178,7 @@ class Submitter:
         for future in pending:
             future.result()
         self._pool.shutdown(wait=True)
+        self._store_registered(now=True)
 
     def _lease_work(self) -> None:
         """Every third of the lease: renew the claims held here, and recover claims whose
@@ -254,7 +267,8 @@ class Submitter:
     def _done(self, future: Future[None], submission_id: int) -> None:
         with self._lock:
             self._inflight.discard(future)
-            self._claimed.discard(submission_id)
+            if not self._outcomes.holds(submission_id):  # else still held, to be stored
+                self._claimed.discard(submission_id)
         self._wake.set()
 
     def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
@@ -283,7 +297,54 @@ class Submitter:
             self._alarm.ok("duo")
             self._alarm.ok("store")
         finally:
+            if not self._outcomes.holds(claim.submission_id):
+                self._on_result()
+
+    def _registered(self, claim: Claim, *, meldingsnummer: str, status: str,
+                    laatste_mutatie: datetime, event: str) -> None:
+        """DUO registered the claim: its outcome waits, with the call's exchanges and the
+        record's log context, to be stored with others (:meth:`_store_registered`)."""
+        held = held_exchanges()
+        self._outcomes.add(Registered(
+            claim, Registration(claim.submission_id, meldingsnummer, status, laatste_mutatie,
+                                tuple(held)),
+            event, contextvars.copy_context(), time.monotonic()))
+        held.clear()
+
+    def _store_registered(self, *, now: bool = False) -> None:
+        """Store the registrations waiting, in one transaction, once they are due (or
+        ``now``). Should that transaction fail, each is stored on its own, with the
+        handling of any outcome of a call (a fault pauses; a bug retries the one)."""
+        with self._lock:
+            in_flight = 0 if now else len(self._inflight)
+        if not self._outcomes.due(in_flight=in_flight):
+            return
+        items = self._outcomes.take()
+        try:
+            self._store.mark_registered_many([item.registration for item in items])
+        except Exception:   # noqa: BLE001 - each is tried again on its own just below
+            for item in items:
+                item.context.run(self._guarded, item.claim, lambda _, i=item: self._store_one(i))
+        else:
+            self._alarm.ok("store")
+            for item in items:
+                item.context.run(self._said, item)
             self._on_result()
+        finally:
+            with self._lock:
+                self._claimed.difference_update(item.claim.submission_id for item in items)
+
+    def _store_one(self, item: Registered) -> None:
+        held_exchanges().extend(item.registration.exchanges)
+        r = item.registration
+        self._settle(self._store.mark_registered, r.submission_id, meldingsnummer=r.meldingsnummer,
+                     status=r.status, laatste_mutatie=r.laatste_mutatie)
+        self._said(item)
+
+    @staticmethod
+    def _said(item: Registered) -> None:
+        failpoint("after_outbox_commit_before_publish")
+        log.info(item.event, meldingsnummer=item.registration.meldingsnummer)
 
     def _settle(self, outcome: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Store an outcome with the exchanges held back for this call (one transaction)."""
@@ -387,11 +448,8 @@ class Submitter:
             self._retry(claim, str(exc))
             return
         failpoint("after_soap_ok_before_commit")
-        self._settle(self._store.mark_registered, claim.submission_id,
-                     meldingsnummer=result.meldingsnummer, status=result.status.value,
-                     laatste_mutatie=result.laatste_mutatie)
-        failpoint("after_outbox_commit_before_publish")
-        log.info("report_registered", meldingsnummer=result.meldingsnummer)
+        self._registered(claim, meldingsnummer=result.meldingsnummer, status=result.status.value,
+                         laatste_mutatie=result.laatste_mutatie, event="report_registered")
 
     def _reconcile(self, claim: Claim) -> None:
         """Ask DUO whether this document id (of any operation) was processed; only
@@ -406,10 +464,8 @@ class Submitter:
                 log.info("reconcile_not_found_resending")
             self._retry(claim, "not found at DUO")
             return
-        self._settle(self._store.mark_registered, claim.submission_id,
-                     meldingsnummer=found.meldingsnummer, status=found.status.value,
-                     laatste_mutatie=found.laatste_mutatie)
-        log.info("report_reconciled", meldingsnummer=found.meldingsnummer)
+        self._registered(claim, meldingsnummer=found.meldingsnummer, status=found.status.value,
+                         laatste_mutatie=found.laatste_mutatie, event="report_reconciled")
 
     def _lookup_failed(self, claim: Claim, error: str) -> None:
         """DUO could not be asked: count it, look again after a backoff, and give up

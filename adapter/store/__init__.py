@@ -13,6 +13,7 @@ from adapter.store.api import (
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
+    Registration,
     ReportSummary,
     part_id,
 )
@@ -24,5 +25,5 @@ from adapter.store.store import Store
 __all__ = [
     "AcceptResult", "Claim", "CloneRefused", "Cloned", "ContentCheck", "ExchangeRecord",
     "FieldViolation", "IllegalTransition", "IncomingRegistratie", "IncomingRejection",
-    "IncomingReport", "ReportSummary", "Store", "UnknownSubmission", "part_id",
+    "IncomingReport", "Registration", "ReportSummary", "Store", "UnknownSubmission", "part_id",
 ]

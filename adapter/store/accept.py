@@ -470,7 +470,7 @@ def add_submission(conn: Connection, report_id: int, skey: str, operation: str,
 
 
 @functools.cache
-def _report_update(keys: tuple[str, ...]) -> sa.Update:
+def report_update(keys: tuple[str, ...]) -> sa.Update:
     """``UPDATE reports SET state, updated_at, <keys>`` by id, built once per set of keys."""
     columns = ("state", "updated_at", *keys)
     return t.reports.update().where(t.reports.c.id == sa.bindparam("b_id")).values(
@@ -484,7 +484,7 @@ def set_report_state(conn: Connection, report_id: int, from_state: str, to_state
     ``history_before``: history rows (:func:`~adapter.store.common.history_row`) the
     caller held back, written before this move's own, in the same statement."""
     S.check_report(from_state, to_state, row_id=report_id)
-    conn.execute(_report_update(tuple(sorted(values))), {
+    conn.execute(report_update(tuple(sorted(values))), {
         "b_id": report_id, "b_state": to_state, "b_updated_at": now,
         **{f"b_{key}": value for key, value in values.items()}})
     rows = list(history_before)

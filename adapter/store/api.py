@@ -139,6 +139,18 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Registration:
+    """DUO registered a claimed submission: what :meth:`Store.mark_registered_many` keeps
+    of it, with the exchanges of the call (stored in the same transaction)."""
+
+    submission_id: int
+    meldingsnummer: str
+    status: str
+    laatste_mutatie: datetime
+    exchanges: tuple[ExchangeRecord, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReportSummary:
     """A row of ``meldingen list``: internal ids and codes, no personal data.
 

@@ -55,7 +55,7 @@ _JOINED_BY_ID = (sa.select(*[c for c in _JOINED.selected_columns if c.key != "pa
                  .with_for_update(of=_sub, key_share=True))
 # A registration's outcome also needs the report's content for its event's context: read
 # with the submission, not again (registraties.report_context).
-_JOINED_WITH_REPORT = _JOINED_BY_ID.add_columns(
+JOINED_WITH_REPORT = _JOINED_BY_ID.add_columns(
     _rep.c.student_key.label("report_student_key"), _rep.c.payload.label("report_payload"))
 # PostgreSQL's lock order (report, then submission): the report row of a submission,
 # locked, in one statement (the subquery locks nothing).
@@ -195,7 +195,7 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
         # SQLite has one writer (BEGIN IMMEDIATE): no row locks, no order to keep.
         if conn.execute(_LOCK_REPORT_OF, {"sid": submission_id}).first() is None:
             raise UnknownSubmission(f"no submission {submission_id}")
-    row = conn.execute(_JOINED_WITH_REPORT if with_report else _JOINED_BY_ID,
+    row = conn.execute(JOINED_WITH_REPORT if with_report else _JOINED_BY_ID,
                        {"sid": submission_id}).one_or_none()
     if row is None:
         raise UnknownSubmission(f"no submission {submission_id}")

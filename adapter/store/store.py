@@ -37,6 +37,7 @@ from adapter.store import lifecycle as _life
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
 from adapter.store import regions as _regions
+from adapter.store import registered as _registered
 from adapter.store import replay as _replay
 from adapter.store import retention as _retention
 from adapter.store import rotation as _rotation
@@ -51,6 +52,7 @@ from adapter.store.api import (
     IncomingRegistratie,
     IncomingRejection,
     IncomingReport,
+    Registration,
     ReportSummary,
 )
 from adapter.store.common import as_utc, utcnow
@@ -280,10 +282,20 @@ class Store:
     def mark_registered(self, submission_id: int, *, meldingsnummer: str, status: str,
                         laatste_mutatie: datetime,
                         exchanges: Sequence[ExchangeRecord] = ()) -> None:
-        mutation = as_utc(laatste_mutatie)
-        self._db.run("mark_registered", lambda conn: _life.mark_registered(
-            conn, submission_id, meldingsnummer=meldingsnummer, status=status,
-            laatste_mutatie=mutation, owner=self.replica, now=utcnow(), exchanges=exchanges))
+        self.mark_registered_many([Registration(submission_id, meldingsnummer, status,
+                                                laatste_mutatie, tuple(exchanges))])
+
+    def mark_registered_many(self, registrations: Sequence[Registration]) -> None:
+        """Several registrations in one transaction, all or none: each as
+        :meth:`mark_registered`. Rows are locked in report order (PostgreSQL), as a
+        feedback page locks them. Raises what the first failing one raises."""
+        done = sorted((Registration(r.submission_id, r.meldingsnummer, r.status,
+                                    as_utc(r.laatste_mutatie), r.exchanges)
+                       for r in registrations), key=lambda r: r.submission_id)
+        if not done:
+            return
+        self._db.run("mark_registered", lambda conn: _registered.mark_registered_many(
+            conn, done, owner=self.replica, now=utcnow()))
 
     def mark_rejected(self, submission_id: int, *, errors: Sequence[tuple[str, str]],
                       violations: Sequence[FieldViolation] = (),

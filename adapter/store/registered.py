@@ -1,0 +1,133 @@
+"""Several registrations in one transaction (the submitter's write-behind,
+:mod:`adapter.pipeline.outcomes`).
+
+The result is that of :func:`adapter.store.lifecycle.mark_registered` for each, in
+submission id order. The common case (every one an ``aanleveren`` whose report did not
+change while it was in flight, and no report typed into DUO's web counter under its new
+meldingsnummer) is written set-based: one statement per table for all of them, their
+students' registrations read once. Anything else goes one by one through
+``mark_registered``, in the same transaction. Every check of a single outcome is made
+(the claim is still ours, the transitions are legal); one failing fails them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from adapter.store import leases
+from adapter.store import schema as t
+from adapter.store import states as S
+from adapter.store.accept import report_update
+from adapter.store.api import Registration
+from adapter.store.common import history_many, history_row
+from adapter.store.lifecycle import (
+    JOINED_WITH_REPORT,
+    UnknownSubmission,
+    mark_registered,
+    record_exchanges,
+)
+from adapter.store.outbox import outbox_events
+from adapter.store.registraties import registraties_by_student, report_context
+from adapter.store.terugmeldingen import WEB
+
+_sub, _rep = t.submissions, t.reports
+_SIDS = sa.bindparam("sids", expanding=True)
+_JOINED_MANY = (sa.select(*JOINED_WITH_REPORT.selected_columns)
+                .select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
+                .where(_sub.c.id.in_(_SIDS)).order_by(_sub.c.id)
+                .with_for_update(of=_sub, key_share=True))
+# PostgreSQL's lock order (reports, then submissions), in report id order as a feedback
+# page locks them, so two such transactions cannot deadlock on them.
+_LOCK_REPORTS = (sa.select(_rep.c.id)
+                 .where(_rep.c.id.in_(sa.select(_sub.c.report_id).where(_sub.c.id.in_(_SIDS))))
+                 .order_by(_rep.c.id).with_for_update(key_share=True))
+_WEB_NUMBERS = sa.select(_rep.c.brin, _rep.c.meldingsnummer).where(
+    _rep.c.origin == WEB, _rep.c.meldingsnummer.in_(sa.bindparam("numbers", expanding=True)))
+_DONE = _sub.update().where(_sub.c.id == sa.bindparam("b_id")).values(
+    state=S.DONE, last_error=None, updated_at=sa.bindparam("b_now"))
+_REGISTERED = report_update(("duo_status", "laatste_mutatie", "meldingsnummer"))
+
+
+def mark_registered_many(conn: Connection, registrations: Sequence[Registration], *,
+                         now: datetime, owner: str | None = None) -> None:
+    """Store ``registrations`` (in submission id order, each submission once)."""
+    sids = [r.submission_id for r in registrations]
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_REPORTS, {"sids": sids})
+    record_exchanges(conn, [x for r in registrations for x in r.exchanges])
+    rows = {row.id: row for row in conn.execute(_JOINED_MANY, {"sids": sids})}
+    for sid in sids:
+        row = rows.get(sid)
+        if row is None:
+            raise UnknownSubmission(f"no submission {sid}")
+        _check(row, owner)
+    if not _common(conn, registrations, rows):
+        for r in registrations:
+            mark_registered(conn, r.submission_id, meldingsnummer=r.meldingsnummer,
+                            status=r.status, laatste_mutatie=r.laatste_mutatie, now=now,
+                            owner=owner)
+        return
+    _write(conn, registrations, rows, now)
+
+
+def _check(row: Row[Any], owner: str | None) -> None:
+    """The checks of a single outcome (``lifecycle._transition``), and the report's move."""
+    if owner is not None and row.state == S.SUBMITTING and row.claimed_by not in (None, owner):
+        raise leases.ClaimLost(row.id)
+    if (row.state, S.DONE) in S.OPERATOR_TRANSITIONS:
+        raise S.IllegalTransition("submission", row.state, S.DONE, row_id=row.id)
+    S.check_submission(row.state, S.DONE, row_id=row.id)
+
+
+def _common(conn: Connection, registrations: Sequence[Registration],
+            rows: dict[int, Row[Any]]) -> bool:
+    """Whether every one is a plain first registration (see the module's docstring)."""
+    if any(row.operation != "aanleveren" or row.report_content_hash != row.content_hash
+           for row in rows.values()):
+        return False
+    numbers = sorted({r.meldingsnummer for r in registrations})
+    web = {(b, n) for b, n in conn.execute(_WEB_NUMBERS, {"numbers": numbers})}
+    return not any((rows[r.submission_id].brin, r.meldingsnummer) in web for r in registrations)
+
+
+def _write(conn: Connection, registrations: Sequence[Registration], rows: dict[int, Row[Any]],
+           now: datetime) -> None:
+    groups: dict[tuple[str, str], set[str]] = {}
+    for row in rows.values():
+        S.check_report(row.report_state, S.REGISTERED, row_id=row.report_id)
+        groups.setdefault((row.vendor, row.brin), set()).add(row.report_student_key)
+    regs = {(vendor, brin, key): found
+            for (vendor, brin), keys in groups.items()
+            for key, found in registraties_by_student(conn, vendor, brin, keys).items()}
+    conn.execute(_DONE, [{"b_id": r.submission_id, "b_now": now} for r in registrations])
+    conn.execute(_REGISTERED, [{
+        "b_id": rows[r.submission_id].report_id, "b_state": S.REGISTERED, "b_updated_at": now,
+        "b_duo_status": r.status, "b_laatste_mutatie": r.laatste_mutatie,
+        "b_meldingsnummer": r.meldingsnummer} for r in registrations])
+    history: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for r in registrations:
+        row = rows[r.submission_id]
+        history.append(history_row(row.report_id, "registered", at=now, from_state=row.state,
+                                   to_state=S.DONE, submission_id=row.id,
+                                   detail=f"{row.operation} attempt {row.attempts}"))
+        if row.report_state != S.REGISTERED:
+            history.append(history_row(row.report_id, "report_registered", at=now,
+                                       from_state=row.report_state, to_state=S.REGISTERED,
+                                       submission_id=row.id))
+        context = report_context(conn, row.report_id, row=SimpleNamespace(
+            vendor=row.vendor, student_key=row.report_student_key, payload=row.report_payload),
+            regs=regs.get((row.vendor, row.brin, row.report_student_key), []))
+        events.append(dict(
+            message_id=f"registered:{row.document_id}", vendor=row.vendor, brin=row.brin,
+            event="registered", source_id=row.source_id, created_at=now, published_at=None,
+            data={**context, "meldingsnummer": r.meldingsnummer, "status": r.status,
+                  "business_document_id": row.document_id, "operation": row.operation}))
+    history_many(conn, history)
+    outbox_events(conn, events)

@@ -1,0 +1,101 @@
+"""The submitter stores registrations write-behind: several calls' outcomes in one
+transaction (adapter.pipeline.outcomes), each exactly once, against a real SQLite store."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from adapter.domain.model import Verzuimmelding
+from adapter.duo.port import SubmitResult
+from adapter.pipeline.outcomes import Outcomes, Registered
+from adapter.store import IncomingReport, Registration, Store
+from adapter.testing import FakeDuo
+
+from store.factories import T0, melding
+
+from .test_submitter import events, run_until, store  # noqa: F401 - the store fixture
+
+N = 8
+
+
+class SlowDuo(FakeDuo):
+    """Each registration takes a while, so calls overlap and end close together."""
+
+    def aanleveren(self, melding: Verzuimmelding, *, document_id: str) -> SubmitResult:
+        time.sleep(0.03)
+        return super().aanleveren(melding, document_id=document_id)
+
+
+def _queue(store: Store, n: int = N) -> None:
+    store.accept(message_id="m1", vendor="acme", routing_key="acme.export", items=[
+        IncomingReport(vendor="acme", melding=melding(f"r{i}", bsn=f"{100000000 + i}"))
+        for i in range(n)])
+
+
+def _spy(store: Store, fail_batches: bool = False) -> list[int]:
+    """Record the size of each ``mark_registered_many`` (one per transaction); with
+    ``fail_batches``, a transaction of more than one fails (as a store fault would)."""
+    sizes: list[int] = []
+    real = store.mark_registered_many
+
+    def spy(registrations: Any) -> None:
+        sizes.append(len(registrations))
+        if fail_batches and len(registrations) > 1:
+            raise RuntimeError("the batch's transaction failed")
+        real(registrations)
+
+    store.mark_registered_many = spy  # type: ignore[method-assign]
+    return sizes
+
+
+def _all_done(counts: dict[str, Any]) -> bool:
+    return counts["submissions"].get("done", 0) == N
+
+
+def test_calls_that_end_together_share_one_transaction(store: Store) -> None:
+    _queue(store)
+    sizes = _spy(store)
+    duo = SlowDuo()
+    run_until(store, duo, _all_done)
+    assert sum(sizes) == N and max(sizes) > 1, sizes      # fewer commits than calls
+    assert sorted(events(store)) == ["registered"] * N    # one event each
+    assert sorted(duo.ledger.values()) == [1] * N          # each sent once
+
+
+def test_a_batch_whose_transaction_fails_is_stored_one_by_one(store: Store) -> None:
+    _queue(store)
+    sizes = _spy(store, fail_batches=True)
+    duo = SlowDuo()
+    run_until(store, duo, _all_done)
+    assert any(size > 1 for size in sizes), sizes         # a batch was tried and failed
+    assert sizes.count(1) >= N                            # then each on its own
+    assert sorted(events(store)) == ["registered"] * N
+    assert sorted(duo.ledger.values()) == [1] * N          # nothing sent again
+
+
+def _waiting(n: int, since: float) -> Registered:
+    import contextvars
+
+    from adapter.domain.model import Operation
+    from adapter.store import Claim
+    claim = Claim(n, n, "acme", Operation.AANLEVEREN, f"doc-{n}", 1, melding(f"r{n}"), None)
+    return Registered(claim, Registration(n, f"MN-{n}", "R", T0), "report_registered",
+                      contextvars.copy_context(), since)
+
+
+def test_what_waits_is_due_when_full_old_or_alone() -> None:
+    outcomes = Outcomes(size=3, linger=10.0)
+    assert not outcomes.due(in_flight=0)                 # nothing waits
+    outcomes.add(_waiting(1, time.monotonic()))
+    assert outcomes.holds(1) and not outcomes.holds(2)
+    assert not outcomes.due(in_flight=2)                 # others may join it
+    assert outcomes.due(in_flight=0)                     # nothing else will come
+    assert 9.0 < outcomes.wait(60.0) <= 10.0
+    outcomes.add(_waiting(2, time.monotonic()))
+    outcomes.add(_waiting(3, time.monotonic()))
+    assert outcomes.due(in_flight=2)                     # full
+    assert [w.claim.submission_id for w in outcomes.take()] == [1, 2, 3]
+    assert len(outcomes) == 0 and not outcomes.holds(1)
+    outcomes.add(_waiting(4, time.monotonic() - 11.0))
+    assert outcomes.due(in_flight=2) and outcomes.wait(60.0) == 0.0   # waited long enough
