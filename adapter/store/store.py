@@ -34,6 +34,7 @@ from adapter.store import bijlagen as _bijlagen
 from adapter.store import clone as _clone
 from adapter.store import leases as _leases
 from adapter.store import lifecycle as _life
+from adapter.store import new_reports as _new_reports
 from adapter.store import outbox as _outbox
 from adapter.store import queries as _queries
 from adapter.store import regions as _regions
@@ -144,6 +145,11 @@ class Store:
         at = as_utc(now)
         def work(conn: Connection) -> list[AcceptResult]:
             _accept.serialise_intake(conn)
+            if len(messages) > 1:       # the plain run (new reports only) set-based
+                plain = _new_reports.accept_new(conn, messages, now=at, check=check,
+                                                agreements=agreements)
+                if plain is not None:
+                    return plain
             return [_accept.accept(conn, message_id=message_id, vendor=vendor,
                                    routing_key=routing_key, items=items, now=at, check=check,
                                    agreements=agreements)
