@@ -80,6 +80,8 @@ log = structlog.get_logger(__name__)
 CLOSED_STATUSES = frozenset({"G", "K", "I"})
 #: The adapter's own refusal of a change to a closed report (docs/canonical-format.md).
 CLOSED_CODE = "AD030"
+#: Claims taken ahead, per pool slot: one claim transaction serves this many calls.
+CLAIM_AHEAD = 4
 
 
 class Submitter:
@@ -240,10 +242,11 @@ class Submitter:
                 (c, self._reconcile) for c in claims]
             need = free - len(work)
             if need > len(self._ready):
-                # Claim ahead, up to twice the pool: one claim transaction serves
+                # Claim ahead, up to four times the pool: one claim transaction serves
                 # several calls (the rest wait here, claimed, for a free slot).
                 self._ready.extend(self._store.claim_due(
-                    limit=max(need, 2 * self._settings.max_concurrency) - len(self._ready)))
+                    limit=max(need, CLAIM_AHEAD * self._settings.max_concurrency)
+                    - len(self._ready)))
             while need > 0 and self._ready:
                 work.append((self._ready.popleft(), self._send))
                 need -= 1

@@ -41,6 +41,7 @@ from adapter.store.common import (
     insert_ignore,
     record_key,
 )
+from adapter.store.feedback_page import apply_plain_page, feedback_data
 from adapter.store.outbox import outbox_events
 from adapter.store.pseudonyms import need_secret
 from adapter.store.registraties import registraties_by_student, report_context
@@ -57,17 +58,6 @@ def set_watermark(conn: Connection, name: str, value: datetime) -> None:
                            .values(value=value)).rowcount
     if not updated:
         insert_ignore(conn, t.watermarks, {"name": name, "value": value}, ["name"])
-
-
-def _data(item: Terugmelding, mutation: datetime) -> dict[str, object]:
-    b = item.behandelaar
-    return {
-        "meldingsnummer": item.meldingsnummer, "status": Status(item.status).value,
-        "reden": item.reden, "toelichting": item.toelichting,
-        "behandelaar": {"naam": b.naam, "telefoonnummer": b.telefoonnummer,
-                        "emailadres": b.emailadres, "organisatie": b.organisatie},
-        "laatste_mutatie": mutation.isoformat(),
-    }
 
 
 def _report_for(conn: Connection, item: Terugmelding,
@@ -206,6 +196,12 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
     new_events = 0
     vendors: dict[str, str] = {}
     known, regs = _page_reports(conn, items)
+    numbers = [item.meldingsnummer for item in items]
+    if len(set(numbers)) == len(numbers) and all(
+            number in known and known[number].origin == ADAPTER for number in numbers):
+        new_events = apply_plain_page(conn, items, known, regs, now=now)
+        set_watermark(conn, name, as_utc(watermark))
+        return new_events
     events: list[dict[str, Any]] = []
     for item in items:
         report = _report_for(conn, item, known)
@@ -217,7 +213,7 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
                 vendors[item_brin] = web_vendor(conn, item_brin, default_vendor)
             report = _store_web_report(conn, item, item_brin, vendors[item_brin], now)
         mutation = as_utc(item.laatste_mutatie)
-        data = _data(item, mutation)
+        data = feedback_data(item, mutation)
         status = data["status"]
         inserted = insert_ignore(conn, t.terugmeldingen, dict(
             report_id=report.id, meldingsnummer=item.meldingsnummer, laatste_mutatie=mutation,
