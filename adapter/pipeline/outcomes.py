@@ -29,12 +29,13 @@ from adapter.store import Claim, Registration
 class Registered:
     """One registration waiting: the claim, what to store, and how to say it.
 
-    ``event``: the log event once stored (``report_registered`` or ``report_reconciled``);
-    ``context``: the record's log context, to say it in; ``since``: monotonic time."""
+    ``reconciled``: found by a look-up (logged ``report_reconciled`` once stored, else
+    ``report_registered``); ``context``: the record's log context, to say it in;
+    ``since``: monotonic time."""
 
     claim: Claim
     registration: Registration
-    event: str
+    reconciled: bool
     context: contextvars.Context
     since: float
 

@@ -34,6 +34,7 @@ retried after a backoff (``failed``, outcome unknown, after ``duo.max_attempts``
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 import time
 from collections import deque
@@ -304,14 +305,14 @@ class Submitter:
                 self._on_result()
 
     def _registered(self, claim: Claim, *, meldingsnummer: str, status: str,
-                    laatste_mutatie: datetime, event: str) -> None:
+                    laatste_mutatie: datetime, reconciled: bool = False) -> None:
         """DUO registered the claim: its outcome waits, with the call's exchanges and the
         record's log context, to be stored with others (:meth:`_store_registered`)."""
         held = held_exchanges()
         self._outcomes.add(Registered(
             claim, Registration(claim.submission_id, meldingsnummer, status, laatste_mutatie,
                                 tuple(held)),
-            event, contextvars.copy_context(), time.monotonic()))
+            reconciled, contextvars.copy_context(), time.monotonic()))
         held.clear()
 
     def _store_registered(self, *, now: bool = False) -> None:
@@ -327,7 +328,7 @@ class Submitter:
             self._store.mark_registered_many([item.registration for item in items])
         except Exception:   # noqa: BLE001 - each is tried again on its own just below
             for item in items:
-                item.context.run(self._guarded, item.claim, lambda _, i=item: self._store_one(i))
+                item.context.run(self._guarded, item.claim, functools.partial(self._store_one, item))
         else:
             self._alarm.ok("store")
             for item in items:
@@ -337,7 +338,7 @@ class Submitter:
             with self._lock:
                 self._claimed.difference_update(item.claim.submission_id for item in items)
 
-    def _store_one(self, item: Registered) -> None:
+    def _store_one(self, item: Registered, _claim: Claim) -> None:
         held_exchanges().extend(item.registration.exchanges)
         r = item.registration
         self._settle(self._store.mark_registered, r.submission_id, meldingsnummer=r.meldingsnummer,
@@ -347,7 +348,10 @@ class Submitter:
     @staticmethod
     def _said(item: Registered) -> None:
         failpoint("after_outbox_commit_before_publish")
-        log.info(item.event, meldingsnummer=item.registration.meldingsnummer)
+        if item.reconciled:
+            log.info("report_reconciled", meldingsnummer=item.registration.meldingsnummer)
+        else:
+            log.info("report_registered", meldingsnummer=item.registration.meldingsnummer)
 
     def _settle(self, outcome: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Store an outcome with the exchanges held back for this call (one transaction)."""
@@ -452,7 +456,7 @@ class Submitter:
             return
         failpoint("after_soap_ok_before_commit")
         self._registered(claim, meldingsnummer=result.meldingsnummer, status=result.status.value,
-                         laatste_mutatie=result.laatste_mutatie, event="report_registered")
+                         laatste_mutatie=result.laatste_mutatie)
 
     def _reconcile(self, claim: Claim) -> None:
         """Ask DUO whether this document id (of any operation) was processed; only
@@ -468,7 +472,7 @@ class Submitter:
             self._retry(claim, "not found at DUO")
             return
         self._registered(claim, meldingsnummer=found.meldingsnummer, status=found.status.value,
-                         laatste_mutatie=found.laatste_mutatie, event="report_reconciled")
+                         laatste_mutatie=found.laatste_mutatie, reconciled=True)
 
     def _lookup_failed(self, claim: Claim, error: str) -> None:
         """DUO could not be asked: count it, look again after a backoff, and give up

@@ -37,7 +37,7 @@ from adapter.store.registraties import registraties_by_student, report_context
 from adapter.store.terugmeldingen import WEB
 
 _sub, _rep = t.submissions, t.reports
-_SIDS = sa.bindparam("sids", expanding=True)
+_SIDS: sa.BindParameter[list[int]] = sa.bindparam("sids", expanding=True)
 _JOINED_MANY = (sa.select(*JOINED_WITH_REPORT.selected_columns)
                 .select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
                 .where(_sub.c.id.in_(_SIDS)).order_by(_sub.c.id)

@@ -80,7 +80,7 @@ def _waiting(n: int, since: float) -> Registered:
     from adapter.domain.model import Operation
     from adapter.store import Claim
     claim = Claim(n, n, "acme", Operation.AANLEVEREN, f"doc-{n}", 1, melding(f"r{n}"), None)
-    return Registered(claim, Registration(n, f"MN-{n}", "R", T0), "report_registered",
+    return Registered(claim, Registration(n, f"MN-{n}", "R", T0), False,
                       contextvars.copy_context(), since)
 
 
