@@ -83,6 +83,13 @@ class Outcomes:
             left = self._items[0].since + self._linger - time.monotonic()
         return max(0.0, min(longest, left))
 
+    def put_back(self, items: list[Registered]) -> None:
+        """Return what :meth:`take` gave (its transaction could not be made), before
+        anything added since: the oldest stay first."""
+        with self._lock:
+            self._items[:0] = items
+            self._ids.update(item.claim.submission_id for item in items)
+
     def take(self) -> list[Registered]:
         """Everything waiting, oldest first; the list is empty afterwards."""
         with self._lock:

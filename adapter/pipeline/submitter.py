@@ -116,6 +116,7 @@ class Submitter:
         self._next_reconcile = 0.0
         # Registrations waiting to be stored together; their claims stay in _claimed.
         self._outcomes = Outcomes(size=2 * settings.max_concurrency, linger=write_behind)
+        self._store_again = 0.0     # monotonic: the store was away; try them again then
         self.paused_until: datetime | None = None
         self.pause_reason: str | None = None
         self.held: str | None = None
@@ -317,15 +318,26 @@ class Submitter:
 
     def _store_registered(self, *, now: bool = False) -> None:
         """Store the registrations waiting, in one transaction, once they are due (or
-        ``now``). Should that transaction fail, each is stored on its own, with the
-        handling of any outcome of a call (a fault pauses; a bug retries the one)."""
+        ``now``). Should the store be away (:class:`SystemFault`), they keep waiting,
+        still claimed, and submissions pause: the batch is tried again when the pause
+        ends (a stop leaves them ``submitting``, reconciled at the next start). Should
+        the transaction fail otherwise, each is stored on its own, with the handling of
+        any outcome of a call (a bug retries the one)."""
         with self._lock:
             in_flight = 0 if now else len(self._inflight)
-        if not self._outcomes.due(in_flight=in_flight):
+        if (time.monotonic() < self._store_again and not now) or not self._outcomes.due(
+                in_flight=in_flight):
             return
         items = self._outcomes.take()
+        waiting = False
         try:
             self._store.mark_registered_many([item.registration for item in items])
+        except SystemFault as exc:
+            waiting = True
+            self._outcomes.put_back(items)
+            self._store_again = time.monotonic() + self._pause_seconds
+            with self._claim_lock:
+                self._pause(exc)
         except Exception:   # noqa: BLE001 - each is tried again on its own just below
             for item in items:
                 item.context.run(self._guarded, item.claim, functools.partial(self._store_one, item))
@@ -335,8 +347,9 @@ class Submitter:
                 item.context.run(self._said, item)
             self._on_result()
         finally:
-            with self._lock:
-                self._claimed.difference_update(item.claim.submission_id for item in items)
+            if not waiting:
+                with self._lock:
+                    self._claimed.difference_update(item.claim.submission_id for item in items)
 
     def _store_one(self, item: Registered, _claim: Claim) -> None:
         held_exchanges().extend(item.registration.exchanges)

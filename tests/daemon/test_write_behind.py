@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from adapter.domain.model import Verzuimmelding
+from adapter.errors import StoreUnavailable
 from adapter.duo.port import SubmitResult
 from adapter.pipeline.outcomes import Outcomes, Registered
 from adapter.store import IncomingReport, Registration, Store
@@ -33,14 +34,17 @@ def _queue(store: Store, n: int = N) -> None:
         for i in range(n)])
 
 
-def _spy(store: Store, fail_batches: bool = False) -> list[int]:
+def _spy(store: Store, fail_batches: bool = False, store_away: int = 0) -> list[int]:
     """Record the size of each ``mark_registered_many`` (one per transaction); with
-    ``fail_batches``, a transaction of more than one fails (as a store fault would)."""
+    ``fail_batches``, a transaction of more than one fails (a bug, say); the first
+    ``store_away`` transactions find the store away."""
     sizes: list[int] = []
     real = store.mark_registered_many
 
     def spy(registrations: Any) -> None:
         sizes.append(len(registrations))
+        if len(sizes) <= store_away:
+            raise StoreUnavailable("store unavailable during mark_registered: OperationalError")
         if fail_batches and len(registrations) > 1:
             raise RuntimeError("the batch's transaction failed")
         real(registrations)
@@ -74,6 +78,19 @@ def test_a_batch_whose_transaction_fails_is_stored_one_by_one(store: Store) -> N
     assert sorted(duo.ledger.values()) == [1] * N          # nothing sent again
 
 
+def test_registrations_wait_while_the_store_is_away(store: Store) -> None:
+    """The store is away for the first two tries: submissions pause, the registrations
+    wait (nothing is resent, nothing is stored one by one) and are stored after."""
+    _queue(store)
+    sizes = _spy(store, store_away=2)
+    duo = SlowDuo()
+    sub = run_until(store, duo, _all_done)
+    assert sizes[1] >= sizes[0] > 0, sizes                 # tried again together
+    assert sorted(events(store)) == ["registered"] * N
+    assert sorted(duo.ledger.values()) == [1] * N and len(duo.sent) == N   # none sent again
+    assert sub.pause_reason is None or sub.pause_reason == "StoreUnavailable"
+
+
 def _waiting(n: int, since: float) -> Registered:
     import contextvars
 
@@ -97,5 +114,8 @@ def test_what_waits_is_due_when_full_old_or_alone() -> None:
     assert outcomes.due(in_flight=2)                     # full
     assert [w.claim.submission_id for w in outcomes.take()] == [1, 2, 3]
     assert len(outcomes) == 0 and not outcomes.holds(1)
+    outcomes.add(_waiting(5, time.monotonic()))
+    outcomes.put_back([_waiting(2, time.monotonic()), _waiting(3, time.monotonic())])
+    assert outcomes.holds(2) and [w.claim.submission_id for w in outcomes.take()] == [2, 3, 5]
     outcomes.add(_waiting(4, time.monotonic() - 11.0))
     assert outcomes.due(in_flight=2) and outcomes.wait(60.0) == 0.0   # waited long enough
