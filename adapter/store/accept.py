@@ -286,13 +286,9 @@ def accept_report(conn: Connection, message_id: str, item: IncomingReport, now: 
         conn.execute(t.reports.update().where(t.reports.c.id == report.id).values(
             record=encode(record)))
     if report is None:
-        report_id = insert_ignore(conn, t.reports, dict(
-            vendor=item.vendor, brin=m.brin, source_id=m.source_id, student_key=skey,
-            verzuimsoort=m.verzuimsoort.value, payload=payload, record=encode(record),
-            content_hash=digest,
-            state=S.HELD if held else S.QUEUED, duo_status=None, meldingsnummer=None,
-            laatste_mutatie=None, created_at=now,
-            updated_at=now), ["vendor", "brin", "source_id"])
+        report_id = insert_ignore(conn, t.reports, new_report_row(
+            item.vendor, m, record, skey, payload, digest, S.HELD if held else S.QUEUED, now),
+            ["vendor", "brin", "source_id"])
         if report_id is not None:
             received = history_row(report_id, "received", at=now,
                                    to_state=S.HELD if held else S.QUEUED)
@@ -458,15 +454,36 @@ def add_submission(conn: Connection, report_id: int, skey: str, operation: str,
     """Queue a new logical submission with a fresh document id, due now.
     ``history_before``: history rows the caller held back, written first, with this
     one's, in one statement."""
-    sub_id = conn.execute(_SUBMISSION_INSERT, {
-        "report_id": report_id, "student_key": skey, "operation": operation,
-        "document_id": new_document_id(), "payload": payload, "content_hash": digest,
-        "state": S.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": None,
-        "created_at": now, "updated_at": now}).scalar_one()
-    history_many(conn, [*history_before, history_row(
-        report_id, "submission_queued", at=now, submission_id=sub_id, to_state=S.PENDING,
-        detail=f"{operation} submission {sub_id}")])
+    sub_id = conn.execute(_SUBMISSION_INSERT, new_submission_row(
+        report_id, skey, operation, new_document_id(), payload, digest, now)).scalar_one()
+    history_many(conn, [*history_before, queued_note(report_id, sub_id, operation, now)])
     return int(sub_id)
+
+
+def new_report_row(vendor: str, content: Verzuimmelding, record: Verzuimmelding, skey: str,
+                   payload: dict[str, Any], digest: str, state: str,
+                   now: datetime) -> dict[str, Any]:
+    """The columns of a new report: ``content`` merged, ``record`` as the SIS sent it."""
+    return dict(vendor=vendor, brin=content.brin, source_id=content.source_id,
+                student_key=skey, verzuimsoort=content.verzuimsoort.value, payload=payload,
+                record=encode(record), content_hash=digest, state=state, duo_status=None,
+                meldingsnummer=None, laatste_mutatie=None, created_at=now, updated_at=now)
+
+
+def new_submission_row(report_id: int, skey: str, operation: str, document_id: str,
+                       payload: dict[str, Any], digest: str, now: datetime) -> dict[str, Any]:
+    """The columns of a new logical submission, pending and due now."""
+    return {"report_id": report_id, "student_key": skey, "operation": operation,
+            "document_id": document_id, "payload": payload, "content_hash": digest,
+            "state": S.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": None,
+            "created_at": now, "updated_at": now}
+
+
+def queued_note(report_id: int, submission_id: int, operation: str,
+                now: datetime) -> dict[str, Any]:
+    """The history row of a submission queued."""
+    return history_row(report_id, "submission_queued", at=now, submission_id=submission_id,
+                       to_state=S.PENDING, detail=f"{operation} submission {submission_id}")
 
 
 @functools.cache

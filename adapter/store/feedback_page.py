@@ -44,6 +44,25 @@ def feedback_data(item: Terugmelding, mutation: datetime) -> dict[str, object]:
     }
 
 
+def is_newest(report: sa.Row[Any], mutation: datetime) -> bool:
+    """Only the newest mutation decides a report's status; late, older ones are kept."""
+    return report.laatste_mutatie is None or mutation >= report.laatste_mutatie
+
+
+def state_after(state: str, status: str) -> str:
+    """A report's state once DUO's newest status is ``status``: I withdraws it."""
+    return S.WITHDRAWN if status == Status.I.value and state == S.REGISTERED else state
+
+
+def feedback_event(item: Terugmelding, report: sa.Row[Any], source_id: str | None,
+                   data: dict[str, Any], mutation: datetime, now: datetime) -> dict[str, Any]:
+    """The ``terugmelding`` event of a feedback item, as an outbox row (its id derived from
+    the item's meldingsnummer and mutation, so a repeated poll writes it once)."""
+    return dict(message_id=event_uuid(item.meldingsnummer, mutation.isoformat()),
+                vendor=report.vendor, brin=report.brin, event="terugmelding",
+                source_id=source_id, data=data, created_at=now, published_at=None)
+
+
 def apply_plain_page(conn: Connection, items: Sequence[Terugmelding],
                      reports: dict[str, sa.Row[Any]],
                      regs: dict[tuple[str, str, str], list[Registratie]], *,
@@ -62,15 +81,12 @@ def apply_plain_page(conn: Connection, items: Sequence[Terugmelding],
         if (item.meldingsnummer, mutation) in stored:
             continue
         data = feedback_data(item, mutation)
-        status = data["status"]
+        status = str(data["status"])
         rows.append(dict(report_id=report.id, meldingsnummer=item.meldingsnummer,
                          laatste_mutatie=mutation, status=status, data=data, received_at=now))
         history.append(history_row(report.id, "terugmelding", at=now, detail=f"status {status}"))
-        if report.laatste_mutatie is None or mutation >= report.laatste_mutatie:
-            # Only the newest mutation decides the current status; late, older ones are kept.
-            target = report.state
-            if status == Status.I.value and report.state == S.REGISTERED:
-                target = S.WITHDRAWN
+        if is_newest(report, mutation):
+            target = state_after(report.state, status)
             S.check_report(report.state, target, row_id=report.id)
             updates.append({"b_id": report.id, "b_state": target, "b_updated_at": now,
                             "b_duo_status": status, "b_laatste_mutatie": mutation})
@@ -79,11 +95,8 @@ def apply_plain_page(conn: Connection, items: Sequence[Terugmelding],
                                            from_state=report.state, to_state=target))
         context = report_context(conn, report.id, row=report,
                                  regs=regs.get((report.vendor, report.brin, report.student_key)))
-        events.append(dict(
-            message_id=event_uuid(item.meldingsnummer, mutation.isoformat()),
-            vendor=report.vendor, brin=report.brin, event="terugmelding",
-            source_id=report.source_id, data={**context, **data}, created_at=now,
-            published_at=None))
+        events.append(feedback_event(item, report, report.source_id, {**context, **data},
+                                     mutation, now))
     insert_ignore_many(conn, t.terugmeldingen, rows, ["meldingsnummer", "laatste_mutatie"])
     if updates:
         conn.execute(_NEWEST, updates)

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from adapter.domain.model import Operation, Status, Terugmelding
+from adapter.domain.model import Operation, Registratie, Status, Terugmelding
 from adapter.errors import RuleViolation
 from adapter.store import followups, leases
 from adapter.store import schema as t
@@ -31,7 +31,7 @@ from adapter.store.accept import (
 )
 from adapter.store.api import Claim, ExchangeRecord, FieldViolation
 from adapter.store.common import as_utc, clip, decode, history, history_many, history_row
-from adapter.store.outbox import outbox_event
+from adapter.store.outbox import outbox_event, outbox_events
 from adapter.store.registraties import report_context
 from adapter.store.terugmeldingen import adopt_web_report
 
@@ -199,26 +199,53 @@ def _transition(conn: Connection, submission_id: int, to_state: str, now: dateti
                        {"sid": submission_id}).one_or_none()
     if row is None:
         raise UnknownSubmission(f"no submission {submission_id}")
-    if (owner is not None and row.state == S.SUBMITTING
-            and row.claimed_by not in (None, owner)):
-        raise leases.ClaimLost(submission_id)
     if only_from is not None and row.state not in only_from:
+        check_owner(row, owner)
         if skip_other:
             return None
         raise S.IllegalTransition("submission", row.state, to_state, row_id=submission_id)
-    if (row.state, to_state) in S.OPERATOR_TRANSITIONS:   # replay's, never the daemon's
-        raise S.IllegalTransition("submission", row.state, to_state, row_id=submission_id)
-    S.check_submission(row.state, to_state, row_id=submission_id)
+    check_move(row, to_state, owner)
     conn.execute(_sub.update().where(_sub.c.id == submission_id).values(
         state=to_state, updated_at=now, **values))
-    entry = history_row(row.report_id, event, at=now, from_state=row.state, to_state=to_state,
-                        submission_id=submission_id,
-                        detail=f"{row.operation} attempt {row.attempts}")
+    entry = move_note(row, to_state, event, now)
     if held is None:
         history_many(conn, [entry])
     else:
         held.append(entry)
     return row
+
+
+def check_owner(row: Row[Any], owner: str | None) -> None:
+    """A claimed submission's outcome comes from its owner (:class:`leases.ClaimLost`)."""
+    if (owner is not None and row.state == S.SUBMITTING
+            and row.claimed_by not in (None, owner)):
+        raise leases.ClaimLost(row.id)
+
+
+def check_move(row: Row[Any], to_state: str, owner: str | None) -> None:
+    """Whether the daemon may move the submission ``row`` to ``to_state`` (raises)."""
+    check_owner(row, owner)
+    if (row.state, to_state) in S.OPERATOR_TRANSITIONS:   # replay's, never the daemon's
+        raise S.IllegalTransition("submission", row.state, to_state, row_id=row.id)
+    S.check_submission(row.state, to_state, row_id=row.id)
+
+
+def move_note(row: Row[Any], to_state: str, event: str, now: datetime) -> dict[str, Any]:
+    """The history row of a submission's move."""
+    return history_row(row.report_id, event, at=now, from_state=row.state, to_state=to_state,
+                       submission_id=row.id, detail=f"{row.operation} attempt {row.attempts}")
+
+
+def registered_event(conn: Connection, row: Row[Any], meldingsnummer: str, status: str,
+                     now: datetime, regs: list[Registratie] | None = None) -> dict[str, Any]:
+    """The ``registered`` event of a submission (``row``: read with its report), as an
+    outbox row; ``regs``: its student's registrations when read already."""
+    context = report_context(conn, row.report_id, regs=regs, row=SimpleNamespace(
+        vendor=row.vendor, student_key=row.report_student_key, payload=row.report_payload))
+    return dict(message_id=f"registered:{row.document_id}", vendor=row.vendor, brin=row.brin,
+                event="registered", source_id=row.source_id, created_at=now, published_at=None,
+                data={**context, "meldingsnummer": meldingsnummer, "status": status,
+                      "business_document_id": row.document_id, "operation": row.operation})
 
 
 def _move(conn: Connection, submission_id: int, to_state: str, now: datetime, event: str,
@@ -250,13 +277,7 @@ def mark_registered(conn: Connection, submission_id: int, *, meldingsnummer: str
                      duo_status=status, laatste_mutatie=laatste_mutatie, history_before=held)
     if row.operation == "aanleveren":
         adopt_web_report(conn, row.report_id, row.brin, meldingsnummer, now)
-    outbox_event(conn, message_id=f"registered:{row.document_id}", vendor=row.vendor,
-                 brin=row.brin, event="registered", source_id=row.source_id, at=now, data={
-                     **report_context(conn, row.report_id, row=SimpleNamespace(
-                         vendor=row.vendor, student_key=row.report_student_key,
-                         payload=row.report_payload)),
-                     "meldingsnummer": meldingsnummer, "status": status,
-                     "business_document_id": row.document_id, "operation": row.operation})
+    outbox_events(conn, [registered_event(conn, row, meldingsnummer, status, now)])
     follow_up(conn, row, now)
 
 

@@ -27,7 +27,7 @@ from adapter.domain.model import Verzuimmelding
 from adapter.domain.regions import RegionalAgreements
 from adapter.store import schema as t
 from adapter.store import states as S
-from adapter.store.accept import held_by
+from adapter.store.accept import held_by, new_report_row, new_submission_row, queued_note
 from adapter.store.api import AcceptResult, ContentCheck, IncomingReport
 from adapter.store.common import content_hash, encode, history_many, history_row, new_document_id
 from adapter.store.registraties import merged, registraties_by_student
@@ -116,22 +116,16 @@ def _write(conn: Connection, messages: Sequence[Message], reports: list[Incoming
          "received_at": now, "items": 1} for message_id, vendor, routing_key, _ in messages])
     payloads = [encode(m) for m in contents]
     digests = [content_hash(p) for p in payloads]
-    conn.execute(t.reports.insert(), [{
-        "vendor": r.vendor, "brin": m.brin, "source_id": m.source_id, "student_key": skey,
-        "verzuimsoort": m.verzuimsoort.value, "payload": payload, "record": encode(r.melding),
-        "content_hash": digest, "state": S.QUEUED, "duo_status": None, "meldingsnummer": None,
-        "laatste_mutatie": None, "created_at": now, "updated_at": now}
+    conn.execute(t.reports.insert(), [
+        new_report_row(r.vendor, m, r.melding, skey, payload, digest, S.QUEUED, now)
         for r, m, skey, payload, digest in zip(reports, contents, skeys, payloads, digests)])
     keys = [(r.vendor, m.brin, m.source_id) for r, m in zip(reports, contents)]
     by_key = {(row.vendor, row.brin, row.source_id): row.id
               for row in conn.execute(_REPORT_IDS, {"keys": keys})}
     report_ids = [by_key[key] for key in keys]
     documents = [new_document_id() for _ in reports]
-    conn.execute(t.submissions.insert(), [{
-        "report_id": rid, "student_key": skey, "operation": "aanleveren",
-        "document_id": document, "payload": payload, "content_hash": digest,
-        "state": S.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": None,
-        "created_at": now, "updated_at": now}
+    conn.execute(t.submissions.insert(), [
+        new_submission_row(rid, skey, "aanleveren", document, payload, digest, now)
         for rid, skey, document, payload, digest in zip(report_ids, skeys, documents, payloads,
                                                          digests)])
     by_document = {row.document_id: row.id
@@ -140,6 +134,5 @@ def _write(conn: Connection, messages: Sequence[Message], reports: list[Incoming
     rows: list[dict[str, Any]] = []
     for rid, sid in zip(report_ids, sub_ids):
         rows.append(history_row(rid, "received", at=now, to_state=S.QUEUED))
-        rows.append(history_row(rid, "submission_queued", at=now, submission_id=sid,
-                                to_state=S.PENDING, detail=f"aanleveren submission {sid}"))
+        rows.append(queued_note(rid, sid, "aanleveren", now))
     history_many(conn, rows)

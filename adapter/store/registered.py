@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from adapter.store import leases
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import report_update
@@ -29,11 +27,14 @@ from adapter.store.common import history_many, history_row
 from adapter.store.lifecycle import (
     JOINED_WITH_REPORT,
     UnknownSubmission,
+    check_move,
     mark_registered,
+    move_note,
     record_exchanges,
+    registered_event,
 )
 from adapter.store.outbox import outbox_events
-from adapter.store.registraties import registraties_by_student, report_context
+from adapter.store.registraties import registraties_by_student
 from adapter.store.terugmeldingen import WEB
 
 _sub, _rep = t.submissions, t.reports
@@ -66,7 +67,7 @@ def mark_registered_many(conn: Connection, registrations: Sequence[Registration]
         row = rows.get(sid)
         if row is None:
             raise UnknownSubmission(f"no submission {sid}")
-        _check(row, owner)
+        check_move(row, S.DONE, owner)
     if not _common(conn, registrations, rows):
         for r in registrations:
             mark_registered(conn, r.submission_id, meldingsnummer=r.meldingsnummer,
@@ -74,15 +75,6 @@ def mark_registered_many(conn: Connection, registrations: Sequence[Registration]
                             owner=owner)
         return
     _write(conn, registrations, rows, now)
-
-
-def _check(row: Row[Any], owner: str | None) -> None:
-    """The checks of a single outcome (``lifecycle._transition``), and the report's move."""
-    if owner is not None and row.state == S.SUBMITTING and row.claimed_by not in (None, owner):
-        raise leases.ClaimLost(row.id)
-    if (row.state, S.DONE) in S.OPERATOR_TRANSITIONS:
-        raise S.IllegalTransition("submission", row.state, S.DONE, row_id=row.id)
-    S.check_submission(row.state, S.DONE, row_id=row.id)
 
 
 def _common(conn: Connection, registrations: Sequence[Registration],
@@ -114,20 +106,12 @@ def _write(conn: Connection, registrations: Sequence[Registration], rows: dict[i
     events: list[dict[str, Any]] = []
     for r in registrations:
         row = rows[r.submission_id]
-        history.append(history_row(row.report_id, "registered", at=now, from_state=row.state,
-                                   to_state=S.DONE, submission_id=row.id,
-                                   detail=f"{row.operation} attempt {row.attempts}"))
+        history.append(move_note(row, S.DONE, "registered", now))
         if row.report_state != S.REGISTERED:
             history.append(history_row(row.report_id, "report_registered", at=now,
                                        from_state=row.report_state, to_state=S.REGISTERED,
                                        submission_id=row.id))
-        context = report_context(conn, row.report_id, row=SimpleNamespace(
-            vendor=row.vendor, student_key=row.report_student_key, payload=row.report_payload),
-            regs=regs.get((row.vendor, row.brin, row.report_student_key), []))
-        events.append(dict(
-            message_id=f"registered:{row.document_id}", vendor=row.vendor, brin=row.brin,
-            event="registered", source_id=row.source_id, created_at=now, published_at=None,
-            data={**context, "meldingsnummer": r.meldingsnummer, "status": r.status,
-                  "business_document_id": row.document_id, "operation": row.operation}))
+        events.append(registered_event(conn, row, r.meldingsnummer, r.status, now,
+                                       regs.get((row.vendor, row.brin, row.report_student_key), [])))
     history_many(conn, history)
     outbox_events(conn, events)

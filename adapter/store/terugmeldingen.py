@@ -36,12 +36,17 @@ from adapter.store.accept import set_report_state
 from adapter.store.common import (
     as_utc,
     content_hash,
-    event_uuid,
     history,
     insert_ignore,
     record_key,
 )
-from adapter.store.feedback_page import apply_plain_page, feedback_data
+from adapter.store.feedback_page import (
+    apply_plain_page,
+    feedback_data,
+    feedback_event,
+    is_newest,
+    state_after,
+)
 from adapter.store.outbox import outbox_events
 from adapter.store.pseudonyms import need_secret
 from adapter.store.registraties import registraties_by_student, report_context
@@ -214,7 +219,7 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
             report = _store_web_report(conn, item, item_brin, vendors[item_brin], now)
         mutation = as_utc(item.laatste_mutatie)
         data = feedback_data(item, mutation)
-        status = data["status"]
+        status = str(data["status"])
         inserted = insert_ignore(conn, t.terugmeldingen, dict(
             report_id=report.id, meldingsnummer=item.meldingsnummer, laatste_mutatie=mutation,
             status=status, data=data, received_at=now), ["meldingsnummer", "laatste_mutatie"])
@@ -222,13 +227,9 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
             continue
         new_events += 1
         history(conn, report.id, "terugmelding", at=now, detail=f"status {status}")
-        if report.laatste_mutatie is None or mutation >= report.laatste_mutatie:
-            # Only the newest mutation decides the current status; late, older ones are kept.
-            target = report.state
-            if status == Status.I.value and report.state == S.REGISTERED:
-                target = S.WITHDRAWN
-            set_report_state(conn, report.id, report.state, target, now, "report_withdrawn",
-                             duo_status=status, laatste_mutatie=mutation)
+        if is_newest(report, mutation):
+            set_report_state(conn, report.id, report.state, state_after(report.state, status),
+                             now, "report_withdrawn", duo_status=status, laatste_mutatie=mutation)
             web_payload = (_follow_web_report(conn, report, item, now)
                            if report.origin == WEB else None)
         else:
@@ -239,10 +240,8 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
             source_id, context = report.source_id, report_context(
                 conn, report.id, row=report,
                 regs=regs.get((report.vendor, report.brin, report.student_key)))
-        events.append(dict(
-            message_id=event_uuid(item.meldingsnummer, mutation.isoformat()),
-            vendor=report.vendor, brin=report.brin, event="terugmelding",
-            source_id=source_id, data={**context, **data}, created_at=now, published_at=None))
+        events.append(feedback_event(item, report, source_id, {**context, **data}, mutation,
+                                     now))
     outbox_events(conn, events)     # in item order, one statement
     set_watermark(conn, name, as_utc(watermark))
     return new_events
