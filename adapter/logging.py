@@ -48,8 +48,15 @@ _TRUSTED_KEYS = frozenset({
 })
 
 
+# Every pattern above needs a digit or an ``@``: text without either is returned as
+# it is, without running the four patterns (most of what a log line holds).
+_MAY_MATCH = re.compile(r"[0-9@]")
+
+
 def redact_text(text: str) -> str:
     """Mask personal data patterns inside free text."""
+    if _MAY_MATCH.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -123,6 +130,13 @@ def configure_logging(level: str = "info", fmt: str = "auto", *, stream: Any = N
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     _quiet_chatty_loggers()
+    # Nothing rendered uses the caller's file and line, the thread or the process of a
+    # record: the standard library need not find them for every line (its logging
+    # HOWTO, "Optimization").
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     structlog.configure(
         # A call below the level is dropped first, before any processor runs.
         processors=[structlog.stdlib.filter_by_level, *pre_chain,

@@ -107,6 +107,8 @@ class Submitter:
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo")
         self._inflight: set[Future[None]] = set()
         self._ready: deque[Claim] = deque()     # claimed ahead, not started yet
+        self._ready_lock = threading.Lock()     # _ready: taken by the loop and the slots
+        self._stopping = False
         self._claimed: set[int] = set()          # ids of claims held: ready or in flight
         self._lease_every = lease_seconds / 3
         self._next_lease_work = 0.0
@@ -176,6 +178,8 @@ class Submitter:
             if not started:
                 self._wake.wait(self._outcomes.wait(self._idle_wait))
                 self._wake.clear()
+        with self._ready_lock:
+            self._stopping = True
         self._release_ready()
         with self._lock:
             pending = list(self._inflight)
@@ -203,8 +207,7 @@ class Submitter:
         Should the store be down, they stay ``submitting`` and the next start
         reconciles them (no second send without a look-up)."""
         with self._claim_lock:
-            while self._ready:
-                claim = self._ready.popleft()
+            while (claim := self._pop_ready(always=True)) is not None:
                 with self._lock:
                     self._claimed.discard(claim.submission_id)
                 try:
@@ -212,6 +215,15 @@ class Submitter:
                 except AdapterError as exc:
                     log.warning("claim_release_failed", submission_id=claim.submission_id,
                                 error=type(exc).__name__)
+
+    def _pop_ready(self, *, always: bool = False) -> Claim | None:
+        """The oldest claim waiting to be sent; None when there is none, or (unless
+        ``always``) when sending stopped: a pause, a hold or the end of the run."""
+        with self._ready_lock:
+            if not self._ready or not always and (
+                    self._stopping or self.held is not None or self.paused_until is not None):
+                return None
+            return self._ready.popleft()
 
     def _paused(self) -> bool:
         if self.held is not None:
@@ -226,54 +238,71 @@ class Submitter:
         return False
 
     def _claim(self) -> int:
-        """Start work for free pool slots: reconciliations first. Returns how many started."""
+        """Start work for free pool slots (reconciliations first) and keep claims ready
+        for the slots to take next. Returns how many were claimed or started."""
         with self._lock:
             free = self._settings.max_concurrency - len(self._inflight)
-        if free <= 0:
-            return 0
         with self._claim_lock:  # a pause taken meanwhile is seen before claiming
             if self.paused_until is not None or self.held is not None:
                 return 0
-            claims: list[Claim] = []
-            if time.monotonic() >= self._next_reconcile:
+            work: list[tuple[Claim, Callable[[Claim], None]]] = []
+            if free > 0 and time.monotonic() >= self._next_reconcile:
                 # At most one reconciliation sweep a second, so a DUO that keeps
                 # timing out on look-ups is not hammered in a tight loop.
                 self._next_reconcile = time.monotonic() + 1.0
-                claims = self._store.claim_unknown(limit=free)
-            work: list[tuple[Claim, Callable[[Claim], None]]] = [
-                (c, self._reconcile) for c in claims]
-            need = free - len(work)
-            if need > len(self._ready):
+                work = [(c, self._reconcile) for c in self._store.claim_unknown(limit=free)]
+            ahead = CLAIM_AHEAD * self._settings.max_concurrency
+            with self._ready_lock:
+                waiting = len(self._ready)
+            claimed: list[Claim] = []
+            if waiting < max(free - len(work), self._settings.max_concurrency):
                 # Claim ahead, up to four times the pool: one claim transaction serves
-                # several calls (the rest wait here, claimed, for a free slot).
-                self._ready.extend(self._store.claim_due(
-                    limit=max(need, CLAIM_AHEAD * self._settings.max_concurrency)
-                    - len(self._ready)))
-            while need > 0 and self._ready:
-                work.append((self._ready.popleft(), self._send))
-                need -= 1
-        with self._lock:
-            self._claimed.update(c.submission_id for c in self._ready)
-            self._claimed.update(c.submission_id for c, _ in work)
+                # several calls, and a slot that ends a call takes the next one itself.
+                claimed = self._store.claim_due(limit=ahead - waiting)
+            with self._lock:
+                self._claimed.update(c.submission_id for c in claimed)
+                self._claimed.update(c.submission_id for c, _ in work)
+            with self._ready_lock:
+                self._ready.extend(claimed)
+            while len(work) < free and (claim := self._pop_ready()) is not None:
+                work.append((claim, self._send))
         for claim, fn in work:
             self._start(claim, fn)
-        return len(work)
+        return len(work) + len(claimed)
 
     def _start(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
-        with structlog.contextvars.bound_contextvars(
-                submission_id=claim.submission_id, report_id=claim.report_id,
-                document_id=claim.document_id, operation=claim.operation.value,
-                attempt=claim.attempt, vendor=claim.vendor):
-            future = self._pool.submit(in_context(self._guarded), claim, fn)
+        future = self._pool.submit(in_context(self._slot), claim, fn)
         with self._lock:
             self._inflight.add(future)
-        future.add_done_callback(lambda f: self._done(f, claim.submission_id))
+        future.add_done_callback(self._done)
 
-    def _done(self, future: Future[None], submission_id: int) -> None:
+    def _slot(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
+        """One pool slot's work: ``claim``, then the claims waiting ready, each in a
+        context of its own, until none is left or sending stops. The slot takes the
+        next claim itself: handing each over through the claim loop left the slot idle
+        while that thread waited for the interpreter or a store transaction."""
+        base = contextvars.copy_context()
+        next_claim: Claim | None = claim
+        while next_claim is not None:
+            base.copy().run(self._one, next_claim, fn)
+            next_claim, fn = self._pop_ready(), self._send
+
+    def _one(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
+        try:
+            with structlog.contextvars.bound_contextvars(
+                    submission_id=claim.submission_id, report_id=claim.report_id,
+                    document_id=claim.document_id, operation=claim.operation.value,
+                    attempt=claim.attempt, vendor=claim.vendor):
+                self._guarded(claim, fn)
+        finally:
+            with self._lock:
+                if not self._outcomes.holds(claim.submission_id):  # else stored later
+                    self._claimed.discard(claim.submission_id)
+            self._wake.set()
+
+    def _done(self, future: Future[None]) -> None:
         with self._lock:
             self._inflight.discard(future)
-            if not self._outcomes.holds(submission_id):  # else still held, to be stored
-                self._claimed.discard(submission_id)
         self._wake.set()
 
     def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:

@@ -96,6 +96,14 @@ def any_due(conn: Connection, *, now: datetime, unknown: bool = False) -> bool:
     return conn.execute(peek, {"now": now}).first() is not None
 
 
+def analyse_for_claims(conn: Connection) -> int:
+    """PostgreSQL: fresh planner statistics for the claim's table (``ANALYZE``, a
+    sample); returns how many submissions are pending now."""
+    conn.exec_driver_sql("ANALYZE submissions")
+    return int(conn.execute(sa.select(sa.func.count()).select_from(_sub)
+                            .where(_sub.c.state == S.PENDING)).scalar_one())
+
+
 def claim_due(conn: Connection, *, limit: int, now: datetime, owner: str | None = None,
               lease_until: datetime | None = None) -> list[Claim]:
     """Oldest due pending submissions, at most one per student, the student's oldest;

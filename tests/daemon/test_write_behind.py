@@ -3,6 +3,7 @@ transaction (adapter.pipeline.outcomes), each exactly once, against a real SQLit
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -119,3 +120,39 @@ def test_what_waits_is_due_when_full_old_or_alone() -> None:
     assert outcomes.holds(2) and [w.claim.submission_id for w in outcomes.take()] == [2, 3, 5]
     outcomes.add(_waiting(4, time.monotonic() - 11.0))
     assert outcomes.due(in_flight=2) and outcomes.wait(60.0) == 0.0   # waited long enough
+
+
+class CountingDuo(SlowDuo):
+    """Sets ``all_sent`` once every one of ``n`` reports was sent."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.all_sent = threading.Event()
+
+    def aanleveren(self, melding: Verzuimmelding, *, document_id: str) -> SubmitResult:
+        result = super().aanleveren(melding, document_id=document_id)
+        if len(self.sent) >= self.n:
+            self.all_sent.set()
+        return result
+
+
+def test_a_slot_takes_the_next_ready_claim_while_the_loop_stores(store: Store) -> None:
+    """The claim loop is held in its first transaction of registrations until DUO saw
+    every report: the pool's slots take the claims waiting ready themselves (before,
+    each was handed over by the loop, and nothing was sent while it stored)."""
+    _queue(store)
+    duo = CountingDuo(N)
+    seen: list[bool] = []
+    real = store.mark_registered_many
+
+    def held(registrations: Any) -> None:
+        if not seen:
+            seen.append(duo.all_sent.wait(5))
+        real(registrations)
+
+    store.mark_registered_many = held  # type: ignore[method-assign]
+    run_until(store, duo, _all_done)
+    assert seen == [True]                                  # all sent while it was held
+    assert sorted(events(store)) == ["registered"] * N
+    assert sorted(duo.ledger.values()) == [1] * N
