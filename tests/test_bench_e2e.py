@@ -28,3 +28,4 @@ def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     assert LAST.fullmatch(lines[-1]), lines[-1]
     assert "adapter: 20 registered (DUO's ledger: 20)" in done.stdout
     assert "baseline: DuoClient alone, 20 calls" in done.stdout
+    assert "baseline again: 20 calls" in done.stdout      # after the adapter, too
