@@ -26,7 +26,8 @@ against that one simulator, its state reset between them (``POST /control/reset`
   the first publish to the last ``registered`` event read from a queue bound to
   the adapter exchange. Latency is publish → ``registered`` per ``source_id``.
   The daemon's CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (from ready to
-  the last event), its peak RSS is ``VmHWM``. With ``--backlog`` every message is
+  the last event), also per thread (its threads carry their names to the system,
+  ``adapter.threads``; the DUO pool's as ``duo``), its peak RSS is ``VmHWM``. With ``--backlog`` every message is
   published before the daemon starts, and the time runs from its start (latency then
   includes the wait in the queue, and says little).
 
@@ -50,6 +51,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -121,6 +123,22 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """utime + stime per role of ``pid``'s threads, in seconds: the daemon names its
+    threads for the system (``adapter.threads``), the DUO pool's ``duo_0``… as ``duo``."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text()
+        except OSError:         # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        role = re.sub(r"_\d+$", "", name)
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
 
 
 def make_records(n: int, seed: int = 20261205) -> list[dict[str, Any]]:
@@ -358,7 +376,7 @@ def main() -> None:
         proc = subprocess.Popen(daemon_cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                 cwd=work, env=child_env())
         ready = wait_ready(health_port, proc, log)
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0, threads0 = cpu_seconds(proc.pid), thread_cpu(proc.pid)
         print(f"daemon ready (/readyz 200) {ready:.2f} s after start", flush=True)
         if opts.backlog:
             t0 = t_start
@@ -382,6 +400,8 @@ def main() -> None:
                                  f"registered at DUO {sim.registered()}); the daemon's log with its "
                                  "threads' stacks:\n" + log.read_text()[-12000:])
         cpu = cpu_seconds(proc.pid) - cpu0
+        threads = {role: seconds - threads0.get(role, 0.0)
+                   for role, seconds in thread_cpu(proc.pid).items()}
         rss = rss_mb(proc.pid)
         arrivals = dict(tap.arrivals)
         at_duo = sim.registered()
@@ -424,6 +444,9 @@ def main() -> None:
     print(f"adapter: {n} registered (DUO's ledger: {at_duo}) in {seconds:.1f} s: "
           f"{rps:.1f} reports/s, {cpu_per * 1000:.2f} ms daemon CPU per report, "
           f"latency p50 {p50:.0f} ms p99 {p99:.0f} ms, peak RSS {rss:.0f} MB")
+    print("adapter: CPU ms per report by thread: " + ", ".join(
+        f"{role} {seconds / n * 1000:.2f}" for role, seconds
+        in sorted(threads.items(), key=lambda item: -item[1]) if seconds / n >= 0.000005))
     print(f"adapter: first tenth {first:.1f}/s, last tenth {last:.1f}/s "
           f"(last/first {last / first:.2f})")
     print(f"baseline: both runs: {base_rps:.1f} calls/s, {base_cpu * 1000:.2f} ms CPU per call")

@@ -53,6 +53,7 @@ from adapter.sis.consumer import Consumer
 from adapter.sis.publisher import OutboxRelay
 from adapter.store import Store
 from adapter.store.keys import open_store
+from adapter.threads import named
 from adapter.vendors import VendorRegistry, load_vendors
 
 log = structlog.get_logger(__name__)
@@ -170,7 +171,7 @@ class Daemon:
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         stop = threading.Event()
-        thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+        thread = threading.Thread(target=named(target), args=(stop,), name=name, daemon=True)
         self._stops[name] = stop
         self._threads[name] = thread
         thread.start()

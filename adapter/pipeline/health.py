@@ -18,6 +18,8 @@ import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from adapter.threads import named
+
 log = structlog.get_logger(__name__)
 
 
@@ -80,7 +82,7 @@ class HealthServer:
                 pass  # probes every few seconds would flood the log
 
         self._server = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health",
+        self._thread = threading.Thread(target=named(self._server.serve_forever), name="health",
                                         daemon=True)
 
     @property

@@ -74,6 +74,7 @@ from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.faults import failpoint
 from adapter.pipeline.outcomes import Outcomes, Registered
 from adapter.store import Claim, FieldViolation, Registration, Store
+from adapter.threads import name_native
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,8 @@ class Submitter:
         self._on_result = on_result
         self._pause_seconds = pause_seconds
         self._idle_wait = idle_wait
-        self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo")
+        self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="duo",
+                                        initializer=name_native)
         self._inflight: set[Future[None]] = set()
         self._ready: deque[Claim] = deque()     # claimed ahead, not started yet
         self._ready_lock = threading.Lock()     # _ready: taken by the loop and the slots

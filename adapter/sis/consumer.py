@@ -72,6 +72,7 @@ from adapter.sis.connection import connection_parameters, redact_url
 from adapter.sis.deadletter import DeadLetterPublisher
 from adapter.sis.delivery import Delivery, Disposition
 from adapter.sis.topology import declare_topology
+from adapter.threads import named
 
 log = structlog.get_logger(__name__)
 
@@ -150,7 +151,8 @@ class Consumer:
         """
         self._exit.clear()
         self._stop = stop
-        worker = threading.Thread(target=self._work, name="amqp-consumer-worker", daemon=True)
+        worker = threading.Thread(target=named(self._work), name="amqp-consumer-worker",
+                                  daemon=True)
         worker.start()
         failures = 0
         try:
