@@ -27,9 +27,10 @@ against that one simulator, its state reset between them (``POST /control/reset`
   the adapter exchange. Latency is publish → ``registered`` per ``source_id``.
   The daemon's CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (from ready to
   the last event), also per thread (its threads carry their names to the system,
-  ``adapter.threads``; the DUO pool's as ``duo``), its peak RSS is ``VmHWM``. With ``--backlog`` every message is
-  published before the daemon starts, and the time runs from its start (latency then
-  includes the wait in the queue, and says little).
+  ``adapter.logging.name_native``; the DUO pool's as ``duo``), its peak RSS is
+  ``VmHWM``. With ``--backlog`` every message is published before the daemon starts,
+  and the time runs from its start (latency then includes the wait in the queue, and
+  says little).
 
 ``--duo-latency-ms`` makes the simulator hold each answer that long (its ``delay``
 fault for every call, set again after each reset). The broker objects get unique
@@ -127,7 +128,7 @@ def cpu_seconds(pid: int) -> float:
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """utime + stime per role of ``pid``'s threads, in seconds: the daemon names its
-    threads for the system (``adapter.threads``), the DUO pool's ``duo_0``… as ``duo``."""
+    threads for the system (``adapter.logging``), the DUO pool's ``duo_0``… as ``duo``."""
     out: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:

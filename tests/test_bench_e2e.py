@@ -29,7 +29,7 @@ def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     assert "adapter: 20 registered (DUO's ledger: 20)" in done.stdout
     assert "baseline: DuoClient alone, 20 calls" in done.stdout
     assert "baseline again: 20 calls" in done.stdout      # after the adapter, too
-    # the daemon names its threads for the system (adapter.threads): CPU per thread
+    # the daemon names its threads for the system (adapter.logging): CPU per thread
     by_thread = next(line for line in lines if "CPU ms per report by thread" in line)
     for role in ("duo", "submitter", "amqp-consumer-w"):
         assert f" {role} " in by_thread, by_thread

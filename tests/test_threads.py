@@ -1,4 +1,4 @@
-"""adapter.threads: the daemon's threads carry their names to the system (Linux)."""
+"""adapter.logging: the daemon's threads carry their names to the system (Linux)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.threads import name_native, named
+from adapter.logging import name_native, named
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="prctl(PR_SET_NAME) is Linux's")

@@ -38,6 +38,7 @@ from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
 from adapter.duo.client import DuoClient
 from adapter.duo.port import exchange_sink
+from adapter.logging import named
 from adapter.pipeline import stacks
 from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.attachments import AttachmentSender
@@ -53,7 +54,6 @@ from adapter.sis.consumer import Consumer
 from adapter.sis.publisher import OutboxRelay
 from adapter.store import Store
 from adapter.store.keys import open_store
-from adapter.threads import named
 from adapter.vendors import VendorRegistry, load_vendors
 
 log = structlog.get_logger(__name__)

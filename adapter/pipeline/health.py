@@ -18,7 +18,7 @@ import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from adapter.threads import named
+from adapter.logging import named
 
 log = structlog.get_logger(__name__)
 

@@ -69,12 +69,11 @@ from adapter.errors import (
     SystemFault,
     TransientError,
 )
-from adapter.logging import in_context
+from adapter.logging import in_context, name_native
 from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.faults import failpoint
 from adapter.pipeline.outcomes import Outcomes, Registered
 from adapter.store import Claim, FieldViolation, Registration, Store
-from adapter.threads import name_native
 
 log = structlog.get_logger(__name__)
 

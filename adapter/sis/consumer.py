@@ -68,11 +68,11 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from adapter.backoff import backoff_delay
 from adapter.config import AmqpSettings
 from adapter.errors import ConfigError
+from adapter.logging import named
 from adapter.sis.connection import connection_parameters, redact_url
 from adapter.sis.deadletter import DeadLetterPublisher
 from adapter.sis.delivery import Delivery, Disposition
 from adapter.sis.topology import declare_topology
-from adapter.threads import named
 
 log = structlog.get_logger(__name__)
 
