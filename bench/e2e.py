@@ -119,11 +119,15 @@ def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store
     ]) + "\n")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (all its threads), in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
+def _stat_seconds(stat: str) -> float:
+    """utime + stime of a ``/proc/…/stat`` line, in seconds."""
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (all its threads), in seconds."""
+    return _stat_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -136,9 +140,8 @@ def thread_cpu(pid: int) -> dict[str, float]:
             stat = (task / "stat").read_text()
         except OSError:         # the thread ended meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
         role = re.sub(r"_\d+$", "", name)
-        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out[role] = out.get(role, 0.0) + _stat_seconds(stat)
     return out
 
 

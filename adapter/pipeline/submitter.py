@@ -282,10 +282,9 @@ class Submitter:
         context of its own, until none is left or sending stops. The slot takes the
         next claim itself: handing each over through the claim loop left the slot idle
         while that thread waited for the interpreter or a store transaction."""
-        base = contextvars.copy_context()
         next_claim: Claim | None = claim
         while next_claim is not None:
-            base.copy().run(self._one, next_claim, fn)
+            contextvars.copy_context().run(self._one, next_claim, fn)
             next_claim, fn = self._pop_ready(), self._send
 
     def _one(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
