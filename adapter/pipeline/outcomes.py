@@ -52,10 +52,13 @@ class Outcomes:
         self._items: list[Registered] = []
         self._ids: set[int] = set()
 
-    def add(self, item: Registered) -> None:
+    def add(self, item: Registered) -> bool:
+        """Keep ``item``; True when it is the only one waiting (the claim loop then
+        sets its clock by it)."""
         with self._lock:
             self._items.append(item)
             self._ids.add(item.claim.submission_id)
+            return len(self._items) == 1
 
     def holds(self, submission_id: int) -> bool:
         """Whether this submission's registration waits here (not stored yet)."""
@@ -65,6 +68,11 @@ class Outcomes:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+    def full(self) -> bool:
+        """Whether as many wait as are written at once (due whatever the time)."""
+        with self._lock:
+            return len(self._items) >= self._size
 
     def due(self, *, in_flight: int) -> bool:
         """Whether what waits should be written now (see the module's docstring)."""

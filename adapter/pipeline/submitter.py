@@ -298,7 +298,22 @@ class Submitter:
             with self._lock:
                 if not self._outcomes.holds(claim.submission_id):  # else stored later
                     self._claimed.discard(claim.submission_id)
-            self._wake.set()
+            if self._loop_needed():
+                self._wake.set()
+
+    def _loop_needed(self) -> bool:
+        """Whether the claim loop has work now that a call ended: claims to take ahead
+        (fewer than the pool's size wait), registrations to store (as many as it writes at
+        once), or a pause or hold to act on. Otherwise it sleeps on: it wakes for the
+        oldest registration's linger (:meth:`_registered` wakes it to set that clock),
+        and each needless wake made it and a DUO thread take turns at the interpreter
+        for nothing."""
+        if self.held is not None or self.paused_until is not None:
+            return True
+        with self._ready_lock:
+            if len(self._ready) < self._settings.max_concurrency:
+                return True
+        return self._outcomes.full()
 
     def _done(self, future: Future[None]) -> None:
         with self._lock:
@@ -339,11 +354,13 @@ class Submitter:
         """DUO registered the claim: its outcome waits, with the call's exchanges and the
         record's log context, to be stored with others (:meth:`_store_registered`)."""
         held = held_exchanges()
-        self._outcomes.add(Registered(
+        first = self._outcomes.add(Registered(
             claim, Registration(claim.submission_id, meldingsnummer, status, laatste_mutatie,
                                 tuple(held)),
             reconciled, contextvars.copy_context(), time.monotonic()))
         held.clear()
+        if first:   # the loop may sleep longer than this one may wait: it sets its clock
+            self._wake.set()
 
     def _store_registered(self, *, now: bool = False) -> None:
         """Store the registrations waiting, in one transaction, once they are due (or

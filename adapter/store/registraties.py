@@ -34,6 +34,10 @@ _OF_STUDENT = (sa.select(_r.payload)
                .where(_r.vendor == sa.bindparam("vendor"), _r.brin == sa.bindparam("brin"),
                       _r.student_key == sa.bindparam("skey"))
                .order_by(_r.datum, _r.id))
+_OF_STUDENTS = (sa.select(_r.student_key, _r.payload)
+                .where(_r.vendor == sa.bindparam("vendor"), _r.brin == sa.bindparam("brin"),
+                       _r.student_key.in_(sa.bindparam("skeys", expanding=True)))
+                .order_by(_r.datum, _r.id))
 _CONTEXT = sa.select(t.reports.c.vendor, t.reports.c.student_key, t.reports.c.payload).where(
     t.reports.c.id == sa.bindparam("report_id"))
 
@@ -111,12 +115,10 @@ def _by_students(rows: list[Row[Any]]) -> Iterator[list[Row[Any]]]:
 def registraties_by_student(conn: Connection, vendor: str, brin: str, skeys: set[str]
                              ) -> dict[str, list[Registratie]]:
     """Every registration of these students, per student key, in (datum, id) order."""
-    r = t.registraties.c
     out: dict[str, list[Registratie]] = {}
     for batch in batched(sorted(skeys)):
-        rows = conn.execute(sa.select(r.student_key, r.payload).where(
-            r.vendor == vendor, r.brin == brin, r.student_key.in_(batch))
-            .order_by(r.datum, r.id)).all()
+        rows = conn.execute(_OF_STUDENTS, {"vendor": vendor, "brin": brin,
+                                           "skeys": list(batch)}).all()
         for row in rows:
             out.setdefault(row.student_key, []).append(registratie_from_dict(dict(row.payload)))
     return out

@@ -7,10 +7,12 @@ import threading
 import time
 from typing import Any
 
+from adapter.config import DuoSettings
 from adapter.domain.model import Verzuimmelding
 from adapter.errors import StoreUnavailable
 from adapter.duo.port import SubmitResult
 from adapter.pipeline.outcomes import Outcomes, Registered
+from adapter.pipeline.submitter import Submitter
 from adapter.store import IncomingReport, Registration, Store
 from adapter.testing import FakeDuo
 
@@ -156,3 +158,95 @@ def test_a_slot_takes_the_next_ready_claim_while_the_loop_stores(store: Store) -
     assert seen == [True]                                  # all sent while it was held
     assert sorted(events(store)) == ["registered"] * N
     assert sorted(duo.ledger.values()) == [1] * N
+
+
+class CountingWake(threading.Event):
+    """The claim loop's wake-up event, counting the wakes asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def set(self) -> None:
+        self.asked += 1
+        super().set()
+
+
+def test_the_loop_sleeps_while_the_slots_have_claims(store: Store) -> None:
+    """A call that ends wakes the claim loop only when it has work: claims to take
+    ahead, a full batch to store, or the first registration's linger to time. Before,
+    every call's end woke it (twice), and each wake cost a turn at the interpreter."""
+    n = 40
+    _queue(store, n)
+    duo = SlowDuo()
+    settings = DuoSettings(max_concurrency=4)
+    sub = Submitter(settings, store, duo, idle_wait=5.0, write_behind=0.05)
+    wake = sub._wake = CountingWake()
+    stop = threading.Event()
+    thread = threading.Thread(target=sub.run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    try:
+        while store.counts()["submissions"].get("done", 0) < n:
+            assert time.monotonic() - started < 10, store.counts()
+            time.sleep(0.02)
+        # 40 calls of 30 ms on 4 slots: about 0.3 s; the loop's idle wait (5 s) never
+        # held a registration back (the first one's wake set the loop's clock).
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        sub.wake()
+        thread.join(10)
+    assert wake.asked < n, wake.asked
+    assert sorted(duo.ledger.values()) == [1] * n
+
+
+class GatedDuo(FakeDuo):
+    """The first registration comes after 0.2 s; every later call waits (at most 3 s)
+    until a registration was stored, and says whether it came within a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored = threading.Event()
+        self.in_time: list[bool] = []
+        self._first = threading.Lock()
+
+    def aanleveren(self, melding: Verzuimmelding, *, document_id: str) -> SubmitResult:
+        if self._first.acquire(blocking=False):
+            time.sleep(0.2)
+        else:
+            self.in_time.append(self.stored.wait(1.0))
+            self.stored.wait(2.0)
+        return super().aanleveren(melding, document_id=document_id)
+
+
+def test_the_first_registration_waiting_sets_the_loops_clock(store: Store) -> None:
+    """The loop sleeps its idle wait (5 s here) while the slots have claims; the first
+    registration that waits wakes it, so it is stored within the linger, not after
+    the idle wait, even though nothing else wakes the loop."""
+    n = 12
+    _queue(store, n)
+    duo = GatedDuo()
+    real = store.mark_registered_many
+
+    def spy(registrations: Any) -> None:
+        real(registrations)
+        duo.stored.set()
+
+    store.mark_registered_many = spy  # type: ignore[method-assign]
+    sub = Submitter(DuoSettings(max_concurrency=2), store, duo, idle_wait=5.0,
+                    write_behind=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=sub.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while store.counts()["submissions"].get("done", 0) < n:
+            assert time.monotonic() < deadline, store.counts()
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        sub.wake()
+        thread.join(10)
+    assert duo.in_time and all(duo.in_time), duo.in_time
+    assert sorted(duo.ledger.values()) == [1] * n
