@@ -91,7 +91,7 @@ class Submitter:
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
                  idle_wait: float = 0.2, lease_seconds: float = 60.0,
-                 alarm: FaultAlarm | None = None, write_behind: float = 0.05) -> None:
+                 alarm: FaultAlarm | None = None, write_behind: float = 0.1) -> None:
         """``lease_seconds``: how long a claim holds unless renewed; this replica renews
         its claims and recovers expired ones (any replica's) every third of that.
         ``alarm``: ``system_fault_started``/``ended``, shared by the daemon.
@@ -118,7 +118,7 @@ class Submitter:
         self._wake = threading.Event()
         self._next_reconcile = 0.0
         # Registrations waiting to be stored together; their claims stay in _claimed.
-        self._outcomes = Outcomes(size=2 * settings.max_concurrency, linger=write_behind)
+        self._outcomes = Outcomes(size=4 * settings.max_concurrency, linger=write_behind)
         self._store_again = 0.0     # monotonic: the store was away; try them again then
         self.paused_until: datetime | None = None
         self.pause_reason: str | None = None
