@@ -11,10 +11,13 @@ bounds zeep below the next minor release for the same reason.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import zeep
 from lxml import etree
+
+from adapter.duo.plan import Plan, plan_of, read
 
 __all__ = ["SoapBinding"]
 
@@ -28,6 +31,8 @@ class SoapBinding:
     def __init__(self, client: zeep.Client, binding_name: str, address: str) -> None:
         self._client = client
         self._service = client.create_service(binding_name, address)
+        self._plans: dict[str, Plan] = {}
+        self._plans_lock = threading.Lock()
 
     def request(self, operation: str, values: dict[str, Any]
                 ) -> tuple[etree._Element, dict[str, str]]:
@@ -49,3 +54,19 @@ class SoapBinding:
         """
         binding = self._service._binding
         return binding.process_reply(self._client, binding.get(operation), response)
+
+    def read(self, operation: str, body: etree._Element) -> Any:
+        """The operation's result from its response element (the first child of a parsed,
+        fault-free SOAP Body), read by the plan of zeep's definition of that element
+        (:mod:`adapter.duo.plan`): the values ``reply`` gives, without zeep's objects.
+
+        :raises ValueError: not the operation's response element, or one it cannot hold.
+        """
+        element = self._service._binding.get(operation).output.body
+        if body.tag != element.qname.text:
+            raise ValueError("not this operation's response")
+        with self._plans_lock:
+            plan = self._plans.get(operation)
+            if plan is None:
+                plan = self._plans[operation] = plan_of(element.type)
+        return read(body, plan)

@@ -285,7 +285,12 @@ class DuoClient:
                 # Not provably DUO's answer: believe nothing in it (not even success).
                 raise SystemFault(f"response_signature_invalid {exc}") from None
         try:
-            result = self._binding.reply(operation, response)
+            if operation == contract.OPVRAGEN_GEWIJZIGD and is_fault is None:
+                # A page holds up to a hundred reports: read by plan (zeep's values,
+                # without zeep's object per element); every other reply is one item.
+                result = self._binding.read(operation, _body_element(doc))
+            else:
+                result = self._binding.reply(operation, response)
         except zeep.exceptions.Fault as fault:
             raise classify.fault_error(str(fault.code or ""), str(fault.message or ""),
                                        mutating=mutating) from None
@@ -314,6 +319,15 @@ def _stamp(laatste_mutatie: datetime | None) -> dict[str, str]:
     if laatste_mutatie is None:
         return {}
     return {"datumTijdLaatsteMutatie": mapping.utc_text(laatste_mutatie)}
+
+
+def _body_element(doc: etree._Element) -> etree._Element:
+    """The one element in the SOAP Body of ``doc`` (``ValueError`` when there is none)."""
+    body = doc.find(f"{{{contract.SOAP11_NS}}}Body")
+    children = [child for child in body if isinstance(child.tag, str)] if body is not None else []
+    if len(children) != 1:
+        raise ValueError("the SOAP Body holds no single element")
+    return children[0]
 
 
 def _unreadable(mutating: bool) -> AdapterError:

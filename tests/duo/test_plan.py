@@ -1,0 +1,97 @@
+"""zeep's definitions as plans (adapter.duo.plan): the feedback pages read by plan give
+exactly the values zeep's own parse gives, for real pages of the simulator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import zeep
+from lxml import etree
+
+from adapter.duo import contract
+from adapter.duo.binding import SoapBinding
+from adapter.duo.client import DuoClient
+from adapter.duo.plan import plan_of, read
+from adapter.simulator.server import SimulatorServer
+from adapter.store.api import ExchangeRecord
+
+from .conftest import BRIN, control, fixed_today, melding, valid_bsn
+
+OFFICER = {"naam": "J. Jansen", "telefoonnummer": "0900-1111111",
+           "emailadres": "lpa@gemeente.example.org", "organisatie": "Gemeente Voorbeeld"}
+
+
+def _binding() -> SoapBinding:
+    client = zeep.Client(str(contract.WSDL_PATH), settings=zeep.Settings(
+        strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True))
+    return SoapBinding(client, f"{{{contract.CONTRACT_NS}}}Verzuim_V1_Binding",
+                       "https://duo.test/verzuim/v1")
+
+
+def _plain(value: Any) -> Any:
+    """zeep's objects and the plan's namespaces, as plain dicts and lists."""
+    if isinstance(value, SimpleNamespace):
+        value = vars(value)
+    elif hasattr(value, "__values__"):
+        value = zeep.helpers.serialize_object(value, dict)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_feedback_pages_read_by_plan_are_what_zeep_parses(
+        pki_dir: Any, make_client: Callable[..., DuoClient],
+        exchanges: list[ExchangeRecord]) -> None:
+    with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
+                         delay_afgesloten=None, today=fixed_today, page_size=3) as sim:
+        client = make_client(url=sim.soap_url)
+        numbers = [client.aanleveren(melding(bsn=valid_bsn(n)),
+                                     document_id=str(uuid.uuid4())).meldingsnummer
+                   for n in range(4)]
+        control(sim, f"meldingen/{numbers[0]}/status", {"status": "B", "behandelaar": OFFICER})
+        control(sim, f"meldingen/{numbers[1]}/status",
+                {"status": "G", "reden": "GS", "toelichting": "Gesprek gevoerd"})
+        since = None
+        pages = 0
+        while True:
+            page = client.opvragen_gewijzigd(brin=BRIN, since=since)
+            pages += 1
+            if not page.more:
+                break
+            since = page.next_since
+    replies = [e.response_xml for e in exchanges
+               if e.operation == contract.OPVRAGEN_GEWIJZIGD and e.response_xml]
+    assert len(replies) == pages >= 2
+    binding = _binding()
+    items: list[Any] = []
+    for content in replies:
+        zeep_result = binding.reply(contract.OPVRAGEN_GEWIJZIGD, SimpleNamespace(
+            status_code=200, content=content,
+            headers={"Content-Type": "text/xml; charset=utf-8"}))
+        body = etree.fromstring(content).find(f"{{{contract.SOAP11_NS}}}Body")[0]
+        by_plan = binding.read(contract.OPVRAGEN_GEWIJZIGD, body)
+        assert _plain(by_plan) == _plain(zeep_result)
+        items += by_plan.verzuimmelding
+    # Each report once, at its latest status: the officer's contact, a reason, none.
+    assert sorted(i.status for i in items) == ["B", "G", "R", "R"]
+    assert {i.status: i.behandelaar is not None for i in items}["B"]
+    assert [i.reden for i in items if i.status == "G"] == ["GS"]
+
+
+def test_an_element_the_plan_does_not_know_is_refused() -> None:
+    element = _binding()._service._binding.get(contract.OPVRAGEN_GEWIJZIGD).output.body
+    plan = plan_of(element.type)
+    ns = contract.SCHEMA_NS
+    node = etree.Element(f"{{{ns}}}x")
+    etree.SubElement(node, f"{{{ns}}}leveringGoedgekeurd").text = "true"
+    assert read(node, plan).leveringGoedgekeurd is True
+    assert read(node, plan).verzuimmelding == [] and read(node, plan).meerGegevens is None
+    etree.SubElement(node, f"{{{ns}}}onbekend").text = "1"
+    with pytest.raises(ValueError):
+        read(node, plan)
