@@ -67,17 +67,26 @@ def render(parent: etree._Element, plan: Plan, values: Any) -> None:
 
 def read(node: etree._Element, plan: Plan) -> SimpleNamespace:
     """The values below ``node`` as zeep's parse gives them, by attribute: a repeating
-    element as a list (empty when absent), any other absent one as None. An element the
-    plan does not know is a ``ValueError`` (zeep's strict mode refuses it too)."""
+    element as a list (empty when absent), any other absent one as None (a missing
+    required one too, as zeep gives it). An element the plan does not know, one out of
+    the schema's order or more often than its ``maxOccurs`` is a ``ValueError``, where
+    zeep's strict mode raises ``XMLParseError``."""
+    order = {step[1]: at for at, step in enumerate(plan)}
     found: dict[str, list[etree._Element]] = {}
+    last = 0
     for child in node:
-        if isinstance(child.tag, str):          # comments and processing instructions
-            found.setdefault(child.tag, []).append(child)
-    if not found.keys() <= {step[1] for step in plan}:
-        raise ValueError("unexpected element")
+        if not isinstance(child.tag, str):      # comments and processing instructions
+            continue
+        at = order.get(child.tag, -1)
+        if at < last:
+            raise ValueError("unexpected element")
+        last = at
+        found.setdefault(child.tag, []).append(child)
     values: dict[str, Any] = {}
     for name, tag, xsd_type, most, _required, children in plan:
         elements = found.get(tag, ())
+        if most is not None and len(elements) > most:
+            raise ValueError("unexpected element")
         parsed = [read(el, children) if children is not None
                   else xsd_type.parse_xmlelement(el) for el in elements]
         values[name] = parsed if most != 1 else (parsed[0] if parsed else None)

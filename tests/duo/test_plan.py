@@ -15,7 +15,6 @@ from lxml import etree
 from adapter.duo import contract
 from adapter.duo.binding import SoapBinding
 from adapter.duo.client import DuoClient
-from adapter.duo.plan import plan_of, read
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
@@ -84,14 +83,34 @@ def test_feedback_pages_read_by_plan_are_what_zeep_parses(
     assert [i.reden for i in items if i.status == "G"] == ["GS"]
 
 
-def test_an_element_the_plan_does_not_know_is_refused() -> None:
-    element = _binding()._service._binding.get(contract.OPVRAGEN_GEWIJZIGD).output.body
-    plan = plan_of(element.type)
-    ns = contract.SCHEMA_NS
-    node = etree.Element(f"{{{ns}}}x")
-    etree.SubElement(node, f"{{{ns}}}leveringGoedgekeurd").text = "true"
-    assert read(node, plan).leveringGoedgekeurd is True
-    assert read(node, plan).verzuimmelding == [] and read(node, plan).meerGegevens is None
-    etree.SubElement(node, f"{{{ns}}}onbekend").text = "1"
-    with pytest.raises(ValueError):
-        read(node, plan)
+HEAD = ("<v:identificatiecodeBedrijfsdocument>x</v:identificatiecodeBedrijfsdocument>"
+        "<v:verzendendeInstantie>a</v:verzendendeInstantie>"
+        "<v:ontvangendeInstantie>b</v:ontvangendeInstantie>"
+        "<v:datumTijdBedrijfsdocument>2026-01-01T00:00:00Z</v:datumTijdBedrijfsdocument>")
+OK = "<v:leveringGoedgekeurd>true</v:leveringGoedgekeurd>"
+
+
+@pytest.mark.parametrize(("inner", "refused"), [
+    (HEAD + OK, False),
+    (HEAD, False),                                  # a required one missing: None, as zeep
+    (HEAD + OK + OK, True),                         # more often than maxOccurs
+    (OK + HEAD, True),                              # out of the schema's order
+    (HEAD + OK + "<v:onbekend>1</v:onbekend>", True),   # not in the schema
+])
+def test_malformed_pages_are_refused_where_zeep_refuses_them(inner: str, refused: bool) -> None:
+    binding = _binding()
+    content = (f'<s:Envelope xmlns:s="{contract.SOAP11_NS}"><s:Body>'
+               f'<v:opvragenGewijzigdeVerzuimmeldingen_Response xmlns:v="{contract.SCHEMA_NS}">'
+               f"{inner}</v:opvragenGewijzigdeVerzuimmeldingen_Response></s:Body></s:Envelope>"
+               ).encode()
+    body = etree.fromstring(content).find(f"{{{contract.SOAP11_NS}}}Body")[0]
+    reply = SimpleNamespace(status_code=200, content=content,
+                            headers={"Content-Type": "text/xml; charset=utf-8"})
+    if refused:
+        with pytest.raises(zeep.exceptions.XMLParseError):
+            binding.reply(contract.OPVRAGEN_GEWIJZIGD, reply)
+        with pytest.raises(ValueError):
+            binding.read(contract.OPVRAGEN_GEWIJZIGD, body)
+    else:
+        assert _plain(binding.read(contract.OPVRAGEN_GEWIJZIGD, body)) == _plain(
+            binding.reply(contract.OPVRAGEN_GEWIJZIGD, reply))
