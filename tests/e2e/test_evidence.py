@@ -159,7 +159,10 @@ def test_the_bundle_verifies_independently_and_renders_in_a_browser(
     # encrypted at rest, so the change is made by someone holding the key.)
     keyed = open_store(settings.store, {})
     try:
-        with keyed.database.engine.begin() as conn:
+        # A write transaction from the start: the daemon still runs, and a read that
+        # turned into a write after its commit would fail at once ("database is locked").
+        with keyed.database.engine.connect().execution_options(
+                sqlite_begin="IMMEDIATE") as conn, conn.begin():
             xid, request = conn.execute(
                 sa.select(t.exchanges.c.id, t.exchanges.c.request_xml)
                 .where(t.exchanges.c.submission_id.is_not(None))
