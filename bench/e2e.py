@@ -75,6 +75,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from e2e.records import make_bsn, record  # noqa: E402
 from intake import amqp_settings, cleanup_broker, fresh_pg_database, rss_mb  # noqa: E402
+from stall import diagnose  # noqa: E402
 from support import store_secrets  # noqa: E402
 
 from adapter.config import AmqpSettings, DuoSettings, load_settings  # noqa: E402
@@ -192,9 +193,16 @@ class Simulator:
                 "mode": "delay", "count": 10**9, "seconds": self.latency_ms / 1000,
             }).raise_for_status()
 
-    def registered(self) -> int:
-        ledger = requests.get(f"{self.control_url}/control/ledger", timeout=60).json()
+    def registered(self, timeout: float = 60) -> int:
+        ledger = requests.get(f"{self.control_url}/control/ledger", timeout=timeout).json()
         return len(ledger)
+
+    def registered_if_known(self) -> str:
+        """:meth:`registered` for an account of a stall: the simulator may be stuck too."""
+        try:
+            return str(self.registered(timeout=5))
+        except requests.RequestException as exc:
+            return f"unknown ({type(exc).__name__})"
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -399,10 +407,12 @@ def main() -> None:
             elif time.monotonic() - last_change > opts.stall:
                 proc.send_signal(signal.SIGUSR1)   # the daemon's threads, in its log
                 time.sleep(1.0)
-                raise SystemExit(f"no registered event for {opts.stall:.0f} s "
+                opts.keep = True                    # the log and the store, to look at
+                # the account first, its one-line summary last: what a test shows
+                raise SystemExit(diagnose(log, store) + "\n"
+                                 f"no registered event for {opts.stall:.0f} s "
                                  f"({last_count} of {opts.records}; other events {tap.others}; "
-                                 f"registered at DUO {sim.registered()}); the daemon's log with its "
-                                 "threads' stacks:\n" + log.read_text()[-12000:])
+                                 f"registered at DUO {sim.registered_if_known()})")
         cpu = cpu_seconds(proc.pid) - cpu0
         threads = {role: seconds - threads0.get(role, 0.0)
                    for role, seconds in thread_cpu(proc.pid).items()}
