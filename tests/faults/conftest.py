@@ -25,10 +25,12 @@ from e2e.conftest import SCHOOL_OIN, Tap, control, dead_letters, wait_for
 from e2e.records import encode, make_bsn, record
 from faultproxy import FaultProxy
 from invariants import Verdict, check
+from stall import account
 from structlog.testing import capture_logs
 
 from adapter.config import Settings, load_settings
 from adapter.pipeline.daemon import Daemon
+from adapter.pipeline.stacks import format_stacks
 from adapter.simulator.server import SimulatorServer
 from adapter.sis import publish_export
 
@@ -200,7 +202,13 @@ class Rig:
             letters = dead_letters(self.direct)
             gone = {sid for mid, _ in letters for sid in self.message_ids.get(str(mid), [])}
             return missing <= gone and len(letters) >= dead
-        wait_for(finished, timeout=timeout, what=f"{len(wanted)} records settled", interval=0.3)
+        try:
+            wait_for(finished, timeout=timeout, what=f"{len(wanted)} records settled",
+                     interval=0.3)
+        except AssertionError as exc:   # why: the daemon's threads, warnings, store
+            missing = len(wanted - self.done_ids())
+            raise AssertionError(f"{exc} ({missing} without an outcome event)\n"
+                                 + account(self.logs, self.store_url, format_stacks())) from None
 
     def failed_ids(self) -> set[str]:
         return {str(body["source_id"]) for event, body, _ in self.tap.drain()

@@ -1,21 +1,18 @@
-"""bench/stall.py: the account a stalled bench gives, from a real stack dump and a real store."""
+"""tests/stall.py: the account a stalled run gives, from a real stack dump and a real store."""
 
 from __future__ import annotations
 
 import io
 import json
-import sys
 import threading
 from pathlib import Path
 
 from adapter.pipeline import stacks
 from adapter.store import Store
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from stall import diagnose  # noqa: E402
-
-from store.conftest import TEST_STUDENT_SECRET  # noqa: E402
-from store.factories import accept, report  # noqa: E402
+from stall import diagnose
+from store.conftest import TEST_STUDENT_SECRET
+from store.factories import accept, report
 
 
 def test_the_account_names_each_thread_the_warnings_and_the_stores_states(
@@ -61,3 +58,19 @@ def test_the_account_names_each_thread_the_warnings_and_the_stores_states(
     assert "record_registered 2" in events and "daemon_started 1" in events
     assert account[-1] == ("store: inbox messages 1; reports {'queued': 1}; "
                            "submissions {'pending': 1}; outbox 0 unpublished of 0"), account[-1]
+
+
+def test_events_captured_in_the_process_count_as_log_lines_do() -> None:
+    # structlog's capture_logs (the fault rig) names the level log_level, the log level
+    import structlog
+    from structlog.testing import capture_logs
+
+    from stall import summary
+
+    with capture_logs() as captured:
+        structlog.get_logger("test").warning("outbox_mark_failed", count=3, error="StoreUnavailable",
+                                   reason="a free text that must not be shown")
+        structlog.get_logger("test").info("report_registered")
+    counts, bad = summary(captured)
+    assert counts == {"outbox_mark_failed": 1, "report_registered": 1}
+    assert bad == ["warning outbox_mark_failed error=StoreUnavailable count=3"]
