@@ -13,11 +13,17 @@ sends each with its stored business-document id, the same on every attempt:
 
 Exchanges are kept with the report's newest submission, so ``meldingen show
 --xml`` lists the attachment's envelopes with the report's.
+
+A claim is this replica's for ``store.claim_lease_seconds``: renewed before each send
+of a batch, and every third of the lease this sender moves the attachments whose
+lease ran out (a replica died while sending) to ``unknown``. At start-up, a SQLite
+store's ``sending`` rows are all a dead daemon's; a shared store's only when expired.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -49,7 +55,8 @@ class AttachmentSender:
 
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, idle_wait: float = 1.0,
-                 pause_seconds: float = 30.0, alarm: FaultAlarm | None = None) -> None:
+                 pause_seconds: float = 30.0, alarm: FaultAlarm | None = None,
+                 lease_seconds: float = 60.0) -> None:
         self._alarm = alarm or FaultAlarm()   # system_fault_started/ended, shared by the daemon
         self._settings = settings
         self._store = store
@@ -59,6 +66,8 @@ class AttachmentSender:
         self._pause_seconds = pause_seconds
         self._wake = threading.Event()
         self.held = False
+        self._lease_every = lease_seconds / 3
+        self._next_lease_work = time.monotonic() + self._lease_every
 
     def wake(self) -> None:
         self._wake.set()
@@ -72,6 +81,7 @@ class AttachmentSender:
             log.warning("bijlagen_interrupted_recovered", count=recovered)
         while not stop.is_set():
             try:
+                self._recover_expired()
                 busy = not self.held and self.send_due(stop)
             except StoreUnavailable as exc:
                 # The store went away: wait and try again; raising would end this thread.
@@ -86,14 +96,28 @@ class AttachmentSender:
                 self._wake.wait(max(self._idle_wait - MIN_GAP, 0.0))
                 self._wake.clear()
 
+    def _recover_expired(self) -> None:
+        """Every third of the lease: another replica's attachments whose lease ran out."""
+        if time.monotonic() < self._next_lease_work:
+            return
+        self._next_lease_work = time.monotonic() + self._lease_every
+        recovered = self._store.recover_expired_bijlagen()
+        if recovered:
+            log.warning("bijlagen_lease_expired_recovered", count=recovered)
+
     def send_due(self, stop: threading.Event | None = None, *, limit: int = 10) -> int:
         """Send what is due now; returns how many were claimed."""
         claims = self._store.claim_bijlagen(limit=limit)
+        renewed = time.monotonic()
         for n, claim in enumerate(claims):
             if (stop is not None and stop.is_set()) or self.held:
                 for rest in claims[n:]:
                     self._store.release_bijlage(rest.bijlage)
                 break
+            if time.monotonic() - renewed >= self._lease_every:
+                # the batch's sends took a third of the lease: the rest stay ours
+                self._store.renew_bijlagen([rest.bijlage for rest in claims[n:]])
+                renewed = time.monotonic()
             with structlog.contextvars.bound_contextvars(
                     bijlage=claim.bijlage, report_id=claim.report_id,
                     document_id=claim.document_id, attempt=claim.attempt):

@@ -86,7 +86,8 @@ class Daemon:
                                  self.store.mark_published, self._render,
                                  probe=self.store.first_pending_events)
         self.attachments = AttachmentSender(settings.duo, self.store, self.client,
-                                            on_result=self.relay.wake, alarm=self.alarm)
+                                            on_result=self.relay.wake, alarm=self.alarm,
+                                            lease_seconds=settings.store.claim_lease_seconds)
         self.store.claim_lease = timedelta(seconds=settings.store.claim_lease_seconds)
         self.submitter = Submitter(settings.duo, self.store, self.client,
                                    on_result=self._sent, alarm=self.alarm,

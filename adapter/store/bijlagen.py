@@ -22,6 +22,11 @@ States of a row::
 
 A row is claimed only once its report has a meldingsnummer (DUO registered it).
 A row DUO refused keeps no content either.
+
+A ``sending`` row carries its owner and a lease (``claimed_by``, ``lease_until``), as a
+claimed submission does (:mod:`adapter.store.leases`): the owner renews it before
+each send; a row whose lease ran out (its replica died) becomes ``unknown`` at any
+live replica (:func:`recover_expired`), and a live replica's row is left alone.
 """
 
 from __future__ import annotations
@@ -122,8 +127,10 @@ def any_due(conn: Connection, *, now: datetime) -> bool:
     return conn.execute(_due(now).limit(1)).first() is not None
 
 
-def claim_bijlagen(conn: Connection, *, limit: int, now: datetime) -> list[BijlageClaim]:
-    """Due attachments of registered reports, oldest first, moved to ``sending``."""
+def claim_bijlagen(conn: Connection, *, limit: int, now: datetime, owner: str | None = None,
+                   lease_until: datetime | None = None) -> list[BijlageClaim]:
+    """Due attachments of registered reports, oldest first, moved to ``sending``, held by
+    ``owner`` until ``lease_until``."""
     rows = conn.execute(_due(now).limit(limit)
                         .with_for_update(skip_locked=True, of=_b)).scalars().all()
     claims = []
@@ -133,7 +140,8 @@ def claim_bijlagen(conn: Connection, *, limit: int, now: datetime) -> list[Bijla
                            .select_from(_b.join(_r, _b.c.report_id == _r.c.id))
                            .where(_b.c.id == bijlage_id)).one()
         conn.execute(_b.update().where(_b.c.id == row.id).values(
-            state=SENDING, attempts=row.attempts + 1, updated_at=now))
+            state=SENDING, attempts=row.attempts + 1, updated_at=now, claimed_by=owner,
+            lease_until=lease_until))
         newest = conn.execute(sa.select(sa.func.max(t.submissions.c.id)).where(
             t.submissions.c.report_id == row.report_id)).scalar_one_or_none()
         claims.append(BijlageClaim(
@@ -206,9 +214,33 @@ def mark_failed(conn: Connection, bijlage: int, *, reason: str, now: datetime) -
 
 
 def recover_interrupted(conn: Connection, *, now: datetime) -> int:
-    """``sending`` rows at start-up: we cannot know whether they left → ``unknown``."""
+    """``sending`` rows at start-up: we cannot know whether they left → ``unknown``.
+    Only where no other process sends (a SQLite store); replicas use :func:`recover_expired`."""
     return int(conn.execute(_b.update().where(_b.c.state == SENDING).values(
         state=UNKNOWN, updated_at=now)).rowcount or 0)
+
+
+def renew(conn: Connection, ids: list[int], *, owner: str, until: datetime) -> int:
+    """Extend the leases of these rows of ``owner`` that are still ``sending``."""
+    if not ids:
+        return 0
+    return int(conn.execute(_b.update().where(
+        _b.c.id.in_(ids), _b.c.claimed_by == owner, _b.c.state == SENDING).values(
+        lease_until=until)).rowcount or 0)
+
+
+def recover_expired(conn: Connection, *, now: datetime) -> int:
+    """``sending`` rows whose lease ran out (or that never had one) → ``unknown``: sent
+    again with the same document id. A live replica's rows are left alone; a row being
+    renewed meanwhile is skipped (locked)."""
+    ids = conn.execute(sa.select(_b.c.id).where(
+        _b.c.state == SENDING, sa.or_(_b.c.lease_until.is_(None), _b.c.lease_until < now))
+        .order_by(_b.c.id).limit(500).with_for_update(skip_locked=True)).scalars().all()
+    if not ids:
+        return 0
+    return int(conn.execute(_b.update().where(_b.c.id.in_(list(ids)), _b.c.state == SENDING)
+                            .values(state=UNKNOWN, claimed_by=None, lease_until=None,
+                                    updated_at=now)).rowcount or 0)
 
 
 def bijlagen_of(conn: Connection, report_id: int) -> list[dict[str, Any]]:

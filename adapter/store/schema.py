@@ -202,6 +202,9 @@ bijlagen = sa.Table(
     sa.Column("last_error", sa.Text),
     _ts("created_at"),
     _ts("updated_at"),
+    # the replica holding a ``sending`` row and until when, as for submissions (0012)
+    sa.Column("claimed_by", sa.String(64)),
+    _ts("lease_until", nullable=True),
     sa.Index("ix_bijlagen_state_due", "state", "next_attempt_at"),
 )
 

@@ -458,7 +458,16 @@ class Store:
             if not _bijlagen.any_due(conn, now=at):
                 return []
         return self._db.run("claim_bijlagen", lambda conn: _bijlagen.claim_bijlagen(
-            conn, limit=limit, now=at))
+            conn, limit=limit, now=at, owner=self.replica,
+            lease_until=utcnow() + self.claim_lease))
+
+    def renew_bijlagen(self, bijlagen: Sequence[int]) -> int:
+        """Extend the leases of this replica's attachments still ``sending``."""
+        ids, until = list(bijlagen), utcnow() + self.claim_lease
+        if not ids:
+            return 0
+        return self._db.run("renew_bijlagen", lambda conn: _bijlagen.renew(
+            conn, ids, owner=self.replica, until=until))
 
     def mark_bijlage_sent(self, bijlage: int, *, meldingsnummer: str,
                           bijlage_id: str | None) -> None:
@@ -486,8 +495,17 @@ class Store:
             conn, bijlage, reason=reason, now=utcnow()))
 
     def recover_bijlagen(self) -> int:
-        """At start-up: attachments caught ``sending`` by a crash become ``unknown``."""
+        """At start-up: attachments caught ``sending`` by a crash become ``unknown`` (sent
+        again with the same document id). On a store replicas share, only those whose
+        lease ran out: a live replica's are its own."""
+        if self.shared:
+            return self.recover_expired_bijlagen()
         return self._db.run("recover_bijlagen", lambda conn: _bijlagen.recover_interrupted(
+            conn, now=utcnow()))
+
+    def recover_expired_bijlagen(self) -> int:
+        """Attachments ``sending`` whose lease ran out (a replica died) become ``unknown``."""
+        return self._db.run("recover_expired_bijlagen", lambda conn: _bijlagen.recover_expired(
             conn, now=utcnow()))
 
     def bijlagen_of(self, report_id: int) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from adapter.domain.attachments import DEFAULT_ALLOWED
 from adapter.store import Store
 from adapter.store import schema as t
+from adapter.store.crypto import Cipher
+from adapter.store.pseudonyms import StudentKeySecret
 
 from .factories import T0, accept, report
 
@@ -32,6 +34,12 @@ def rows(store: Store) -> list[Any]:
 
 def events(store: Store, kind: str) -> list[dict[str, Any]]:
     return [e.data for _, e in store.pending_events(100) if e.event == kind]
+
+
+def expire(store: Store, bijlage: int) -> None:
+    with store.database.engine.begin() as conn:
+        conn.execute(t.bijlagen.update().where(t.bijlagen.c.id == bijlage)
+                     .values(lease_until=T0))
 
 
 def register(store: Store) -> None:
@@ -93,9 +101,47 @@ def test_duo_refusal_drops_the_content_and_a_crash_leaves_it_unknown(store: Stor
     register(store)
     first, second = store.claim_bijlagen(limit=5, now=LATER)
     store.mark_bijlage_rejected(first.bijlage, errors=[("VZ950", "bestand onleesbaar")])
+    if store.shared:   # replicas: a crashed one's claims are known by their lease running out
+        expire(store, second.bijlage)
     assert store.recover_bijlagen() == 1                    # `second` was sending at a crash
     [row_first, row_second] = rows(store)
     assert (row_first.state, bytes(row_first.content)) == ("rejected", b"")
     assert row_second.state == "unknown"
     [again] = store.claim_bijlagen(limit=5, now=LATER)
     assert again.document_id == second.document_id
+
+
+def test_a_sending_attachment_is_its_replicas_until_its_lease_runs_out(
+        store: Store, store_url: str, store_cipher: Cipher,
+        student_secret: StudentKeySecret) -> None:
+    """Another replica (a second Store on the same database) leaves a live claim alone,
+    at its start too on PostgreSQL; a claim whose lease ran out becomes ``unknown`` there
+    and is sent again with the same document id. Renewal extends the lease."""
+    other = Store.open(store_url, cipher=store_cipher, student_secret=student_secret)
+    try:
+        accept(store, "m-1", report("r1"))
+        attach(store, "b-1")
+        attach(store, "b-2")
+        register(store)
+        store.claim_lease = timedelta(seconds=30)
+        first, second = store.claim_bijlagen(limit=5, now=LATER)
+        [row_first, _] = rows(store)
+        assert row_first.claimed_by == store.replica and row_first.lease_until is not None
+        store.claim_lease = timedelta(hours=1)
+        assert store.renew_bijlagen([first.bijlage, second.bijlage]) == 2
+        assert rows(store)[0].lease_until > row_first.lease_until + timedelta(minutes=50)
+        assert other.renew_bijlagen([first.bijlage]) == 0       # not the other's to renew
+
+        assert other.recover_expired_bijlagen() == 0            # both leases run
+        if other.shared:
+            assert other.recover_bijlagen() == 0                # a replica starting: the same
+        expire(store, second.bijlage)
+        assert other.recover_expired_bijlagen() == 1
+        states = {row.id: (row.state, row.claimed_by) for row in rows(store)}
+        assert states == {first.bijlage: ("sending", store.replica),
+                          second.bijlage: ("unknown", None)}
+        [again] = other.claim_bijlagen(limit=5, now=LATER)
+        assert (again.bijlage, again.document_id) == (second.bijlage, second.document_id)
+        assert rows(store)[1].claimed_by == other.replica
+    finally:
+        other.close()
