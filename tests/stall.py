@@ -12,7 +12,6 @@ rig for the daemon it runs in the test's process.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from invariants import json_log
 
 THREAD = re.compile(r'^Thread 0x[0-9a-f]+ "(?P<name>[^"]*)"')
 FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
@@ -53,18 +53,6 @@ def threads(dump: str, frames: int = 4) -> list[str]:
             break
     if name:
         out.append(f"{name}: {' < '.join(top)}")
-    return out
-
-
-def log_events(log: str) -> list[dict[str, Any]]:
-    """The JSON events of a daemon's log (its other lines left out)."""
-    out = []
-    for line in log.splitlines():
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
     return out
 
 
@@ -116,5 +104,5 @@ def account(events: Iterable[Mapping[str, Any]], store_url: str, dump: str) -> s
 
 def diagnose(log_path: Path, store_url: str) -> str:
     """:func:`account` of a daemon in its own process, from its log (stacks dumped in it)."""
-    log = log_path.read_text(errors="replace")
-    return f"the daemon's log: {log_path}\n" + account(log_events(log), store_url, log)
+    return (f"the daemon's log: {log_path}\n"
+            + account(json_log(log_path), store_url, log_path.read_text(errors="replace")))
