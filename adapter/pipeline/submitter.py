@@ -1,34 +1,19 @@
 """Submitter: claims due submissions from the store and sends them to DUO.
 
-Each claim is sent with the business-document id stored for it, on every
-attempt. Outcomes follow the error tree (``adapter.errors``):
+One thread, the claim loop, claims due submissions (and unknown ones, to reconcile)
+ahead, up to four times the pool, and starts a pool slot for each free slot; a slot
+takes the next ready claim itself when its call ends. Claims carry a lease, renewed
+here every third of it; claims whose lease ran out (any replica's) are recovered.
+What a call leads to, outcome by outcome, is :mod:`adapter.pipeline.sending`.
 
-- registered → ``mark_registered`` (outbox ``registered``)
-- :class:`DuoRejected` → ``mark_rejected`` (outbox ``rejected``), never retried
-- :class:`DuplicateDocument` / :class:`OutcomeUnknown` → reconcile by document id
-  before anything is sent again
-- :class:`TransientError` → ``retry_later`` with exponential backoff and jitter,
-  ``mark_failed`` after ``duo.max_attempts``
-- :class:`SystemFault` → the claim is released (not counted) and submissions
-  pause until ``resume_after``; nothing is rejected or dead-lettered
-
-``wijzigen`` and ``intrekken`` carry the report's last mutation stamp. A report DUO
-closed (status G, K or I) is refused before sending (``AD030``, no call to DUO).
-When DUO answers that the report changed meanwhile (:class:`StaleStamp`, VZ903),
-DUO's version is fetched by meldingsnummer and kept in the report's history, and
-the operation is sent once more with DUO's fresh stamp (same document id); a
-second refusal is a rejection with DUO's code.
+A :class:`SystemFault` (certificate, TLS set-up, the store away) releases the claim
+(not counted) and pauses submissions until ``resume_after``; nothing is rejected or
+dead-lettered. :meth:`Submitter.hold` stops claiming until :meth:`Submitter.resume`.
 
 A registration (``registered``, found by a look-up) is stored write-behind: the call's
 slot is free at once and its outcome is stored with those of the calls that ended about
 the same time, in one transaction (:mod:`adapter.pipeline.outcomes`), before the
 student's next report is claimed.
-
-Reconciliation looks the document up by its own business-document id, whatever
-the operation (``aanleveren``, ``wijzigen``, ``intrekken``): found → registered;
-not found → resent with the same id, counted as an attempt, and ``mark_failed``
-once ``duo.max_attempts`` sends were made; a look-up that fails counts too and is
-retried after a backoff (``failed``, outcome unknown, after ``duo.max_attempts``).
 """
 
 from __future__ import annotations
@@ -41,46 +26,27 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
-from adapter.backoff import backoff_delay
 from adapter.config import DuoSettings
-from adapter.domain.model import Operation
-from adapter.domain.rules import ADAPTER_RULES, code_for
 from adapter.duo.port import (
     DuoPort,
     ExchangeRecord,
-    SubmitResult,
     for_submission,
     held_exchanges,
     holding_exchanges,
 )
-from adapter.errors import (
-    AdapterError,
-    DuoRejected,
-    DuplicateDocument,
-    OutcomeUnknown,
-    RecordError,
-    RuleViolation,
-    StaleStamp,
-    StoreUnavailable,
-    SystemFault,
-    TransientError,
-)
+from adapter.errors import AdapterError, StoreUnavailable, SystemFault
 from adapter.logging import in_context, name_native
 from adapter.pipeline.alerts import FaultAlarm
 from adapter.pipeline.faults import failpoint
 from adapter.pipeline.outcomes import Outcomes, Registered
-from adapter.store import Claim, FieldViolation, Registration, Store
+from adapter.pipeline.sending import ClaimHandling, settle
+from adapter.store import Claim, Registration, Store
 
 log = structlog.get_logger(__name__)
 
-#: DUO statuses that close a report: no wijzigen or intrekken is sent any more.
-CLOSED_STATUSES = frozenset({"G", "K", "I"})
-#: The adapter's own refusal of a change to a closed report (docs/canonical-format.md).
-CLOSED_CODE = "AD030"
 #: Claims taken ahead, per pool slot: one claim transaction serves this many calls.
 CLAIM_AHEAD = 4
 
@@ -100,7 +66,7 @@ class Submitter:
         self._alarm = alarm or FaultAlarm()
         self._settings = settings
         self._store = store
-        self._client = client
+        self._handling = ClaimHandling(settings, store, client, self._registered)
         self._on_result = on_result
         self._pause_seconds = pause_seconds
         self._idle_wait = idle_wait
@@ -141,7 +107,7 @@ class Submitter:
         """End a hold and any pause; optionally switch to a new DUO client (reload)."""
         with self._claim_lock:
             if client is not None:
-                self._client = client
+                self._handling.client = client
             was = self.held or self.pause_reason
             self.held = None
             self.paused_until = None
@@ -251,7 +217,7 @@ class Submitter:
                 # At most one reconciliation sweep a second, so a DUO that keeps
                 # timing out on look-ups is not hammered in a tight loop.
                 self._next_reconcile = time.monotonic() + 1.0
-                work = [(c, self._reconcile) for c in self._store.claim_unknown(limit=free)]
+                work = [(c, self._handling.reconcile) for c in self._store.claim_unknown(limit=free)]
             ahead = CLAIM_AHEAD * self._settings.max_concurrency
             with self._ready_lock:
                 waiting = len(self._ready)
@@ -266,7 +232,7 @@ class Submitter:
             with self._ready_lock:
                 self._ready.extend(claimed)
             while len(work) < free and (claim := self._pop_ready()) is not None:
-                work.append((claim, self._send))
+                work.append((claim, self._handling.send))
         for claim, fn in work:
             self._start(claim, fn)
         return len(work) + len(claimed)
@@ -285,7 +251,7 @@ class Submitter:
         next_claim: Claim | None = claim
         while next_claim is not None:
             contextvars.copy_context().run(self._one, next_claim, fn)
-            next_claim, fn = self._pop_ready(), self._send
+            next_claim, fn = self._pop_ready(), self._handling.send
 
     def _one(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
         try:
@@ -323,7 +289,7 @@ class Submitter:
     def _guarded(self, claim: Claim, fn: Callable[[Claim], None]) -> None:
         try:
             # Exchanges are kept with the submission, stored in the transaction of the
-            # outcome they led to (_settle); what no outcome took is stored here.
+            # outcome they led to (sending.settle); what no outcome took is stored here.
             with for_submission(claim.submission_id), holding_exchanges() as held:
                 try:
                     fn(claim)
@@ -333,13 +299,13 @@ class Submitter:
             with self._claim_lock:
                 self._pause(exc)
                 try:
-                    self._set_aside(claim, reconciling=fn == self._reconcile, error=exc)
+                    self._set_aside(claim, reconciling=fn == self._handling.reconcile, error=exc)
                 except Exception as err:   # store down too: the claim stays submitting
                     log.warning("claim_set_aside_failed", error=type(err).__name__)
         except Exception as exc:  # a bug must not kill the loop; the row is retried
             log.error("submission_crashed", error=type(exc).__name__)
             try:
-                self._retry(claim, type(exc).__name__)
+                self._handling.retry(claim, type(exc).__name__)
             except Exception as err:   # store down too: the claim stays submitting
                 log.warning("claim_set_aside_failed", error=type(err).__name__)
         else:
@@ -400,8 +366,8 @@ class Submitter:
     def _store_one(self, item: Registered, _claim: Claim) -> None:
         held_exchanges().extend(item.registration.exchanges)
         r = item.registration
-        self._settle(self._store.mark_registered, r.submission_id, meldingsnummer=r.meldingsnummer,
-                     status=r.status, laatste_mutatie=r.laatste_mutatie)
+        settle(self._store.mark_registered, r.submission_id, meldingsnummer=r.meldingsnummer,
+               status=r.status, laatste_mutatie=r.laatste_mutatie)
         self._said(item)
 
     @staticmethod
@@ -411,12 +377,6 @@ class Submitter:
             log.info("report_reconciled", meldingsnummer=item.registration.meldingsnummer)
         else:
             log.info("report_registered", meldingsnummer=item.registration.meldingsnummer)
-
-    def _settle(self, outcome: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        """Store an outcome with the exchanges held back for this call (one transaction)."""
-        held = held_exchanges()
-        outcome(*args, exchanges=tuple(held), **kwargs)
-        held.clear()
 
     def _keep(self, held: list[ExchangeRecord]) -> None:
         if not held:
@@ -438,127 +398,6 @@ class Submitter:
             # the next try, which reconciles instead of registering twice.
             self._store.release(claim.submission_id)
 
-    def _call(self, claim: Claim, stamp: datetime | None) -> SubmitResult:
-        """The claim's operation, once; ``wijzigen``/``intrekken`` carry ``stamp``."""
-        melding = claim.melding
-        if claim.operation is Operation.AANLEVEREN:
-            return self._client.aanleveren(melding, document_id=claim.document_id)
-        if claim.operation is Operation.WIJZIGEN:
-            return self._client.wijzigen(melding, meldingsnummer=claim.meldingsnummer or "",
-                                         document_id=claim.document_id, laatste_mutatie=stamp)
-        return self._client.intrekken(melding, meldingsnummer=claim.meldingsnummer or "",
-                                      document_id=claim.document_id, laatste_mutatie=stamp)
-
-    def _refuse_closed(self, claim: Claim) -> None:
-        self._settle(self._store.mark_rejected, claim.submission_id, errors=[], violations=[
-            ("meldingsnummer", ADAPTER_RULES[CLOSED_CODE], CLOSED_CODE)])
-        log.error("report_rejected", codes=[CLOSED_CODE])
-
-    def _fresh_stamp(self, claim: Claim, stale: StaleStamp) -> datetime | None:
-        """After VZ903: DUO's version of the report, kept in its history; its stamp.
-
-        None when the claim was settled here instead (DUO closed the report: AD030;
-        DUO no longer knows it: rejected with DUO's code; the look-up failed: retried).
-        """
-        try:
-            version = self._client.opvragen(brin=claim.melding.brin,
-                                            meldingsnummer=claim.meldingsnummer or "")
-        except (TransientError, OutcomeUnknown) as exc:
-            self._retry(claim, f"stale stamp, look-up failed: {type(exc).__name__}")
-            return None
-        if version is None:
-            self._settle(self._store.mark_rejected, claim.submission_id, errors=stale.errors)
-            log.error("report_rejected", codes=[code for code, _ in stale.errors])
-            return None
-        self._store.record_duo_version(claim.submission_id, version)
-        log.warning("duo_stale_stamp_refreshed", duo_status=version.status.value)
-        if version.status.value in CLOSED_STATUSES:
-            self._refuse_closed(claim)
-            return None
-        return version.laatste_mutatie
-
-    def _send(self, claim: Claim) -> None:
-        if claim.operation is not Operation.AANLEVEREN and claim.duo_status in CLOSED_STATUSES:
-            self._refuse_closed(claim)        # nothing is sent: DUO would refuse it (VZ902)
-            return
-        try:
-            try:
-                result = self._call(claim, claim.laatste_mutatie)
-            except StaleStamp as stale:
-                if claim.operation is Operation.AANLEVEREN:
-                    raise                              # no stamp was sent: a plain refusal
-                fresh = self._fresh_stamp(claim, stale)
-                if fresh is None:
-                    return
-                result = self._call(claim, fresh)     # once; a second VZ903 is a rejection
-        except DuplicateDocument:
-            log.warning("duo_duplicate_document")
-            self._reconcile(claim)
-            return
-        except DuoRejected as exc:
-            self._settle(self._store.mark_rejected, claim.submission_id, errors=exc.errors)
-            log.error("report_rejected", codes=[code for code, _ in exc.errors])
-            return
-        except RecordError as exc:
-            # Refused on our side before anything reached DUO: the adapter's own code,
-            # field and rule; the exception's text may quote a value and is not kept.
-            own = refusals(exc)
-            self._settle(self._store.mark_rejected, claim.submission_id, errors=[], violations=own)
-            log.error("report_rejected", codes=[code for _, _, code in own])
-            return
-        except OutcomeUnknown as exc:
-            self._settle(self._store.mark_unknown, claim.submission_id, error=type(exc).__name__)
-            log.warning("duo_outcome_unknown", error=str(exc))
-            return
-        except TransientError as exc:
-            self._retry(claim, str(exc))
-            return
-        failpoint("after_soap_ok_before_commit")
-        self._registered(claim, meldingsnummer=result.meldingsnummer, status=result.status.value,
-                         laatste_mutatie=result.laatste_mutatie)
-
-    def _reconcile(self, claim: Claim) -> None:
-        """Ask DUO whether this document id (of any operation) was processed; only
-        resend when it was not, counting the resend against ``duo.max_attempts``."""
-        try:
-            found = self._client.opvragen(brin=claim.melding.brin, document_id=claim.document_id)
-        except (TransientError, OutcomeUnknown) as exc:
-            self._lookup_failed(claim, type(exc).__name__)
-            return
-        if found is None:
-            if claim.attempt < self._settings.max_attempts:
-                log.info("reconcile_not_found_resending")
-            self._retry(claim, "not found at DUO")
-            return
-        self._registered(claim, meldingsnummer=found.meldingsnummer, status=found.status.value,
-                         laatste_mutatie=found.laatste_mutatie, reconciled=True)
-
-    def _lookup_failed(self, claim: Claim, error: str) -> None:
-        """DUO could not be asked: count it, look again after a backoff, and give up
-        (``failed``, saying the outcome is unknown) after ``duo.max_attempts``."""
-        if claim.attempt >= self._settings.max_attempts:
-            reason = f"gave up: outcome unknown, look-up failed ({error})"
-            self._settle(self._store.mark_failed, claim.submission_id, reason=reason)
-            log.error("report_failed", attempts=claim.attempt, error=reason)
-            return
-        delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
-                              cap=self._settings.retry_max_seconds)
-        self._settle(self._store.mark_unknown, claim.submission_id,
-                     error=f"look-up failed: {error}",
-                     at=datetime.now(UTC) + timedelta(seconds=delay), count_attempt=True)
-        log.warning("reconcile_postponed", error=error, delay_s=round(delay, 1))
-
-    def _retry(self, claim: Claim, error: str) -> None:
-        if claim.attempt >= self._settings.max_attempts:
-            self._settle(self._store.mark_failed, claim.submission_id, reason=f"gave up: {error}")
-            log.error("report_failed", attempts=claim.attempt, error=error)
-            return
-        delay = backoff_delay(claim.attempt - 1, base=self._settings.retry_base_seconds,
-                              cap=self._settings.retry_max_seconds)
-        self._settle(self._store.retry_later, claim.submission_id,
-                                at=datetime.now(UTC) + timedelta(seconds=delay), error=error)
-        log.warning("submission_retry_scheduled", delay_s=round(delay, 1), error=error)
-
     def _pause(self, exc: SystemFault) -> None:
         self.paused_until = datetime.now(UTC) + timedelta(seconds=self._pause_seconds)
         self.pause_reason = type(exc).__name__
@@ -566,14 +405,3 @@ class Submitter:
         self._alarm.fault("store" if isinstance(exc, StoreUnavailable) else "duo", exc,
                           part="submitter")
 
-
-def refusals(exc: RecordError) -> list[FieldViolation]:
-    """A record error raised on our side of the wire as (field, rule, code): a rule's own
-    code when it names one of ours, else ``AD012`` (the request could not be built)."""
-    pairs = (exc.violations if isinstance(exc, RuleViolation) and exc.violations
-             else [(exc.field or "melding", exc.rule or ADAPTER_RULES["AD012"])])
-    out: list[FieldViolation] = []
-    for field, rule in pairs:
-        code = code_for(rule)
-        out.append((field, rule, "AD012" if code == "AD010" else code))
-    return out
