@@ -344,7 +344,9 @@ def main() -> None:
                       help="records in the baseline run (default: --records)")
     args.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     args.add_argument("--stall", type=float, default=120.0,
-                      help="give up when no event came for this many seconds")
+                      help="give up when no registered event came for this many seconds, "
+                           "with an account of the daemon's threads, warnings and store "
+                           "(the work directory is then kept)")
     args.add_argument("--keep", action="store_true", help="keep the work directory")
     opts = args.parse_args()
     if min(opts.records, opts.baseline_records or opts.records) <= opts.concurrency:
