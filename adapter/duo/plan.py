@@ -16,6 +16,7 @@ zeep's strict mode does. Tests compare both with zeep, byte for byte and value f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,13 +28,25 @@ __all__ = ["Plan", "plan_of", "read", "render"]
 #: One child element: (field name, tag, zeep type, most occurrences (None: unbounded),
 #: required, the plan of its own children when it is complex).
 Step = tuple[str, str, Any, "int | None", bool, "Plan | None"]
-Plan = tuple[Step, ...]
+
+
+class Plan(tuple[Step, ...]):
+    """The steps of one complex type, in the schema's order, and ``order``: each step's
+    tag to its position, which :func:`read` checks the order of a message by (made once
+    with the plan, not for every element read)."""
+
+    order: dict[str, int]
+
+    def __new__(cls, steps: Iterable[Step]) -> Plan:
+        plan = super().__new__(cls, steps)
+        plan.order = {step[1]: at for at, step in enumerate(plan)}
+        return plan
 
 
 def plan_of(xsd_type: Any) -> Plan:
     """The plan of a zeep complex type: its elements flattened in the schema's order
     (groups and choices included, as zeep flattens them)."""
-    return tuple(
+    return Plan(
         (name, element.qname.text, element.type,
          element.max_occurs if isinstance(element.max_occurs, int) else None,
          element.min_occurs >= 1 and not element.nillable,
@@ -71,7 +84,7 @@ def read(node: etree._Element, plan: Plan) -> SimpleNamespace:
     required one too, as zeep gives it). An element the plan does not know, one out of
     the schema's order or more often than its ``maxOccurs`` is a ``ValueError``, where
     zeep's strict mode raises ``XMLParseError``."""
-    order = {step[1]: at for at, step in enumerate(plan)}
+    order = plan.order
     found: dict[str, list[etree._Element]] = {}
     last = 0
     for child in node:

@@ -89,11 +89,14 @@ def build_ssl_context(duo: DuoSettings, identity: Identity | None = None) -> ssl
 class TlsAdapter(HTTPAdapter):
     """HTTPAdapter with our SSLContext and a default ``(connect, read)`` timeout."""
 
-    def __init__(self, context: ssl.SSLContext, timeout: Timeout) -> None:
+    def __init__(self, context: ssl.SSLContext, timeout: Timeout, *, connections: int = 16
+                 ) -> None:
+        """``connections``: how many kept-alive connections to DUO the pool keeps (calls
+        beyond it still go, on a connection closed after use: a TLS handshake more)."""
         self._context = context
         self._timeout = timeout
         # max_retries=0: a retry is a business decision (same document id), not urllib3's.
-        super().__init__(max_retries=0, pool_connections=1, pool_maxsize=16)
+        super().__init__(max_retries=0, pool_connections=1, pool_maxsize=connections)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self._context
@@ -133,7 +136,10 @@ def build_session(duo: DuoSettings, identity: Identity | None = None) -> request
     session.verify = True   # means "verify"; *what* is trusted is in the context alone
     session.cert = None     # the client certificate is in the context already
     session.headers["User-Agent"] = "verzuim-adapter"
-    adapter = TlsAdapter(context, (duo.connect_timeout, duo.read_timeout))
+    # Room for every call in flight: the submitter's pool, the feedback poller and the
+    # attachment sender share this session.
+    adapter = TlsAdapter(context, (duo.connect_timeout, duo.read_timeout),
+                         connections=max(16, duo.max_concurrency + 2))
     session.mount("https://", adapter)
     # Nothing may go out in clear text: an http:// URL has no adapter.
     session.adapters.pop("http://", None)

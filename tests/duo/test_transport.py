@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from adapter.duo.client import DuoClient
+from adapter.duo.transport import build_session
 from adapter.errors import OutcomeUnknown, SystemFault, TransientError
 from adapter.pki.testpki import issue_leaf
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
-from .conftest import BRIN, SCHOOL_OIN, RogueServer, control, melding
+from .conftest import BRIN, SCHOOL_OIN, RogueServer, control, duo_settings, melding
 
 
 def new_id() -> str:
@@ -231,3 +232,17 @@ def test_new_connections_leave_the_shared_context_alone(
     for _ in range(3):     # the simulator closes every connection: three new ones
         assert client.opvragen(brin=BRIN, document_id=new_id()) is None
     assert calls == [["http/1.1"]]
+
+
+@pytest.mark.parametrize("concurrency", [4, 40])
+def test_the_connection_pool_keeps_a_connection_for_every_call_in_flight(
+        pki_dir: Path, concurrency: int) -> None:
+    """The submitter's calls, the poller's and the attachment sender's: none has its
+    kept-alive connection dropped for want of room, whatever ``duo.max_concurrency``."""
+    url = "https://duo.invalid/verzuim"
+    session = build_session(duo_settings(pki_dir, url, max_concurrency=concurrency))
+    try:
+        kept = session.get_adapter(url).poolmanager.connection_pool_kw["maxsize"]
+    finally:
+        session.close()
+    assert kept >= concurrency + 2
