@@ -55,8 +55,7 @@ class AttachmentSender:
 
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, idle_wait: float = 1.0,
-                 pause_seconds: float = 30.0, alarm: FaultAlarm | None = None,
-                 lease_seconds: float = 60.0) -> None:
+                 pause_seconds: float = 30.0, alarm: FaultAlarm | None = None) -> None:
         self._alarm = alarm or FaultAlarm()   # system_fault_started/ended, shared by the daemon
         self._settings = settings
         self._store = store
@@ -66,8 +65,12 @@ class AttachmentSender:
         self._pause_seconds = pause_seconds
         self._wake = threading.Event()
         self.held = False
-        self._lease_every = lease_seconds / 3
         self._next_lease_work = time.monotonic() + self._lease_every
+
+    @property
+    def _lease_every(self) -> float:
+        """A third of the store's claim lease (``Store.claim_lease``)."""
+        return self._store.claim_lease.total_seconds() / 3
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,7 +84,9 @@ class AttachmentSender:
             log.warning("bijlagen_interrupted_recovered", count=recovered)
         while not stop.is_set():
             try:
-                self._recover_expired()
+                if time.monotonic() >= self._next_lease_work:
+                    self._next_lease_work = time.monotonic() + self._lease_every
+                    self.recover_expired()
                 busy = not self.held and self.send_due(stop)
             except StoreUnavailable as exc:
                 # The store went away: wait and try again; raising would end this thread.
@@ -96,11 +101,10 @@ class AttachmentSender:
                 self._wake.wait(max(self._idle_wait - MIN_GAP, 0.0))
                 self._wake.clear()
 
-    def _recover_expired(self) -> None:
-        """Every third of the lease: another replica's attachments whose lease ran out."""
-        if time.monotonic() < self._next_lease_work:
-            return
-        self._next_lease_work = time.monotonic() + self._lease_every
+    def recover_expired(self) -> None:
+        """Move attachments whose lease ran out (their replica died while sending) to
+        ``unknown``, to be sent again with the same id. The loop does this every third
+        of the lease."""
         recovered = self._store.recover_expired_bijlagen()
         if recovered:
             log.warning("bijlagen_lease_expired_recovered", count=recovered)

@@ -85,13 +85,13 @@ class Daemon:
         self.relay = OutboxRelay(settings.amqp, self.store.pending_events,
                                  self.store.mark_published, self._render,
                                  probe=self.store.first_pending_events)
-        self.attachments = AttachmentSender(settings.duo, self.store, self.client,
-                                            on_result=self.relay.wake, alarm=self.alarm,
-                                            lease_seconds=settings.store.claim_lease_seconds)
+        # The claims' lease, for submissions and attachments alike; the submitter and
+        # the attachment sender renew and recover every third of it.
         self.store.claim_lease = timedelta(seconds=settings.store.claim_lease_seconds)
+        self.attachments = AttachmentSender(settings.duo, self.store, self.client,
+                                            on_result=self.relay.wake, alarm=self.alarm)
         self.submitter = Submitter(settings.duo, self.store, self.client,
-                                   on_result=self._sent, alarm=self.alarm,
-                                   lease_seconds=settings.store.claim_lease_seconds)
+                                   on_result=self._sent, alarm=self.alarm)
         leader = settings.store.leader_lease_seconds
         self.poller = FeedbackPoller(self.store, self.client,
                                      [school.brin for school in settings.all_schools],

@@ -56,10 +56,10 @@ class Submitter:
 
     def __init__(self, settings: DuoSettings, store: Store, client: DuoPort, *,
                  on_result: Callable[[], None] = lambda: None, pause_seconds: float = 30.0,
-                 idle_wait: float = 0.2, lease_seconds: float = 60.0,
-                 alarm: FaultAlarm | None = None, write_behind: float = 0.1) -> None:
-        """``lease_seconds``: how long a claim holds unless renewed; this replica renews
-        its claims and recovers expired ones (any replica's) every third of that.
+                 idle_wait: float = 0.2, alarm: FaultAlarm | None = None,
+                 write_behind: float = 0.1) -> None:
+        """Claims hold for ``store.claim_lease`` unless renewed; this replica renews its
+        claims and recovers expired ones (any replica's) every third of that.
         ``alarm``: ``system_fault_started``/``ended``, shared by the daemon.
         ``write_behind``: the longest a registration waits, while calls are in flight,
         to be stored with others (:mod:`adapter.pipeline.outcomes`)."""
@@ -77,7 +77,6 @@ class Submitter:
         self._ready_lock = threading.Lock()     # _ready: taken by the loop and the slots
         self._stopping = False
         self._claimed: set[int] = set()          # ids of claims held: ready or in flight
-        self._lease_every = lease_seconds / 3
         self._next_lease_work = 0.0
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
@@ -154,6 +153,11 @@ class Submitter:
             future.result()
         self._pool.shutdown(wait=True)
         self._store_registered(now=True)
+
+    @property
+    def _lease_every(self) -> float:
+        """A third of the store's claim lease (``Store.claim_lease``)."""
+        return self._store.claim_lease.total_seconds() / 3
 
     def _lease_work(self) -> None:
         """Every third of the lease: renew the claims held here, and recover claims whose

@@ -229,13 +229,24 @@ def renew(conn: Connection, ids: list[int], *, owner: str, until: datetime) -> i
         lease_until=until)).rowcount or 0)
 
 
+def _expired(now: datetime) -> sa.Select[tuple[int]]:
+    """``sending`` rows whose lease ran out (or that never had one), oldest first."""
+    return sa.select(_b.c.id).where(
+        _b.c.state == SENDING, sa.or_(_b.c.lease_until.is_(None), _b.c.lease_until < now)
+    ).order_by(_b.c.id)
+
+
+def any_expired(conn: Connection, *, now: datetime) -> bool:
+    """Whether :func:`recover_expired` would move anything: a read without locks."""
+    return conn.execute(_expired(now).limit(1)).first() is not None
+
+
 def recover_expired(conn: Connection, *, now: datetime) -> int:
     """``sending`` rows whose lease ran out (or that never had one) → ``unknown``: sent
     again with the same document id. A live replica's rows are left alone; a row being
     renewed meanwhile is skipped (locked)."""
-    ids = conn.execute(sa.select(_b.c.id).where(
-        _b.c.state == SENDING, sa.or_(_b.c.lease_until.is_(None), _b.c.lease_until < now))
-        .order_by(_b.c.id).limit(500).with_for_update(skip_locked=True)).scalars().all()
+    ids = conn.execute(_expired(now).limit(500)
+                       .with_for_update(skip_locked=True)).scalars().all()
     if not ids:
         return 0
     return int(conn.execute(_b.update().where(_b.c.id.in_(list(ids)), _b.c.state == SENDING)

@@ -504,9 +504,14 @@ class Store:
             conn, now=utcnow()))
 
     def recover_expired_bijlagen(self) -> int:
-        """Attachments ``sending`` whose lease ran out (a replica died) become ``unknown``."""
+        """Attachments ``sending`` whose lease ran out (a replica died) become ``unknown``.
+        A look without the write lock first: usually there are none."""
+        now = utcnow()
+        with self._db.read("recover_expired_bijlagen") as conn:
+            if not _bijlagen.any_expired(conn, now=now):
+                return 0
         return self._db.run("recover_expired_bijlagen", lambda conn: _bijlagen.recover_expired(
-            conn, now=utcnow()))
+            conn, now=now))
 
     def bijlagen_of(self, report_id: int) -> list[dict[str, Any]]:
         with self._db.read("bijlagen_of") as conn:

@@ -62,7 +62,7 @@ def test_a_batch_longer_than_the_lease_keeps_its_claims(settings: Settings,
     store.claim_lease = timedelta(seconds=0.45)
     duo = SlowBijlagen(store, 0.3)
     registered(store, duo, files=3)
-    sender = AttachmentSender(settings.duo, store, duo, lease_seconds=0.45)
+    sender = AttachmentSender(settings.duo, store, duo)
     assert sender.send_due(limit=10) == 3
     assert duo.ours_at_call == [True, True, True]
     assert states(store) == ["sent", "sent", "sent"]
@@ -81,11 +81,10 @@ def test_the_sender_recovers_a_dead_replicas_attachment_and_leaves_a_live_ones(
     finally:
         other.close()
     time.sleep(0.2)                               # the second one's replica died
-    sender = AttachmentSender(settings.duo, store, duo, lease_seconds=0.3)
-    # the loop's look every third of the lease, made due now (run() would first do the
-    # start-up look, which on a SQLite store, one daemon's alone, takes every row)
-    sender._next_lease_work = 0.0
-    sender._recover_expired()
+    sender = AttachmentSender(settings.duo, store, duo)
+    # the loop's look every third of the lease (run() would first do the start-up
+    # look, which on a SQLite store, one daemon's alone, takes every row)
+    sender.recover_expired()
     assert states(store) == ["sending", "unknown"]
     assert sender.send_due(limit=5) == 1
     assert states(store) == ["sending", "sent"]
