@@ -49,7 +49,6 @@ from adapter.duo.wsse_profile import (
     SHA256,
     WSU_ID,
     X509V3,
-    by_wsu_id,
     canonical,
     digest,
     inclusive_prefixes,
@@ -57,6 +56,7 @@ from adapter.duo.wsse_profile import (
     q,
     security_header,
     utc_stamp,
+    wsu_ids,
 )
 
 _NSMAP: Final = {"wsse": WSSE_NS, "wsu": WSU_NS}
@@ -133,8 +133,9 @@ def sign_envelope(envelope: etree._Element, private_key: rsa.RSAPrivateKey,
     signed_info = etree.SubElement(signature, q(DS_NS, "SignedInfo"))
     _c14n_method(signed_info, "CanonicalizationMethod", inclusive_prefixes(signed_info))
     etree.SubElement(signed_info, q(DS_NS, "SignatureMethod"), Algorithm=RSA_SHA256)
+    elements = wsu_ids(envelope)
     for target_id in target_ids:
-        [element] = by_wsu_id(envelope, target_id)
+        [element] = elements[target_id]
         prefixes = inclusive_prefixes(element)
         reference = etree.SubElement(signed_info, q(DS_NS, "Reference"), URI=f"#{target_id}")
         transforms = etree.SubElement(reference, q(DS_NS, "Transforms"))

@@ -59,11 +59,11 @@ from adapter.duo.wsse_profile import (
     SHA256,
     WSU_ID,
     X509V3,
-    by_wsu_id,
     canonical,
     part_elements,
     q,
     security_header,
+    wsu_ids,
 )
 from adapter.pki.chain import build_chain
 
@@ -126,12 +126,13 @@ def verify_envelope(doc: etree._Element, *, trusted_cert: x509.Certificate | Non
     parts = part_elements(doc)
     names = {id(el): name for name, els in parts.items() for el in els}
     signed_ids: set[str] = set()
+    by_id = wsu_ids(doc)
     for reference in signed_info.findall(q(DS_NS, "Reference")):
         uri = reference.get("URI") or ""
         ref_id = uri[1:] if uri.startswith("#") else ""
         if ref_id in signed_ids:
             raise SignatureInvalid("reference_duplicate")
-        targets = by_wsu_id(doc, ref_id)
+        targets = by_id.get(ref_id, [])
         if not ref_id or len(targets) != 1:
             raise SignatureInvalid("reference_unresolved")
         target = targets[0]
