@@ -99,7 +99,7 @@ def utc_stamp(moment: datetime) -> str:
 def wsu_ids(doc: etree._Element) -> dict[str, list[etree._Element]]:
     """Every element of ``doc``'s document that has a ``wsu:Id``, by that id (a list per
     id, so callers see duplicates). One walk of the document for all of a signature's
-    references: a walk per reference was a fifth of signing and a third of verifying."""
+    references: a walk per reference was a seventh of signing and a third of verifying."""
     found = doc.xpath("//*[@wsu:Id]", namespaces={"wsu": WSU_NS})
     by_id: dict[str, list[etree._Element]] = {}
     for element in found if isinstance(found, list) else ():
