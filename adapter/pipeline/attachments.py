@@ -65,12 +65,7 @@ class AttachmentSender:
         self._pause_seconds = pause_seconds
         self._wake = threading.Event()
         self.held = False
-        self._next_lease_work = time.monotonic() + self._lease_every
-
-    @property
-    def _lease_every(self) -> float:
-        """A third of the store's claim lease (``Store.claim_lease``)."""
-        return self._store.claim_lease.total_seconds() / 3
+        self._next_lease_work = time.monotonic() + self._store.lease_work_every
 
     def wake(self) -> None:
         self._wake.set()
@@ -85,7 +80,7 @@ class AttachmentSender:
         while not stop.is_set():
             try:
                 if time.monotonic() >= self._next_lease_work:
-                    self._next_lease_work = time.monotonic() + self._lease_every
+                    self._next_lease_work = time.monotonic() + self._store.lease_work_every
                     self.recover_expired()
                 busy = not self.held and self.send_due(stop)
             except StoreUnavailable as exc:
@@ -118,7 +113,7 @@ class AttachmentSender:
                 for rest in claims[n:]:
                     self._store.release_bijlage(rest.bijlage)
                 break
-            if time.monotonic() - renewed >= self._lease_every:
+            if time.monotonic() - renewed >= self._store.lease_work_every:
                 # the batch's sends took a third of the lease: the rest stay ours
                 self._store.renew_bijlagen([rest.bijlage for rest in claims[n:]])
                 renewed = time.monotonic()

@@ -154,17 +154,12 @@ class Submitter:
         self._pool.shutdown(wait=True)
         self._store_registered(now=True)
 
-    @property
-    def _lease_every(self) -> float:
-        """A third of the store's claim lease (``Store.claim_lease``)."""
-        return self._store.claim_lease.total_seconds() / 3
-
     def _lease_work(self) -> None:
         """Every third of the lease: renew the claims held here, and recover claims whose
         lease ran out (a replica died, or a claim here was dropped by a failing handler)."""
         if time.monotonic() < self._next_lease_work:
             return
-        self._next_lease_work = time.monotonic() + self._lease_every
+        self._next_lease_work = time.monotonic() + self._store.lease_work_every
         with self._lock:
             held = sorted(self._claimed)
         try:

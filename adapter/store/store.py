@@ -250,6 +250,13 @@ class Store:
             lease_until=utcnow() + self.claim_lease))
 
     @property
+    def lease_work_every(self) -> float:
+        """Seconds between a holder's renewals of its claims (and looks for expired
+        ones): a third of :attr:`claim_lease`, so two renewals can fail before a live
+        holder's claim runs out."""
+        return self.claim_lease.total_seconds() / 3
+
+    @property
     def shared(self) -> bool:
         """Whether several replicas may work on this store (PostgreSQL)."""
         return self._db.dialect == "postgresql"
