@@ -276,7 +276,8 @@ class DuoClient:
             if status == 500:
                 raise classify.http_status_error(status, mutating=mutating)
             raise _unreadable(mutating)
-        is_fault = doc.find(f"{{{contract.SOAP11_NS}}}Body/{{{contract.SOAP11_NS}}}Fault")
+        body = doc.find(f"{{{contract.SOAP11_NS}}}Body")
+        is_fault = body.find(f"{{{contract.SOAP11_NS}}}Fault") if body is not None else None
         if self._duo_cert is not None and is_fault is None:
             try:
                 verify_envelope(doc, trusted_cert=self._duo_cert, required_parts=RESPONSE_PARTS,
@@ -285,12 +286,12 @@ class DuoClient:
                 # Not provably DUO's answer: believe nothing in it (not even success).
                 raise SystemFault(f"response_signature_invalid {exc}") from None
         try:
-            if operation == contract.OPVRAGEN_GEWIJZIGD and is_fault is None:
-                # A page holds up to a hundred reports: read by plan (zeep's values,
-                # without zeep's object per element); every other reply is one item.
-                result = self._binding.read(operation, _body_element(doc))
+            if status == 200 and is_fault is None:
+                # Read by plan: zeep's values without zeep's object per element, from
+                # the document already parsed (and verified) above.
+                result = self._binding.read(operation, _body_element(body))
             else:
-                result = self._binding.reply(operation, response)
+                result = self._binding.reply(operation, response)    # zeep raises the fault
         except zeep.exceptions.Fault as fault:
             raise classify.fault_error(str(fault.code or ""), str(fault.message or ""),
                                        mutating=mutating) from None
@@ -321,9 +322,8 @@ def _stamp(laatste_mutatie: datetime | None) -> dict[str, str]:
     return {"datumTijdLaatsteMutatie": mapping.utc_text(laatste_mutatie)}
 
 
-def _body_element(doc: etree._Element) -> etree._Element:
-    """The one element in the SOAP Body of ``doc`` (``ValueError`` when there is none)."""
-    body = doc.find(f"{{{contract.SOAP11_NS}}}Body")
+def _body_element(body: etree._Element | None) -> etree._Element:
+    """The one element in a SOAP Body (``ValueError`` when there is none, or no Body)."""
     children = [child for child in body if isinstance(child.tag, str)] if body is not None else []
     if len(children) != 1:
         raise ValueError("the SOAP Body holds no single element")

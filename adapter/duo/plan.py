@@ -2,8 +2,9 @@
 value objects.
 
 zeep builds, checks and walks an object per element (``CompoundValue``) each time it
-renders or parses; for the intake's schema check of every report and the feedback
-poller's pages that was most of their interpreter time. A plan is the same definitions,
+renders or parses; for the intake's schema check of every report, the feedback poller's
+pages and every DUO call's request and reply (:mod:`adapter.duo.binding`) that was most
+of their interpreter time. A plan is the same definitions,
 flattened once (:func:`plan_of`): per child element, in the schema's order, its tag, its
 zeep type, how often it may occur and whether it must. Simple values go through the zeep
 type's own ``xmlvalue`` and ``parse_xmlelement``, so text is exactly zeep's.
@@ -11,7 +12,8 @@ type's own ``xmlvalue`` and ``parse_xmlelement``, so text is exactly zeep's.
 Rendering checks what zeep checks while rendering (an unknown field, a missing required
 one, more than ``maxOccurs``); reading refuses an element the plan does not know, as
 zeep's strict mode does. Tests compare both with zeep, byte for byte and value for value
-(``tests/duo/test_schema_check.py``, ``tests/duo/test_plan.py``).
+(``tests/duo/test_schema_check.py``, ``tests/duo/test_binding.py``,
+``tests/duo/test_plan.py``).
 """
 
 from __future__ import annotations

@@ -8,17 +8,22 @@ a request and a reply through them.
 from __future__ import annotations
 
 import inspect
+import re
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
 import zeep
 import zeep.exceptions
+from lxml import etree
 from zeep.proxy import ServiceProxy
 from zeep.wsdl.bindings.soap import SoapBinding as ZeepSoapBinding
 
 from adapter.duo import contract
 from adapter.duo.binding import SoapBinding
-from adapter.duo.mapping import bedrijfsdocument
+from adapter.duo.mapping import bedrijfsdocument, melding_fields
+
+from .test_schema_check import _variants
 
 BINDING = f"{{{contract.CONTRACT_NS}}}Verzuim_V1_Binding"
 URL = "https://duo.test/verzuim/v1"
@@ -88,3 +93,86 @@ def test_a_fault_reply_raises_zeeps_fault(binding: SoapBinding) -> None:
     with pytest.raises(zeep.exceptions.Fault) as info:
         binding.reply(contract.OPVRAGEN, Reply(xml, status_code=500))
     assert "DK0004" in str(info.value.code)
+
+
+# ---- requests by plan, byte for byte zeep's ----------------------------------------------
+
+_MESSAGE_ID = re.compile(rb"urn:uuid:[0-9a-f-]{36}")
+STAMP = "2026-03-16T09:00:00Z"
+
+
+def _document() -> dict[str, str]:
+    return bedrijfsdocument(str(uuid.uuid4()), "00AA", contract.DUO_INSTANTIE)
+
+
+def _requests() -> list[tuple[str, dict[str, object]]]:
+    """Values for every operation of the WSDL: each report shape of the schema check's
+    test (valid and not), and the other operations with and without their optional
+    fields, and some that do not fit."""
+    out: list[tuple[str, dict[str, object]]] = []
+    for n, m in enumerate(_variants()):
+        out.append((contract.AANLEVEREN, {**_document(), **melding_fields(m)}))
+        if n % 10 == 0:
+            out.append((contract.WIJZIGEN, {**_document(), "meldingsnummer": "17",
+                                            "datumTijdLaatsteMutatie": STAMP,
+                                            **melding_fields(m)}))
+    out += [
+        (contract.WIJZIGEN, {**_document(), "meldingsnummer": "17"}),     # no report: refused
+        (contract.INTREKKEN, {**_document(), "meldingsnummer": "17", "brin": "00AA"}),
+        (contract.INTREKKEN, {**_document(), "meldingsnummer": "17", "brin": "00AA",
+                              "datumTijdLaatsteMutatie": STAMP}),
+        (contract.OPVRAGEN, {**_document(), "brin": "00AA", "meldingsnummer": "100001"}),
+        (contract.OPVRAGEN, {**_document(), "brin": "00AA",
+                             "identificatiecodeBedrijfsdocumentMutatie": str(uuid.uuid4())}),
+        (contract.OPVRAGEN_GEWIJZIGD, {**_document(), "brin": "00AA"}),
+        (contract.OPVRAGEN_GEWIJZIGD, {**_document(), "brin": "00AA", "selectiemoment": STAMP}),
+        (contract.AANLEVEREN_BIJLAGE, {**_document(), "meldingsnummer": "17", "brin": "00AA",
+                                       "bestandsnaam": "brief.pdf",
+                                       "mimeType": "application/pdf",
+                                       "inhoud": b"%PDF-1.4 \x00\xff test"}),
+        (contract.OPVRAGEN, {**_document(), "brin": "00AA", "onbekend": "1"}),   # unknown field
+        (contract.INTREKKEN, {"meldingsnummer": "17"}),                  # required ones missing
+    ]
+    return out
+
+
+def test_every_request_built_by_plan_is_zeeps_byte_for_byte(binding: SoapBinding) -> None:
+    """``request`` builds the envelope from the plans of zeep's own definitions; for every
+    operation and every shape of values it is what zeep's ``_create`` builds (but for the
+    random ``wsa:MessageID``), with the same HTTP headers, and where zeep refuses the
+    values the plan refuses them too."""
+    zeep_binding, options = binding._service._binding, binding._service._binding_options
+    built = refused = 0
+    operations = set()
+    for operation, values in _requests():
+        try:
+            expected, expected_headers = zeep_binding._create(
+                operation, (), values, client=binding._client, options=options)
+        except (zeep.exceptions.Error, TypeError, ValueError):
+            refused += 1
+            with pytest.raises((zeep.exceptions.Error, TypeError, ValueError)):
+                binding.request(operation, values)
+            continue
+        envelope, headers = binding.request(operation, values)
+        assert (_MESSAGE_ID.sub(b"ID", etree.tostring(envelope))
+                == _MESSAGE_ID.sub(b"ID", etree.tostring(expected)))
+        assert headers == dict(expected_headers)
+        built += 1
+        operations.add(operation)
+    assert operations == set(contract.OPERATIONS)
+    assert built > 100 and 4 <= refused < 30
+
+
+def test_a_client_with_zeep_plugins_is_left_to_zeep() -> None:
+    """Anything that would change zeep's envelope (here a plugin) makes zeep build it."""
+    class Marker(zeep.Plugin):
+        def egress(self, envelope, http_headers, operation, binding_options):
+            http_headers["X-Marker"] = "1"
+            return envelope, http_headers
+
+    client = zeep.Client(str(contract.WSDL_PATH), plugins=[Marker()], settings=zeep.Settings(
+        strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True))
+    planned = SoapBinding(client, BINDING, URL)
+    _, headers = planned.request(contract.OPVRAGEN, {**_document(), "brin": "00AA",
+                                                     "meldingsnummer": "1"})
+    assert headers["X-Marker"] == "1"

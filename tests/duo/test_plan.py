@@ -1,10 +1,12 @@
-"""zeep's definitions as plans (adapter.duo.plan): the feedback pages read by plan give
-exactly the values zeep's own parse gives, for real pages of the simulator."""
+"""zeep's definitions as plans (adapter.duo.plan): the replies read by plan (feedback pages
+and every other operation's) give exactly the values zeep's own parse gives, for real
+replies of the simulator."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +17,7 @@ from lxml import etree
 from adapter.duo import contract
 from adapter.duo.binding import SoapBinding
 from adapter.duo.client import DuoClient
+from adapter.errors import DuoRejected, StaleStamp
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
@@ -114,3 +117,46 @@ def test_malformed_pages_are_refused_where_zeep_refuses_them(inner: str, refused
     else:
         assert _plain(binding.read(contract.OPVRAGEN_GEWIJZIGD, body)) == _plain(
             binding.reply(contract.OPVRAGEN_GEWIJZIGD, reply))
+
+
+def test_every_reply_read_by_plan_is_what_zeep_parses(
+        pki_dir: Any, make_client: Callable[..., DuoClient],
+        exchanges: list[ExchangeRecord]) -> None:
+    """The client reads every fault-free reply by plan (``SoapBinding.read``): for a real
+    reply of the simulator to each operation (approved and refused, found and not) the
+    values are exactly what zeep's own parse gives."""
+    with SimulatorServer(pki_dir, port=0, control_port=0, delay_behandeling=None,
+                         delay_afgesloten=None, today=fixed_today, page_size=3) as sim:
+        client = make_client(url=sim.soap_url)
+        first = client.aanleveren(melding(), document_id=str(uuid.uuid4()))
+        with pytest.raises(DuoRejected):           # refused: foutmeldingen in the reply
+            client.aanleveren(melding(bsn=valid_bsn(1), begindatum=fixed_today()
+                                      + timedelta(days=3), einddatum=None, verzuimdagen=()),
+                              document_id=str(uuid.uuid4()))
+        changed = client.wijzigen(melding(), meldingsnummer=first.meldingsnummer,
+                                  document_id=str(uuid.uuid4()),
+                                  laatste_mutatie=first.laatste_mutatie)
+        with pytest.raises(StaleStamp):
+            client.wijzigen(melding(), meldingsnummer=first.meldingsnummer,
+                            document_id=str(uuid.uuid4()), laatste_mutatie=first.laatste_mutatie)
+        assert client.aanleveren_bijlage(brin=BRIN, meldingsnummer=first.meldingsnummer,
+                                         bestandsnaam="brief.pdf", mime_type="application/pdf",
+                                         inhoud=b"%PDF-1.4 test", document_id=str(uuid.uuid4()))
+        assert client.opvragen(brin=BRIN, meldingsnummer=first.meldingsnummer) is not None
+        assert client.opvragen(brin=BRIN, document_id=str(uuid.uuid4())) is None
+        client.opvragen_gewijzigd(brin=BRIN, since=None)
+        client.intrekken(melding(), meldingsnummer=first.meldingsnummer,
+                         document_id=str(uuid.uuid4()), laatste_mutatie=changed.laatste_mutatie)
+    binding = _binding()
+    compared = set()
+    for exchange in exchanges:
+        assert exchange.http_status == 200 and exchange.response_xml
+        zeep_result = binding.reply(exchange.operation, SimpleNamespace(
+            status_code=200, content=exchange.response_xml,
+            headers={"Content-Type": "text/xml; charset=utf-8"}))
+        body = etree.fromstring(exchange.response_xml).find(f"{{{contract.SOAP11_NS}}}Body")[0]
+        assert _plain(binding.read(exchange.operation, body)) == _plain(zeep_result)
+        compared.add(exchange.operation)
+    assert compared == set(contract.OPERATIONS)
+    with pytest.raises(ValueError):                 # another operation's response element
+        binding.read(contract.AANLEVEREN, body)
