@@ -40,9 +40,11 @@ _CONTENT_TYPE = "text/xml; charset=utf-8"     # Soap11Binding._set_http_headers
 
 @dataclass(frozen=True)
 class _Operation:
-    """One operation's plans: zeep's operation, its request and response elements."""
+    """One operation's plans: zeep's operation, its request and response elements, and
+    whether its request is built by plan (``by_plan``; else zeep builds it whole)."""
 
     zeep: Any
+    by_plan: bool
     request_tag: str
     request: Plan
     response_tag: str
@@ -62,15 +64,17 @@ class SoapBinding:
         self._service = client.create_service(binding_name, address)
         binding = self._service._binding
         self._nsmap = {"soap-env": _SOAP11, **client.wsdl.types._prefix_map_custom}
-        #: whether requests may be built by plan (else zeep builds each whole)
-        self._own_requests = (isinstance(binding, Soap11Binding) and not client.plugins
-                              and not client.wsse and not client.settings.extra_http_headers)
+        # zeep plugins, zeep's WS-Security, extra HTTP headers or SOAP 1.2 would change
+        # zeep's envelope: such a client's requests are left to zeep.
+        own = (isinstance(binding, Soap11Binding) and not client.plugins and not client.wsse
+               and not client.settings.extra_http_headers)
         self._operations: dict[str, _Operation] = {}
         for name, operation in binding.all().items():
             request, response = operation.input.body, operation.output.body
             if request is not None and response is not None:
                 self._operations[name] = _Operation(
-                    zeep=operation, request_tag=request.qname.text,
+                    zeep=operation, by_plan=own and not operation.input._is_body_wrapped,
+                    request_tag=request.qname.text,
                     request=plan_of(request.type), response_tag=response.qname.text,
                     response=plan_of(response.type),
                     soap_action=f'"{operation.soapaction}"' if operation.soapaction else '""')
@@ -83,7 +87,7 @@ class SoapBinding:
             the operation's schema.
         """
         planned = self._operations.get(operation)
-        if planned is None or not self._own_requests or planned.zeep.input._is_body_wrapped:
+        if planned is None or not planned.by_plan:
             envelope, headers = self._service._binding._create(
                 operation, (), values, client=self._client,
                 options=self._service._binding_options)
