@@ -281,23 +281,64 @@ class EventTap(threading.Thread):
         self.join(timeout=10)
 
 
+#: Connections publishing at once: a confirm is awaited per message, so one connection
+#: publishes 3,000 messages in over a second; four bring the burst back to about 0.3 s.
+PUBLISHERS = 4
+
+
 def publish_all(amqp: AmqpSettings, records: list[dict[str, Any]]) -> dict[str, float]:
-    """Publish each record as its own canonical message; the monotonic time of each."""
+    """Publish each record as its own canonical message; the monotonic time of each.
+
+    Confirmed and ``mandatory``, as a SIS must publish: without confirms the broker may
+    drop a message unseen, and the run would wait for a report that never came. The
+    records are published in :data:`PUBLISHERS` interleaved slices, each on its own
+    connection (distinct students: their order does not matter)."""
     conn = pika.BlockingConnection(connection_parameters(amqp))
-    sent: dict[str, float] = {}
     try:
-        ch = conn.channel()
-        declare_topology(ch, amqp)
-        for rec in records:
-            body = json.dumps(rec).encode()
-            props = pika.BasicProperties(delivery_mode=2, message_id=str(uuid.uuid4()),
-                                         content_type="application/json",
-                                         timestamp=int(time.time()), app_id="verzuim-adapter")
-            sent[rec["source_id"]] = time.monotonic()
-            ch.basic_publish(amqp.sis_exchange, "canonical.export", body, props)
+        declare_topology(conn.channel(), amqp)
     finally:
         conn.close()
+
+    def publish(part: list[dict[str, Any]]) -> dict[str, float]:
+        times: dict[str, float] = {}
+        conn = pika.BlockingConnection(connection_parameters(amqp))
+        try:
+            ch = conn.channel()
+            ch.confirm_delivery()
+            for rec in part:
+                body = json.dumps(rec).encode()
+                props = pika.BasicProperties(delivery_mode=2, message_id=str(uuid.uuid4()),
+                                             content_type="application/json",
+                                             timestamp=int(time.time()), app_id="verzuim-adapter")
+                times[rec["source_id"]] = time.monotonic()
+                ch.basic_publish(amqp.sis_exchange, "canonical.export", body, props,
+                                 mandatory=True)
+        finally:
+            conn.close()
+        return times
+
+    sent: dict[str, float] = {}
+    with ThreadPoolExecutor(PUBLISHERS) as pool:
+        for times in pool.map(publish, [records[n::PUBLISHERS] for n in range(PUBLISHERS)]):
+            sent.update(times)
     return sent
+
+
+def inbox_ready(amqp: AmqpSettings) -> str:
+    """How many messages wait in the inbox queue, not yet delivered (a stall's account:
+    in the broker, or taken by the daemon)."""
+    try:
+        conn = pika.BlockingConnection(connection_parameters(amqp))
+    except pika.exceptions.AMQPError as exc:
+        return f"unknown ({type(exc).__name__})"
+    try:
+        ok = conn.channel().queue_declare(amqp.inbox_queue, passive=True)
+        return str(ok.method.message_count)
+    except pika.exceptions.AMQPError as exc:
+        return f"unknown ({type(exc).__name__})"
+    finally:
+        if conn.is_open:
+            conn.close()
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60
@@ -414,7 +455,8 @@ def main() -> None:
                 raise SystemExit(diagnose(log, store) + "\n"
                                  f"no registered event for {opts.stall:.0f} s "
                                  f"({last_count} of {opts.records}; other events {tap.others}; "
-                                 f"registered at DUO {sim.registered_if_known()})")
+                                 f"registered at DUO {sim.registered_if_known()}; "
+                                 f"{inbox_ready(amqp)} ready in the inbox queue)")
         cpu = cpu_seconds(proc.pid) - cpu0
         threads = {role: seconds - threads0.get(role, 0.0)
                    for role, seconds in thread_cpu(proc.pid).items()}
