@@ -4,9 +4,9 @@ A page is plain when each item names a different meldingsnummer and each is one 
 our own reports, read up front (``terugmeldingen._page_reports``): then no item
 needs to see what an earlier one of the page wrote, and the page's writes are one
 statement per table. The result is that of the item-by-item path: a terugmelding
-row, a history row and (for the newest mutation) the report's status and stamp per
-new item, a ``terugmelding`` event each, in item order; an item already stored is
-left out.
+row, a history row and (for the newest mutation, when it changes them) the report's
+status and stamp per new item, a ``terugmelding`` event each, in item order; an item
+already stored is left out.
 """
 
 from __future__ import annotations
@@ -49,6 +49,15 @@ def is_newest(report: sa.Row[Any], mutation: datetime) -> bool:
     return report.laatste_mutatie is None or mutation >= report.laatste_mutatie
 
 
+def changes_report(report: sa.Row[Any], state: str, status: str, mutation: datetime) -> bool:
+    """Whether the newest mutation changes the report's state, status or stamp. DUO's
+    feed also names the reports just registered, with the status and stamp the
+    registration's answer brought: those leave the row (and its ``updated_at``, which
+    the signaler follows) as it is."""
+    return (state != report.state or status != report.duo_status
+            or report.laatste_mutatie is None or as_utc(report.laatste_mutatie) != mutation)
+
+
 def state_after(state: str, status: str) -> str:
     """A report's state once DUO's newest status is ``status``: I withdraws it."""
     return S.WITHDRAWN if status == Status.I.value and state == S.REGISTERED else state
@@ -85,8 +94,8 @@ def apply_plain_page(conn: Connection, items: Sequence[Terugmelding],
         rows.append(dict(report_id=report.id, meldingsnummer=item.meldingsnummer,
                          laatste_mutatie=mutation, status=status, data=data, received_at=now))
         history.append(history_row(report.id, "terugmelding", at=now, detail=f"status {status}"))
-        if is_newest(report, mutation):
-            target = state_after(report.state, status)
+        target = state_after(report.state, status)
+        if is_newest(report, mutation) and changes_report(report, target, status, mutation):
             S.check_report(report.state, target, row_id=report.id)
             updates.append({"b_id": report.id, "b_state": target, "b_updated_at": now,
                             "b_duo_status": status, "b_laatste_mutatie": mutation})

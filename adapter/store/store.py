@@ -232,9 +232,8 @@ class Store:
     def claim_due(self, *, limit: int, now: datetime | None = None) -> list[Claim]:
         """Claim due pending submissions (``submitting``, attempt + 1), per-student ordered."""
         at = as_utc(now)
-        with self._db.read("claim_due") as conn:    # nothing due: no write transaction
-            if not _life.any_due(conn, now=at):
-                return []
+        if not self._worth_claiming(at, unknown=False):
+            return []
         return self._db.run("claim_due", lambda conn: _life.claim_due(
             conn, limit=limit, now=at, owner=self.replica,
             lease_until=utcnow() + self.claim_lease))
@@ -242,12 +241,20 @@ class Store:
     def claim_unknown(self, *, limit: int) -> list[Claim]:
         """Claim ``unknown`` submissions for reconciliation; attempts unchanged."""
         at = utcnow()
-        with self._db.read("claim_unknown") as conn:
-            if not _life.any_due(conn, now=at, unknown=True):
-                return []
+        if not self._worth_claiming(at, unknown=True):
+            return []
         return self._db.run("claim_unknown", lambda conn: _life.claim_unknown(
             conn, limit=limit, now=at, owner=self.replica,
             lease_until=utcnow() + self.claim_lease))
+
+    def _worth_claiming(self, at: datetime, *, unknown: bool) -> bool:
+        """SQLite: whether anything is due, read first, so an idle claim loop never takes
+        the one write lock. PostgreSQL claims at once: a claim that finds nothing locks
+        nothing, and the look first was a second transaction per claim."""
+        if self._db.dialect == "postgresql":
+            return True
+        with self._db.read("claim_unknown" if unknown else "claim_due") as conn:
+            return _life.any_due(conn, now=at, unknown=unknown)
 
     @property
     def lease_work_every(self) -> float:

@@ -42,6 +42,7 @@ from adapter.store.common import (
 )
 from adapter.store.feedback_page import (
     apply_plain_page,
+    changes_report,
     feedback_data,
     feedback_event,
     is_newest,
@@ -228,8 +229,10 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
         new_events += 1
         history(conn, report.id, "terugmelding", at=now, detail=f"status {status}")
         if is_newest(report, mutation):
-            set_report_state(conn, report.id, report.state, state_after(report.state, status),
-                             now, "report_withdrawn", duo_status=status, laatste_mutatie=mutation)
+            target = state_after(report.state, status)
+            if changes_report(report, target, status, mutation):
+                set_report_state(conn, report.id, report.state, target, now,
+                                 "report_withdrawn", duo_status=status, laatste_mutatie=mutation)
             web_payload = (_follow_web_report(conn, report, item, now)
                            if report.origin == WEB else None)
         else:

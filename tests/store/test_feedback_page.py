@@ -106,3 +106,35 @@ def test_a_page_naming_a_report_twice_goes_item_by_item(
     assert store.apply_feedback(page, watermark=LATER, name="fb") == 2
     [first] = [r for r in store.list_reports() if r.source_id == "c1"]
     assert first.duo_status == "G"
+
+
+@pytest.mark.parametrize("path", ["plain", "item by item"])
+def test_feedback_repeating_the_registration_leaves_the_report_row_as_it_is(
+        store: Store, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    # DUO's feed names a report just registered with the status and stamp its answer
+    # brought: the feedback is kept and told, the report row (its updated_at, which the
+    # signaler follows) is not written again.
+    group = "e" if path == "plain" else "f"
+    if path != "plain":
+        monkeypatch.setattr(terugmeldingen, "ADAPTER", "nobody's")
+    _four_registered(store, group)
+    r = t.reports.c
+
+    def rows() -> dict[str, tuple[Any, ...]]:
+        with store.database.read("t") as conn:
+            return {row.source_id: (row.state, row.duo_status, row.laatste_mutatie,
+                                    row.updated_at)
+                    for row in conn.execute(sa.select(r.source_id, r.state, r.duo_status,
+                                                      r.laatste_mutatie, r.updated_at)
+                                            .where(r.source_id.like(f"{group}%")))}
+
+    before = rows()
+    page = [_tm(f"{group}-{group}1", Status.R, 2),     # the registration's status and stamp
+            _tm(f"{group}-{group}2", Status.B, 2)]     # same stamp, another status
+    assert store.apply_feedback(page, watermark=LATER, name="fb") == 2
+    after = rows()
+    assert after[f"{group}1"] == before[f"{group}1"]
+    assert after[f"{group}2"][1] == "B" and after[f"{group}2"][3] > before[f"{group}2"][3]
+    told = [e.source_id for _, e in store.pending_events(limit=50)
+            if e.event == "terugmelding" and (e.source_id or "").startswith(group)]
+    assert sorted(told) == [f"{group}1", f"{group}2"]
