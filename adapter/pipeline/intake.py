@@ -7,6 +7,7 @@ the consumer acks only after :meth:`Intake.handle` returns ``ack``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -45,6 +46,18 @@ CHUNK = 2000
 #: Bodies above this size are read through once before anything is committed.
 STREAM_CHECK_BYTES = 1024 * 1024
 Item = IncomingReport | IncomingRegistratie | IncomingRejection
+
+
+def let_others_run() -> None:
+    """Hand the interpreter to a thread waiting for it, if any, before mapping the next
+    delivery of a batch.
+
+    A DUO call waits for the interpreter after each step on its socket (the TLS
+    handshake, the request, the answer). CPython gives it over on request only after its
+    switch interval (5 ms), so while the intake maps a batch of deliveries in Python each
+    such step could wait that long. ``time.sleep(0)`` lets the waiting thread in at once
+    (docs/performance.md, round 11: a burst's first tenth 8 % faster)."""
+    time.sleep(0)
 
 
 def today_in_nl() -> date:
@@ -188,6 +201,7 @@ class Intake:
             prepared = self._prepared(delivery)
             if prepared is None:
                 break
+            let_others_run()
             run.append((delivery, *prepared))
             records += len(prepared[1])
         if len(run) < 2:
