@@ -282,7 +282,8 @@ class EventTap(threading.Thread):
 
 
 #: Connections publishing at once: a confirm is awaited per message, so one connection
-#: publishes 3,000 messages in over a second; four bring the burst back to about 0.3 s.
+#: took 1.3 s for 3,000 messages on an idle machine; four take about 1.5 s beside the
+#: working daemon (docs/performance.md, round 11).
 PUBLISHERS = 4
 
 
