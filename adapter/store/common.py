@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from adapter.domain.codec import melding_from_dict, melding_to_dict
 from adapter.domain.model import Student, Verzuimmelding
 from adapter.store import schema as t
+from adapter.store.bulk import insert_rows
 from adapter.store.pseudonyms import StudentKeySecret, need_secret
 
 #: namespace of the uuid5 message ids of outbox events (stable across versions).
@@ -148,12 +149,7 @@ def history_row(report_id: int, event: str, *, at: datetime, from_state: str | N
 
 def history_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Append several history rows (:func:`history_row`) in one statement."""
-    if rows:
-        conn.execute(_HISTORY_INSERT, rows)
-
-
-# Built once: the statement's cache key is computed once, not on every history row.
-_HISTORY_INSERT = t.report_history.insert()
+    insert_rows(conn, t.report_history, rows)
 
 
 def new_document_id() -> str:

@@ -30,6 +30,7 @@ from adapter.store.accept import (
     set_report_state,
 )
 from adapter.store.api import Claim, ExchangeRecord, FieldViolation
+from adapter.store.bulk import insert_rows
 from adapter.store.common import as_utc, clip, decode, history, history_many, history_row
 from adapter.store.outbox import outbox_event, outbox_events
 from adapter.store.registraties import report_context
@@ -44,9 +45,12 @@ _JOINED = sa.select(
     _rep.c.content_hash.label("report_content_hash"),
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
-_CLAIMED = _sub.update().where(_sub.c.id == sa.bindparam("b_id")).values(
-    state=S.SUBMITTING, attempts=sa.bindparam("b_attempts"), updated_at=sa.bindparam("b_now"),
-    claimed_by=sa.bindparam("b_owner"), lease_until=sa.bindparam("b_until"))
+# All rows of a claim in one statement (not one per row: on PostgreSQL each row of an
+# executemany is a round of the driver's pipeline).
+_CLAIMED = _sub.update().where(_sub.c.id.in_(sa.bindparam("b_ids", expanding=True))).values(
+    state=S.SUBMITTING, attempts=_sub.c.attempts + sa.bindparam("b_counted"),
+    updated_at=sa.bindparam("b_now"), claimed_by=sa.bindparam("b_owner"),
+    lease_until=sa.bindparam("b_until"))
 # Built once: every outcome reads its submission so; without the payload, which an
 # outcome does not need (no decryption per outcome).
 _JOINED_BY_ID = (sa.select(*[c for c in _JOINED.selected_columns if c.key != "payload"])
@@ -128,17 +132,17 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *, count_attempt: bo
         return []
     rows = conn.execute(_JOINED.where(_sub.c.id.in_(ids)).order_by(_sub.c.id)).all()
     claims = []
-    moved, notes = [], []
+    notes = []
     for row in rows:
         S.check_submission(row.state, S.SUBMITTING, row_id=row.id)
         attempt = row.attempts + 1 if count_attempt else row.attempts
-        moved.append({"b_id": row.id, "b_attempts": attempt, "b_now": now,
-                      "b_owner": owner, "b_until": until})
         notes.append(history_row(row.report_id, "claimed", at=now, from_state=row.state,
                                  to_state=S.SUBMITTING, submission_id=row.id,
                                  detail=f"{row.operation} attempt {attempt}"))
-    if moved:       # all rows of the claim in two statements
-        conn.execute(_CLAIMED, moved)
+    if rows:       # all rows of the claim in two statements
+        conn.execute(_CLAIMED, {"b_ids": [row.id for row in rows],
+                                "b_counted": int(count_attempt), "b_now": now,
+                                "b_owner": owner, "b_until": until})
         history_many(conn, notes)
     for row in rows:
         attempt = row.attempts + 1 if count_attempt else row.attempts
@@ -412,14 +416,9 @@ def record_duo_version(conn: Connection, submission_id: int, *, item: Terugmeldi
             duo_status=status, laatste_mutatie=mutation, updated_at=now))
 
 
-_EXCHANGE_INSERT = t.exchanges.insert()
-
-
 def record_exchanges(conn: Connection, exchanges: Sequence[ExchangeRecord]) -> None:
     """Keep these request/response pairs (one statement for all)."""
-    if not exchanges:
-        return
-    conn.execute(_EXCHANGE_INSERT, [{
+    insert_rows(conn, t.exchanges, [{
         "submission_id": x.submission_id, "operation": x.operation,
         "document_id": x.document_id, "message_id": x.message_id,
         "request_xml": x.request_xml, "response_xml": x.response_xml,

@@ -29,6 +29,7 @@ from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.accept import held_by, new_report_row, new_submission_row, queued_note
 from adapter.store.api import AcceptResult, ContentCheck, IncomingReport
+from adapter.store.bulk import insert_rows
 from adapter.store.common import content_hash, encode, history_many, history_row, new_document_id
 from adapter.store.registraties import merged, registraties_by_student
 from adapter.store.students import student_keys
@@ -111,12 +112,12 @@ def _merged(conn: Connection, reports: list[IncomingReport], skeys: list[str]
 
 def _write(conn: Connection, messages: Sequence[Message], reports: list[IncomingReport],
            contents: list[Verzuimmelding], skeys: list[str], now: datetime) -> None:
-    conn.execute(t.inbox_messages.insert(), [
+    insert_rows(conn, t.inbox_messages, [
         {"message_id": message_id, "vendor": vendor, "routing_key": routing_key,
          "received_at": now, "items": 1} for message_id, vendor, routing_key, _ in messages])
     payloads = [encode(m) for m in contents]
     digests = [content_hash(p) for p in payloads]
-    conn.execute(t.reports.insert(), [
+    insert_rows(conn, t.reports, [
         new_report_row(r.vendor, m, r.melding, skey, payload, digest, S.QUEUED, now)
         for r, m, skey, payload, digest in zip(reports, contents, skeys, payloads, digests)])
     keys = [(r.vendor, m.brin, m.source_id) for r, m in zip(reports, contents)]
@@ -124,7 +125,7 @@ def _write(conn: Connection, messages: Sequence[Message], reports: list[Incoming
               for row in conn.execute(_REPORT_IDS, {"keys": keys})}
     report_ids = [by_key[key] for key in keys]
     documents = [new_document_id() for _ in reports]
-    conn.execute(t.submissions.insert(), [
+    insert_rows(conn, t.submissions, [
         new_submission_row(rid, skey, "aanleveren", document, payload, digest, now)
         for rid, skey, document, payload, digest in zip(report_ids, skeys, documents, payloads,
                                                          digests)])

@@ -50,7 +50,7 @@ _LOCK_REPORTS = (sa.select(_rep.c.id)
                  .order_by(_rep.c.id).with_for_update(key_share=True))
 _WEB_NUMBERS = sa.select(_rep.c.brin, _rep.c.meldingsnummer).where(
     _rep.c.origin == WEB, _rep.c.meldingsnummer.in_(sa.bindparam("numbers", expanding=True)))
-_DONE = _sub.update().where(_sub.c.id == sa.bindparam("b_id")).values(
+_DONE = _sub.update().where(_sub.c.id.in_(_SIDS)).values(
     state=S.DONE, last_error=None, updated_at=sa.bindparam("b_now"))
 _REGISTERED = report_update(("duo_status", "laatste_mutatie", "meldingsnummer"))
 
@@ -97,7 +97,7 @@ def _write(conn: Connection, registrations: Sequence[Registration], rows: dict[i
     regs = {(vendor, brin, key): found
             for (vendor, brin), keys in groups.items()
             for key, found in registraties_by_student(conn, vendor, brin, keys).items()}
-    conn.execute(_DONE, [{"b_id": r.submission_id, "b_now": now} for r in registrations])
+    conn.execute(_DONE, {"sids": [r.submission_id for r in registrations], "b_now": now})
     conn.execute(_REGISTERED, [{
         "b_id": rows[r.submission_id].report_id, "b_state": S.REGISTERED, "b_updated_at": now,
         "b_duo_status": r.status, "b_laatste_mutatie": r.laatste_mutatie,
