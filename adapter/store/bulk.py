@@ -3,8 +3,8 @@
 - **SQLite**: ``executemany``; the sqlite3 module runs the rows in C.
 - **PostgreSQL**, from :data:`COPY_FROM` rows on: ``COPY … FROM STDIN``. psycopg
   formats the rows in C and sends them in one stream. ``executemany`` costs the driver
-  a round of its pipeline per row (about 40–80 µs of the daemon's CPU on a small
-  machine); that was a fifth of the PostgreSQL daemon's store work
+  a round of its pipeline per row (40–100 µs of the daemon's CPU on a small
+  machine); such rows took over half of the CPU the daemon spent in its statements
   (docs/performance.md, round 12). Fewer rows go as ``executemany``: below that, COPY's
   own set-up costs more than it saves.
 
