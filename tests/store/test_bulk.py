@@ -76,9 +76,9 @@ def test_a_refused_row_fails_its_transaction_as_an_insert_would(store: Store) ->
     assert len(stored(store, "after")) == COPY_FROM
 
 
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)   # COPY is PostgreSQL's
 def test_a_broken_connection_during_copy_is_the_store_unavailable(store: Store) -> None:
-    if store.database.dialect != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")
+    assert store.database.dialect == "postgresql"
     with pytest.raises(StoreUnavailable):
         with store.database.write("test") as conn:
             pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
