@@ -57,7 +57,7 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
                                                           plan.processors)])
     except raw.Error as exc:
         raise sa.exc.DBAPIError.instance(plan.sql, None, exc, raw.Error,
-                                         hide_parameters=True, dialect=conn.dialect) from None
+                                         hide_parameters=True, dialect=conn.dialect) from exc
 
 
 def _insert(table: sa.Table) -> sa.Insert:
