@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapter.sis import Consumer, Delivery, Disposition, declare_topology, publish_export
+from adapter.sis.consumer import ack_plan
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
@@ -298,3 +299,35 @@ def test_stop_during_a_batch_leaves_the_rest_of_it(broker, start, wait_for) -> N
     assert len(handler.seen) == 1                 # the rest of the batch was not handled
     assert broker.ready(broker.settings.inbox_queue, 4) == 4
     assert inbox_ready(broker) == 4
+
+
+def test_a_nack_between_acked_batches_redelivers_that_one_only(broker, start, wait_for) -> None:
+    # handle_many acks a prefix of three; handle crashes on the fourth (nacked, requeued)
+    # and acks the rest: the acks go as multiple acks, and must sweep neither the nacked
+    # delivery nor one the worker has not settled.
+    declare_topology(broker.channel(), broker.settings)
+    sent = [publish_export(broker.settings, body=b"{}", vendor="eduarte") for _ in range(8)]
+    handler, many = Recorder([ValueError("boom")]), BatchRecorder(take=3)
+    runner = start(Consumer(broker.settings, handler, handle_many=many, pause_base=0.05).run)
+    wait_for(lambda: len(set(many.taken) | set(handler.ids())) == 8
+             and len(many.taken) + len(handler.ids()) >= 9)
+    runner.stop()
+    handled = many.taken + handler.ids()
+    crashed = handler.ids()[0]
+    assert crashed == sent[3]
+    assert handled.count(crashed) == 2 and handler.seen[0].redelivered is False
+    assert sorted(set(handled)) == sorted(sent)
+    assert all(handled.count(m) == 1 for m in sent if m != crashed)
+    assert inbox_ready(broker) == 0
+
+
+@pytest.mark.parametrize(("unsettled", "acks", "plan"), [
+    ([1, 2, 3], {1, 2, 3}, (3, [])),            # a whole batch: one multiple ack
+    ([4, 5, 6, 7], {4, 5}, (5, [])),            # its first part; 6 and 7 still held
+    ([4, 5, 6, 7], {4, 6, 7}, (4, [6, 7])),     # 5 is held: no multiple ack past it
+    ([5, 6, 7], {6}, (None, [6])),              # the oldest is held: one by one
+    ([9], {9}, (9, [])),
+])
+def test_ack_plan_never_reaches_past_a_delivery_still_held(
+        unsettled: list[int], acks: set[int], plan: tuple[int | None, list[int]]) -> None:
+    assert ack_plan(unsettled, acks) == plan
