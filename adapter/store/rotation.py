@@ -79,9 +79,8 @@ def _reseal(cipher: Cipher, column: sa.Column[Any], value: Any) -> Any:
         token = token_of(value)
         if cipher.is_current(token):
             return None
-        clear = cipher.decrypt(token)
-        sealed: Any = cipher.seal_bytes(clear) if binary else (
-            PREFIX + cipher.encrypt(clear).decode("ascii"))
+        sealed: Any = (cipher.seal_bytes(cipher.open_bytes(value)) if binary
+                       else PREFIX + cipher.encrypt(cipher.decrypt(token)).decode("ascii"))
         return sealed
     return cipher.seal_bytes(bytes(value)) if binary else cipher.seal_text(value)
 
