@@ -434,8 +434,8 @@ def ack_plan(unsettled: Iterable[int], acks: Collection[int]) -> tuple[int | Non
     A multiple ack settles every delivery up to its tag, so it may only reach as far as
     every one of them is to be acked: a delivery still held (being handled, retried in
     place, or left for the broker at a stop) ends the run. A batch of the intake is
-    acked with one frame instead of one per message: a third of the broker's CPU per
-    message (docs/performance.md, round 13)."""
+    acked with one frame instead of one per message: the broker's CPU per message fell
+    from 0.05 to about 0.015 ms (docs/performance.md, round 13)."""
     upto: int | None = None
     for tag in unsettled:
         if tag not in acks:
