@@ -20,7 +20,7 @@ from :data:`COMPRESS_FROM` bytes on, when that makes it an eighth smaller or mor
 (the SOAP envelopes, to about 40 %; PDFs and images rarely). An encrypted value
 cannot be compressed afterwards, by the database or anyone: migration 0013 stops
 PostgreSQL from trying. Together they took an envelope row's cost to PostgreSQL's CPU
-from 412 to about 70 µs and to the daemon's from 132 to about 65 µs, and 60 % off the
+from about 330 to about 70 µs and to the daemon's from 115 to 96 µs, and 60 % off the
 envelopes' size (docs/performance.md, round 13). The length of a stored value shows
 how well its clear text compressed, as it showed the clear length before.
 The column types (:class:`EncryptedJSON`, :class:`EncryptedBytes`) encrypt on

@@ -114,13 +114,18 @@ def test_rotation_keeps_every_row_readable_after_the_old_key_is_dropped(
     assert envelope_forms(only_new) == ({COMPRESSED_BYTES} if xml is BIG_XML else {PREFIX_BYTES})
 
 
-def envelope_forms(store: Store) -> set[bytes]:
-    """The prefixes of the first report's stored envelopes."""
+def stored_envelopes(store: Store) -> list[bytes]:
+    """Every stored envelope, undecrypted: each exchange's request, then its answer."""
     with store.database.engine.connect() as conn:
         rows = conn.execute(sa.select(_raw(t.exchanges.c.request_xml),
                                       _raw(t.exchanges.c.response_xml))
-                            .order_by(t.exchanges.c.id).limit(1)).one()
-    return {bytes(value[:len(COMPRESSED_BYTES)]) for value in rows}
+                            .order_by(t.exchanges.c.id)).all()
+    return [bytes(value) for row in rows for value in row]
+
+
+def envelope_forms(store: Store) -> set[bytes]:
+    """The prefixes of the first report's stored envelopes."""
+    return {value[:len(COMPRESSED_BYTES)] for value in stored_envelopes(store)[:2]}
 
 
 def test_large_envelopes_are_compressed_before_they_are_sealed(store: Store) -> None:
@@ -135,16 +140,15 @@ def test_large_envelopes_are_compressed_before_they_are_sealed(store: Store) -> 
         operation="opvragenGewijzigdeVerzuimmeldingen", document_id=None,
         message_id=f"urn:uuid:poll-{n}", request_xml=BIG_XML, response_xml=BIG_XML,
         http_status=200, outcome="ok", started_at=T0, duration_ms=5) for n in range(6)])
+    stored = stored_envelopes(store)
     with store.database.engine.connect() as conn:
-        stored = conn.execute(sa.select(_raw(t.exchanges.c.request_xml),
-                                        _raw(t.exchanges.c.response_xml))).all()
         contents = {bytes(v) for v in conn.execute(sa.select(_raw(t.bijlagen.c.content)))
                     .scalars()}
         read = conn.execute(sa.select(t.exchanges.c.request_xml, t.exchanges.c.response_xml)
                             ).all()
-    assert len(stored) == 7 and set(read) == {(BIG_XML, BIG_XML)}
-    for value in (v for row in stored for v in row):
-        assert bytes(value).startswith(COMPRESSED_BYTES) and len(value) < len(BIG_XML) // 3
+    assert len(stored) == 2 * 7 and set(read) == {(BIG_XML, BIG_XML)}
+    for value in stored:
+        assert value.startswith(COMPRESSED_BYTES) and len(value) < len(BIG_XML) // 3
     assert {c[:len(PREFIX_BYTES)] for c in contents} == {PREFIX_BYTES}   # left as it was
     assert_sealed(store)                 # no marker in any stored value
     with store.database.engine.connect() as conn:
