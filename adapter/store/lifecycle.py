@@ -32,6 +32,7 @@ from adapter.store.accept import (
 from adapter.store.api import Claim, ExchangeRecord, FieldViolation
 from adapter.store.bulk import insert_rows
 from adapter.store.common import as_utc, clip, decode, history, history_many, history_row
+from adapter.store.keylist import in_list
 from adapter.store.outbox import outbox_event, outbox_events
 from adapter.store.registraties import report_context
 from adapter.store.terugmeldingen import adopt_web_report
@@ -45,9 +46,11 @@ _JOINED = sa.select(
     _rep.c.content_hash.label("report_content_hash"),
 ).select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
 
+# The claimed rows with their reports, read in one statement.
+_CLAIMING = _JOINED.where(in_list(_sub.c.id, "ids")).order_by(_sub.c.id)
 # All rows of a claim in one statement (not one per row: on PostgreSQL each row of an
 # executemany is a round of the driver's pipeline).
-_CLAIMED = _sub.update().where(_sub.c.id.in_(sa.bindparam("b_ids", expanding=True))).values(
+_CLAIMED = _sub.update().where(in_list(_sub.c.id, "b_ids")).values(
     state=S.SUBMITTING, attempts=_sub.c.attempts + sa.bindparam("b_counted"),
     updated_at=sa.bindparam("b_now"), claimed_by=sa.bindparam("b_owner"),
     lease_until=sa.bindparam("b_until"))
@@ -130,7 +133,7 @@ def _claim(conn: Connection, ids: list[int], now: datetime, *, count_attempt: bo
            owner: str | None, until: datetime | None) -> list[Claim]:
     if not ids:
         return []
-    rows = conn.execute(_JOINED.where(_sub.c.id.in_(ids)).order_by(_sub.c.id)).all()
+    rows = conn.execute(_CLAIMING, {"ids": ids}).all()
     claims = []
     notes = []
     for row in rows:

@@ -31,6 +31,7 @@ from adapter.store.accept import held_by, new_report_row, new_submission_row, qu
 from adapter.store.api import AcceptResult, ContentCheck, IncomingReport
 from adapter.store.bulk import insert_rows
 from adapter.store.common import content_hash, encode, history_many, history_row, new_document_id
+from adapter.store.keylist import in_list
 from adapter.store.registraties import merged, registraties_by_student
 from adapter.store.students import student_keys
 
@@ -39,13 +40,13 @@ Message = tuple[str, str, str, Sequence[Any]]
 
 _r, _i = t.reports.c, t.inbox_messages.c
 _INBOX_HAS = sa.select(_i.message_id).where(
-    _i.message_id.in_(sa.bindparam("ids", expanding=True)))
+    in_list(_i.message_id, "ids"))
 # Inserted one row after the other (executemany: ids rise in message order), their ids
 # read back by their unique keys: RETURNING in parameter order runs row by row on SQLite.
 _REPORT_IDS = sa.select(_r.id, _r.vendor, _r.brin, _r.source_id).where(
     sa.tuple_(_r.vendor, _r.brin, _r.source_id).in_(sa.bindparam("keys", expanding=True)))
 _SUBMISSION_IDS = sa.select(t.submissions.c.id, t.submissions.c.document_id).where(
-    t.submissions.c.document_id.in_(sa.bindparam("ids", expanding=True)))
+    in_list(t.submissions.c.document_id, "ids"))
 _NEW = AcceptResult(duplicate_message=False, new_reports=1, unchanged_reports=0, rejections=0)
 
 

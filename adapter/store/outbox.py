@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from adapter.domain.model import OutboundEvent
 from adapter.store import schema as t
 from adapter.store.common import insert_ignore, insert_ignore_many
+from adapter.store.keylist import in_list
 
 
 def outbox_event(conn: Connection, *, message_id: str, vendor: str, brin: str, event: str,
@@ -84,9 +85,12 @@ def event_by_message_id(conn: Connection, message_id: str) -> OutboundEvent | No
     return _event(row) if row is not None else None
 
 
+_PUBLISHED = t.outbox.update().where(
+    in_list(t.outbox.c.id, "ids"), t.outbox.c.published_at.is_(None)).values(
+    published_at=sa.bindparam("now"))
+
+
 def mark_published(conn: Connection, outbox_ids: Sequence[int], *, now: datetime) -> None:
     ids = list(outbox_ids)
     for start in range(0, len(ids), 500):
-        conn.execute(t.outbox.update().where(
-            t.outbox.c.id.in_(ids[start:start + 500]), t.outbox.c.published_at.is_(None))
-            .values(published_at=now))
+        conn.execute(_PUBLISHED, {"ids": ids[start:start + 500], "now": now})

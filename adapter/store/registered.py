@@ -24,6 +24,7 @@ from adapter.store import states as S
 from adapter.store.accept import report_update
 from adapter.store.api import Registration
 from adapter.store.common import history_many, history_row
+from adapter.store.keylist import in_list
 from adapter.store.lifecycle import (
     JOINED_WITH_REPORT,
     UnknownSubmission,
@@ -38,19 +39,19 @@ from adapter.store.registraties import registraties_by_student
 from adapter.store.terugmeldingen import WEB
 
 _sub, _rep = t.submissions, t.reports
-_SIDS: sa.BindParameter[list[int]] = sa.bindparam("sids", expanding=True)
 _JOINED_MANY = (sa.select(*JOINED_WITH_REPORT.selected_columns)
                 .select_from(_sub.join(_rep, _sub.c.report_id == _rep.c.id))
-                .where(_sub.c.id.in_(_SIDS)).order_by(_sub.c.id)
+                .where(in_list(_sub.c.id, "sids")).order_by(_sub.c.id)
                 .with_for_update(of=_sub, key_share=True))
 # PostgreSQL's lock order (reports, then submissions), in report id order as a feedback
 # page locks them, so two such transactions cannot deadlock on them.
 _LOCK_REPORTS = (sa.select(_rep.c.id)
-                 .where(_rep.c.id.in_(sa.select(_sub.c.report_id).where(_sub.c.id.in_(_SIDS))))
+                 .where(_rep.c.id.in_(sa.select(_sub.c.report_id)
+                                      .where(in_list(_sub.c.id, "sids"))))
                  .order_by(_rep.c.id).with_for_update(key_share=True))
 _WEB_NUMBERS = sa.select(_rep.c.brin, _rep.c.meldingsnummer).where(
-    _rep.c.origin == WEB, _rep.c.meldingsnummer.in_(sa.bindparam("numbers", expanding=True)))
-_DONE = _sub.update().where(_sub.c.id.in_(_SIDS)).values(
+    _rep.c.origin == WEB, in_list(_rep.c.meldingsnummer, "numbers"))
+_DONE = _sub.update().where(in_list(_sub.c.id, "sids")).values(
     state=S.DONE, last_error=None, updated_at=sa.bindparam("b_now"))
 _REGISTERED = report_update(("duo_status", "laatste_mutatie", "meldingsnummer"))
 

@@ -19,6 +19,7 @@ from adapter.domain.codec import registratie_from_dict
 from adapter.domain.dagspec import merge_days
 from adapter.domain.model import Registratie, Verzuimmelding
 from adapter.store import schema as t
+from adapter.store.keylist import in_list
 from adapter.store.common import decode
 from adapter.store.registraties_bulk import Key, batched
 from adapter.store.students import student_key_for, student_keys
@@ -36,7 +37,7 @@ _OF_STUDENT = (sa.select(_r.payload)
                .order_by(_r.datum, _r.id))
 _OF_STUDENTS = (sa.select(_r.student_key, _r.payload)
                 .where(_r.vendor == sa.bindparam("vendor"), _r.brin == sa.bindparam("brin"),
-                       _r.student_key.in_(sa.bindparam("skeys", expanding=True)))
+                       in_list(_r.student_key, "skeys"))
                 .order_by(_r.datum, _r.id))
 _CONTEXT = sa.select(t.reports.c.vendor, t.reports.c.student_key, t.reports.c.payload).where(
     t.reports.c.id == sa.bindparam("report_id"))

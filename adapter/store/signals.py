@@ -34,6 +34,7 @@ from adapter.domain.signals import SIGNAL_KINDS, Count, ReportPeriod, Signal, ev
 from adapter.store import schema as t
 from adapter.store import states as S
 from adapter.store.common import insert_ignore
+from adapter.store.keylist import in_list
 from adapter.store.outbox import outbox_event
 
 Student = tuple[str, str, str]  # vendor, BRIN, student key
@@ -140,14 +141,15 @@ def _by_student(conn: Connection, students: list[Student], table: sa.Table,
     groups: dict[tuple[str, str], list[str]] = {}
     for vendor, brin, skey in students:
         groups.setdefault((vendor, brin), []).append(skey)
+    query = (sa.select(c.student_key, *columns)
+             .where(c.vendor == sa.bindparam("vendor"), c.brin == sa.bindparam("brin"),
+                    in_list(c.student_key, "skeys"), *where)
+             .order_by(c.student_key, *order))
     out: dict[Student, list[Any]] = {}
     for (vendor, brin), skeys in groups.items():
         for start in range(0, len(skeys), STUDENTS_PER_QUERY):
-            rows = conn.execute(
-                sa.select(c.student_key, *columns)
-                .where(c.vendor == vendor, c.brin == brin,
-                       c.student_key.in_(skeys[start:start + STUDENTS_PER_QUERY]), *where)
-                .order_by(c.student_key, *order)).all()
+            rows = conn.execute(query, {"vendor": vendor, "brin": brin,
+                                        "skeys": skeys[start:start + STUDENTS_PER_QUERY]}).all()
             for row in rows:
                 out.setdefault((vendor, brin, row.student_key), []).append(row)
     return out

@@ -48,6 +48,7 @@ from adapter.store.feedback_page import (
     is_newest,
     state_after,
 )
+from adapter.store.keylist import in_list
 from adapter.store.outbox import outbox_events
 from adapter.store.pseudonyms import need_secret
 from adapter.store.registraties import registraties_by_student, report_context
@@ -92,7 +93,7 @@ _BY_NUMBER = (sa.select(*_REPORT_COLUMNS)
               .where(t.reports.c.meldingsnummer == sa.bindparam("meldingsnummer"))
               .order_by(t.reports.c.id).limit(1).with_for_update(key_share=True))
 _BY_NUMBERS = (sa.select(*_REPORT_COLUMNS)
-               .where(t.reports.c.meldingsnummer.in_(sa.bindparam("numbers", expanding=True)))
+               .where(in_list(t.reports.c.meldingsnummer, "numbers"))
                .order_by(t.reports.c.id).with_for_update(key_share=True))
 _BY_DOCUMENT = (sa.select(*_REPORT_COLUMNS).join(
     t.submissions, t.submissions.c.report_id == t.reports.c.id)

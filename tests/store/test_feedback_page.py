@@ -14,6 +14,7 @@ from adapter.domain.model import Status
 from adapter.store import Store
 from adapter.store import schema as t
 from adapter.store import terugmeldingen
+from adapter.store.bulk import COPY_FROM
 
 from .factories import T0, accept, report
 from .test_feedback import _tm
@@ -21,9 +22,10 @@ from .test_feedback import _tm
 LATER = T0 + timedelta(days=1)
 
 
-def _four_registered(store: Store, group: str) -> None:
-    accept(store, f"m-{group}", *[report(f"{group}{n}", bsn=f"{group}{n}") for n in range(1, 5)])
-    claims = [c for c in store.claim_due(limit=10, now=LATER)
+def _four_registered(store: Store, group: str, count: int = 4) -> None:
+    accept(store, f"m-{group}", *[report(f"{group}{n}", bsn=f"{group}{n}")
+                                  for n in range(1, count + 1)])
+    claims = [c for c in store.claim_due(limit=3 * count, now=LATER)
               if c.melding.source_id.startswith(group)]
     for claim in claims:
         store.mark_registered(claim.submission_id, meldingsnummer=f"{group}-{claim.melding.source_id}",
@@ -138,3 +140,18 @@ def test_feedback_repeating_the_registration_leaves_the_report_row_as_it_is(
     told = [e.source_id for _, e in store.pending_events(limit=50)
             if e.event == "terugmelding" and (e.source_id or "").startswith(group)]
     assert sorted(told) == [f"{group}1", f"{group}2"]
+
+
+def test_a_large_plain_page_stores_each_item_once(store: Store) -> None:
+    # From COPY_FROM rows on, PostgreSQL stores a plain page's terugmeldingen by COPY,
+    # which knows no ON CONFLICT: the items stored already must be left out before.
+    count = COPY_FROM + 3
+    _four_registered(store, "d", count)
+    page = [_tm(f"d-d{n}", Status.B, 3) for n in range(1, count + 1)]
+    assert store.apply_feedback(page, watermark=LATER, name="fb") == count
+    assert store.apply_feedback(page, watermark=LATER, name="fb") == 0      # a repeat
+    page[4] = _tm("d-d5", Status.G, 5)                                      # one newer
+    assert store.apply_feedback(page, watermark=LATER, name="fb") == 1
+    snapshot = _snapshot(store, "d")
+    assert len(snapshot["terugmeldingen"]) == count + 1
+    assert [status for _, status, _ in snapshot["reports"]] == ["B"] * 4 + ["G"] + ["B"] * 4
