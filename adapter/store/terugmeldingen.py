@@ -99,6 +99,10 @@ _BY_DOCUMENT = (sa.select(*_REPORT_COLUMNS).join(
     t.submissions, t.submissions.c.report_id == t.reports.c.id)
     .where(t.submissions.c.document_id == sa.bindparam("document_id"))
     .limit(1).with_for_update(of=t.reports, key_share=True))
+_BY_DOCUMENTS = (sa.select(*_REPORT_COLUMNS, t.submissions.c.document_id.label("page_document"))
+                 .join(t.submissions, t.submissions.c.report_id == t.reports.c.id)
+                 .where(in_list(t.submissions.c.document_id, "documents"))
+                 .order_by(t.reports.c.id).with_for_update(of=t.reports, key_share=True))
 
 
 def _page_reports(conn: Connection, items: Sequence[Terugmelding]
@@ -106,12 +110,21 @@ def _page_reports(conn: Connection, items: Sequence[Terugmelding]
     """The reports a page names, by meldingsnummer (the first by id, as
     :func:`_report_for` finds it; locked in id order), and the registrations of our
     own ones' students, by (vendor, BRIN, student key): a few statements per page
-    instead of two per item."""
+    instead of two per item.
+
+    An item whose meldingsnummer no report holds yet is looked up by its document id,
+    as :func:`_report_for` would: in a burst DUO's feed names reports whose answer the
+    submitter has not stored yet (its write-behind), and the page can still be plain."""
     numbers = sorted({item.meldingsnummer for item in items})
     known: dict[str, sa.Row[Any]] = {}
     for batch in batched(numbers):
         for row in conn.execute(_BY_NUMBERS, {"numbers": list(batch)}):
             known.setdefault(row.meldingsnummer, row)
+    numbered = {item.identificatiecode_bedrijfsdocument: item.meldingsnummer for item in items
+                if item.meldingsnummer not in known and item.identificatiecode_bedrijfsdocument}
+    for batch in batched(sorted(numbered)):
+        for row in conn.execute(_BY_DOCUMENTS, {"documents": list(batch)}):
+            known.setdefault(numbered[row.page_document], row)
     students: dict[tuple[str, str], set[str]] = {}
     for row in known.values():
         if row.origin != WEB:
@@ -121,6 +134,16 @@ def _page_reports(conn: Connection, items: Sequence[Terugmelding]
         found = registraties_by_student(conn, vendor, brin, skeys)
         regs.update({(vendor, brin, skey): found.get(skey, []) for skey in skeys})
     return known, regs
+
+
+def _plain(items: Sequence[Terugmelding], known: dict[str, sa.Row[Any]]) -> bool:
+    """Whether the page can be applied set-based (:mod:`adapter.store.feedback_page`):
+    each item another meldingsnummer and another of our own reports."""
+    numbers = [item.meldingsnummer for item in items]
+    if len(set(numbers)) < len(numbers) or not all(
+            number in known and known[number].origin == ADAPTER for number in numbers):
+        return False
+    return len({known[number].id for number in numbers}) == len(numbers)
 
 
 ADAPTER, WEB = "adapter", "web"
@@ -203,9 +226,7 @@ def apply_feedback(conn: Connection, items: Sequence[Terugmelding], *, watermark
     new_events = 0
     vendors: dict[str, str] = {}
     known, regs = _page_reports(conn, items)
-    numbers = [item.meldingsnummer for item in items]
-    if len(set(numbers)) == len(numbers) and all(
-            number in known and known[number].origin == ADAPTER for number in numbers):
+    if _plain(items, known):
         new_events = apply_plain_page(conn, items, known, regs, now=now)
         set_watermark(conn, name, as_utc(watermark))
         return new_events

@@ -4,6 +4,7 @@ with what the item-by-item path leaves (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -155,3 +156,43 @@ def test_a_large_plain_page_stores_each_item_once(store: Store) -> None:
     snapshot = _snapshot(store, "d")
     assert len(snapshot["terugmeldingen"]) == count + 1
     assert [status for _, status, _ in snapshot["reports"]] == ["B"] * 4 + ["G"] + ["B"] * 4
+
+
+def _in_flight_page(store: Store, group: str) -> list[int]:
+    """Three reports registered and one whose answer is not stored yet (still claimed):
+    DUO's feed names all four, the last by a meldingsnummer no report holds yet."""
+    accept(store, f"m-{group}", *[report(f"{group}{n}", bsn=f"{group}{n}") for n in range(1, 5)])
+    claims = sorted((c for c in store.claim_due(limit=12, now=LATER)
+                     if c.melding.source_id.startswith(group)),
+                    key=lambda c: c.melding.source_id)
+    for claim in claims[:3]:
+        store.mark_registered(claim.submission_id, meldingsnummer=f"{group}-{claim.melding.source_id}",
+                              status="R", laatste_mutatie=T0 + timedelta(hours=2))
+    store.mark_published([i for i, e in store.pending_events(limit=50) if e.event == "registered"])
+    page = [_tm(f"{group}-{group}{n}", Status.B, 3) for n in range(1, 4)]
+    page.append(replace(_tm(f"{group}-new", Status.R, 2),
+                        identificatiecode_bedrijfsdocument=claims[3].document_id))
+    return [store.apply_feedback(page, watermark=LATER, name="fb")]
+
+
+def test_a_page_naming_a_report_not_stored_yet_is_plain(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by its document id, as item by item finds it: the page stays set-based.
+    calls: list[int] = []
+    real = terugmeldingen.apply_plain_page
+
+    def spy(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(terugmeldingen, "apply_plain_page", spy)
+    assert _in_flight_page(store, "e") == [4]
+    assert calls == [1]
+    with monkeypatch.context() as item_by_item:
+        item_by_item.setattr(terugmeldingen, "ADAPTER", "nobody's")
+        assert _in_flight_page(store, "f") == [4]
+    assert calls == [1]
+    plain, one_by_one = _snapshot(store, "e"), _snapshot(store, "f")
+    assert plain["reports"][3][1:] == ("R", T0 + timedelta(hours=2))  # the feed's status
+    assert len(plain["terugmeldingen"]) == 4
+    assert plain == one_by_one
