@@ -72,8 +72,8 @@ def _snapshot(store: Store, group: str) -> dict[str, Any]:
     }
 
 
-def test_a_plain_page_leaves_what_item_by_item_leaves(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def plain_pages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one for each page applied set-based from now on."""
     calls: list[int] = []
     real = terugmeldingen.apply_plain_page
 
@@ -82,6 +82,12 @@ def test_a_plain_page_leaves_what_item_by_item_leaves(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(terugmeldingen, "apply_plain_page", spy)
+    return calls
+
+
+def test_a_plain_page_leaves_what_item_by_item_leaves(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = plain_pages(monkeypatch)
     _four_registered(store, "a")
     assert _apply_pages(store, "a") == [1, 3]
     assert len(calls) == 2                              # both pages set-based
@@ -178,14 +184,7 @@ def _in_flight_page(store: Store, group: str) -> list[int]:
 def test_a_page_naming_a_report_not_stored_yet_is_plain(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # Found by its document id, as item by item finds it: the page stays set-based.
-    calls: list[int] = []
-    real = terugmeldingen.apply_plain_page
-
-    def spy(*args: Any, **kwargs: Any) -> int:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(terugmeldingen, "apply_plain_page", spy)
+    calls = plain_pages(monkeypatch)
     assert _in_flight_page(store, "e") == [4]
     assert calls == [1]
     with monkeypatch.context() as item_by_item:
