@@ -4,11 +4,10 @@ A page is plain when each item names a different meldingsnummer and another of o
 reports (found by its meldingsnummer or, while the submitter has not stored the
 registration's answer yet, by its document id), read up front
 (``terugmeldingen._page_reports``): then no item needs to see what an earlier one of
-the page wrote, and the page's writes are one
-statement per table. The result is that of the item-by-item path: a terugmelding
-row, a history row and (for the newest mutation, when it changes them) the report's
-status and stamp per new item, a ``terugmelding`` event each, in item order; an item
-already stored is left out.
+the page wrote, and the page's writes are one statement per table. The result is that
+of the item-by-item path: a terugmelding row, a history row and (for the newest
+mutation, when it changes them) the report's status and stamp per new item, a
+``terugmelding`` event each, in item order; an item already stored is left out.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from adapter.domain.codec import registratie_from_dict
 from adapter.domain.dagspec import merge_days
 from adapter.domain.model import Registratie, Verzuimmelding
 from adapter.store import schema as t
-from adapter.store.keylist import in_list
 from adapter.store.common import decode
+from adapter.store.keylist import in_list
 from adapter.store.registraties_bulk import Key, batched
 from adapter.store.students import student_key_for, student_keys
 
