@@ -69,7 +69,7 @@ reports = sa.Table(
     sa.Column("vendor", sa.String(64), nullable=False),
     sa.Column("brin", sa.String(16), nullable=False),
     sa.Column("source_id", sa.String(255), nullable=False),
-    sa.Column("student_key", sa.String(64), nullable=False, index=True),
+    sa.Column("student_key", sa.String(64), nullable=False),
     sa.Column("verzuimsoort", sa.String(8), nullable=False),
     sa.Column("payload", EncryptedJSON(), nullable=False),
     sa.Column("record", EncryptedJSON()),
@@ -86,6 +86,8 @@ reports = sa.Table(
     _ts("duo_purged_at", nullable=True),
     sa.UniqueConstraint("vendor", "brin", "source_id", name="uq_reports_business_key"),
     sa.Index("ix_reports_updated_at", "updated_at"),        # the signaler's changes (0011)
+    # A school's reports of some students (the signaler, intake, retention) (0014).
+    sa.Index("ix_reports_student", "vendor", "brin", "student_key"),
 )
 
 registraties = sa.Table(

@@ -11,17 +11,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from adapter.store import Store
+from adapter.domain.calendar import Calendars, SchoolCalendar
+from adapter.domain.model import Registratie, Student
+from adapter.store import IncomingRegistratie, Store
 
 from .conftest import TEST_STUDENT_SECRET
 from .factories import T0, accept, report
+
+CALENDARS = Calendars(default=SchoolCalendar.build(region="midden"))
 
 
 @pytest.fixture()
@@ -80,6 +84,34 @@ def test_the_signalers_changes_read_an_index(sqlite_store: Store) -> None:
     assert any("SEARCH reports USING INDEX ix_reports_updated_at" in s for s in plan), plan
     assert any("SEARCH registraties USING INDEX ix_registraties_updated_at" in s
                for s in plan), plan
+
+
+def _reports_by_student(plans: list[tuple[str, list[str]]]) -> list[list[str]]:
+    """The plans of the statements that read a school's reports of some students."""
+    return [plan for sql, plan in plans
+            if "FROM reports" in sql and "reports.student_key IN" in sql]
+
+
+def test_a_schools_reports_of_some_students_are_found_by_student(
+        sqlite_store: Store) -> None:
+    """The signaler and the registrations' intake read a school's reports of a few
+    students: through the student's index, not the business key's (``vendor, brin``),
+    which reads every report of the school (0014: the signaler took 3.1 ms per report
+    through a backlog of 100,000)."""
+    for i in range(30):
+        accept(sqlite_store, f"m-{i}", report(f"r{i}", bsn=f"{100000000 + i:09d}"))
+    [student] = sqlite_store.signal_students()[:1]
+    accept(sqlite_store, "m-other", report("r-other", brin="00BB"))
+    with query_plans(sqlite_store) as plans:
+        sqlite_store.evaluate_signals([student], calendars=CALENDARS, today=T0.date())
+        accept(sqlite_store, "m-reg", IncomingRegistratie(vendor="acme", registratie=Registratie(
+            source_id="g1", brin="00AA", student=Student(bsn="100000001"),
+            datum=date(2025, 2, 3), lesuren=(1, 2))))
+    read = _reports_by_student(plans)
+    assert len(read) == 2, [sql for sql, _plan in plans]   # the signaler, the intake
+    for plan in read:
+        assert any("USING INDEX ix_reports_student (vendor=? AND brin=? AND student_key=?)"
+                   in step for step in plan), plan
 
 
 def _driver(conn: sa.Connection) -> Any:
