@@ -39,6 +39,11 @@ _OF_STUDENTS = (sa.select(_r.student_key, _r.payload)
                 .where(_r.vendor == sa.bindparam("vendor"), _r.brin == sa.bindparam("brin"),
                        in_list(_r.student_key, "skeys"))
                 .order_by(_r.datum, _r.id))
+_REPORTS_OF_STUDENTS = (sa.select(t.reports)
+                        .where(t.reports.c.vendor == sa.bindparam("vendor"),
+                               t.reports.c.brin == sa.bindparam("brin"),
+                               in_list(t.reports.c.student_key, "skeys"))
+                        .order_by(t.reports.c.id).with_for_update(key_share=True))
 _CONTEXT = sa.select(t.reports.c.vendor, t.reports.c.student_key, t.reports.c.payload).where(
     t.reports.c.id == sa.bindparam("report_id"))
 
@@ -76,16 +81,14 @@ def refresh_reports(conn: Connection, touched: Iterable[Key], *,
     then the registrations of up to :data:`REFRESH_STUDENTS` students of those
     reports per query, so memory holds a few students' registrations at a time.
     """
-    rp = t.reports.c
     students: dict[tuple[str, str], list[str]] = {}
     for vendor, brin, skey in sorted(set(touched)):
         students.setdefault((vendor, brin), []).append(skey)
     rows: list[Row[Any]] = []
     for (vendor, brin), skeys in students.items():
         for batch in batched(skeys):
-            rows += conn.execute(sa.select(t.reports).where(
-                rp.vendor == vendor, rp.brin == brin, rp.student_key.in_(batch))
-                .order_by(rp.id).with_for_update(key_share=True)).all()
+            rows += conn.execute(_REPORTS_OF_STUDENTS, {
+                "vendor": vendor, "brin": brin, "skeys": list(batch)}).all()
     rows = sorted((row for row in rows if (row.vendor, row.brin, row.source_id) not in skip),
                   key=lambda row: (row.vendor, row.brin, row.student_key, row.id))
     for group in _by_students(rows):

@@ -111,14 +111,9 @@ def evaluate_students(conn: Connection, students: Iterable[Student], *, calendar
     wanted = list(students)
     # Three statements per group of students (not three per student): their
     # registrations, their standing reports and their stored signals.
-    regs_of = _by_student(conn, wanted, t.registraties, t.registraties.c.payload,
-                          order=(t.registraties.c.datum, t.registraties.c.id))
-    r = t.reports.c
-    reports_of = _by_student(conn, wanted, t.reports, r.payload, order=(r.id,), where=(
-        r.origin == "adapter", r.state.in_((S.QUEUED, S.REGISTERED, S.HELD))))
-    c = t.signals.c
-    signals_of = _by_student(conn, wanted, t.signals, c.situation, c.state, order=(c.id,),
-                             where=(c.signaal.in_(SIGNAL_KINDS),))  # the rules' own kinds
+    regs_of = _by_student(conn, wanted, _REGISTRATIES)
+    reports_of = _by_student(conn, wanted, _STANDING_REPORTS)
+    signals_of = _by_student(conn, wanted, _SIGNALS)
     for student in wanted:
         regs = [registratie_from_dict(dict(row.payload)) for row in regs_of.get(student, ())]
         periods = [_period(row.payload) for row in reports_of.get(student, ())]
@@ -132,19 +127,37 @@ def evaluate_students(conn: Connection, students: Iterable[Student], *, calendar
     return out
 
 
-def _by_student(conn: Connection, students: list[Student], table: sa.Table,
-                *columns: sa.ColumnElement[Any], order: tuple[sa.ColumnElement[Any], ...],
-                where: tuple[sa.ColumnElement[bool], ...] = ()) -> dict[Student, list[Any]]:
-    """``columns`` of ``table``'s rows per student, in ``order``: one query per vendor,
-    BRIN and :data:`STUDENTS_PER_QUERY` students."""
+def _per_student(table: sa.Table, *columns: sa.ColumnElement[Any],
+                 order: tuple[sa.ColumnElement[Any], ...],
+                 where: tuple[sa.ColumnElement[bool], ...] = ()) -> sa.Select[Any]:
+    """``columns`` of ``table``'s rows of some students of one school (parameters
+    ``vendor``, ``brin``, ``skeys``), by student and then ``order``."""
     c = table.c
+    return (sa.select(c.student_key, *columns)
+            .where(c.vendor == sa.bindparam("vendor"), c.brin == sa.bindparam("brin"),
+                   in_list(c.student_key, "skeys"), *where)
+            .order_by(c.student_key, *order))
+
+
+# Built once (a round runs them per group of students): no statement built per call.
+_REGISTRATIES = _per_student(t.registraties, t.registraties.c.payload,
+                             order=(t.registraties.c.datum, t.registraties.c.id))
+_STANDING_REPORTS = _per_student(
+    t.reports, t.reports.c.payload, order=(t.reports.c.id,),
+    where=(t.reports.c.origin == "adapter",
+           t.reports.c.state.in_((S.QUEUED, S.REGISTERED, S.HELD))))
+_SIGNALS = _per_student(t.signals, t.signals.c.situation, t.signals.c.state,
+                        order=(t.signals.c.id,),
+                        where=(t.signals.c.signaal.in_(SIGNAL_KINDS),))  # the rules' own kinds
+
+
+def _by_student(conn: Connection, students: list[Student],
+                query: sa.Select[Any]) -> dict[Student, list[Any]]:
+    """``query``'s rows (see :func:`_per_student`) per student: one statement per
+    vendor, BRIN and :data:`STUDENTS_PER_QUERY` students."""
     groups: dict[tuple[str, str], list[str]] = {}
     for vendor, brin, skey in students:
         groups.setdefault((vendor, brin), []).append(skey)
-    query = (sa.select(c.student_key, *columns)
-             .where(c.vendor == sa.bindparam("vendor"), c.brin == sa.bindparam("brin"),
-                    in_list(c.student_key, "skeys"), *where)
-             .order_by(c.student_key, *order))
     out: dict[Student, list[Any]] = {}
     for (vendor, brin), skeys in groups.items():
         for start in range(0, len(skeys), STUDENTS_PER_QUERY):

@@ -83,8 +83,9 @@ def _report_for(conn: Connection, item: Terugmelding,
     report = conn.execute(_BY_NUMBER, {"meldingsnummer": item.meldingsnummer}).first()
     if report is not None or not item.identificatiecode_bedrijfsdocument:
         return report
-    return conn.execute(_BY_DOCUMENT, {
-        "document_id": item.identificatiecode_bedrijfsdocument}).first()
+    # A document id is one submission's (unique): one row at most.
+    return conn.execute(_BY_DOCUMENTS, {
+        "documents": [item.identificatiecode_bedrijfsdocument]}).first()
 
 
 # Built once; without ``record`` (the SIS's own version, not needed here: not decrypted).
@@ -95,14 +96,11 @@ _BY_NUMBER = (sa.select(*_REPORT_COLUMNS)
 _BY_NUMBERS = (sa.select(*_REPORT_COLUMNS)
                .where(in_list(t.reports.c.meldingsnummer, "numbers"))
                .order_by(t.reports.c.id).with_for_update(key_share=True))
-_BY_DOCUMENT = (sa.select(*_REPORT_COLUMNS).join(
-    t.submissions, t.submissions.c.report_id == t.reports.c.id)
-    .where(t.submissions.c.document_id == sa.bindparam("document_id"))
-    .limit(1).with_for_update(of=t.reports, key_share=True))
-_BY_DOCUMENTS = (sa.select(*_REPORT_COLUMNS, t.submissions.c.document_id.label("page_document"))
-                 .join(t.submissions, t.submissions.c.report_id == t.reports.c.id)
-                 .where(in_list(t.submissions.c.document_id, "documents"))
-                 .order_by(t.reports.c.id).with_for_update(of=t.reports, key_share=True))
+_BY_DOCUMENTS: sa.Select[Any] = (
+    sa.select(*_REPORT_COLUMNS, t.submissions.c.document_id.label("page_document"))
+    .join(t.submissions, t.submissions.c.report_id == t.reports.c.id)
+    .where(in_list(t.submissions.c.document_id, "documents"))
+    .order_by(t.reports.c.id).with_for_update(of=t.reports, key_share=True))
 
 
 def _page_reports(conn: Connection, items: Sequence[Terugmelding]
