@@ -143,16 +143,26 @@ def report_context(conn: Connection, report_id: int, *, row: Any = None,
         row = conn.execute(_CONTEXT, {"report_id": report_id}).first()
         if row is None:
             return {}
-    melding = decode(row.payload)
     # The report's own student key: it was resolved (aliases included) when stored.
     if regs is None:
-        regs = registraties_of(conn, row.vendor, melding.brin, row.student_key)
-    merged_ids = merge_days(melding, regs)[1] if regs else ()
+        regs = registraties_of(conn, row.vendor, row.payload["brin"], row.student_key)
+    if not regs:
+        # Nothing to merge: the stored payload (melding_to_dict's form) names the fields
+        # as the event carries them, without decoding the whole report (runs per event).
+        payload = row.payload
+        return _context(payload["verzuimsoort"], payload["begindatum"],
+                        payload.get("einddatum"),
+                        (payload.get("student") or {}).get("leerlingnummer"), ())
+    melding = decode(row.payload)
+    return _context(melding.verzuimsoort.value, melding.begindatum.isoformat(),
+                    melding.einddatum.isoformat() if melding.einddatum else None,
+                    melding.student.leerlingnummer, merge_days(melding, regs)[1])
+
+
+def _context(verzuimsoort: str, begindatum: str, einddatum: str | None,
+             leerlingnummer: str | None, registratie_ids: Iterable[str]) -> dict[str, Any]:
     context: dict[str, Any] = {
-        "verzuimsoort": melding.verzuimsoort.value,
-        "begindatum": melding.begindatum.isoformat(),
-        "einddatum": melding.einddatum.isoformat() if melding.einddatum else None,
-        "leerlingnummer": melding.student.leerlingnummer,
-        "registratie_ids": list(merged_ids),
+        "verzuimsoort": verzuimsoort, "begindatum": begindatum, "einddatum": einddatum,
+        "leerlingnummer": leerlingnummer, "registratie_ids": list(registratie_ids),
     }
     return {k: v for k, v in context.items() if v not in (None, [])}

@@ -115,3 +115,28 @@ def test_a_registration_does_not_revive_a_rejected_report(store: Store) -> None:
     result = accept(store, "m-2", reg("w9", 5, (1,)))
     assert result.updated_reports == 0
     assert store.claim_due(limit=5, now=LATER + timedelta(days=2)) == []
+
+
+def test_a_report_context_without_registrations_reads_the_payload_as_decoding_it_would() -> None:
+    """Without registrations the context comes from the stored payload, undecoded: the
+    same fields and values as from the decoded report, for reports with and without
+    einddatum and leerlingnummer."""
+    from types import SimpleNamespace
+
+    from adapter.store.common import decode, encode
+    from adapter.store.registraties import report_context
+
+    for record in (melding("a"), melding("b", einddatum=date(2025, 2, 14)),
+                   melding("c", student=STUDENT, einddatum=date(2025, 2, 14))):
+        payload = encode(record)
+        fast = report_context(None, 1, regs=[], row=SimpleNamespace(  # type: ignore[arg-type]
+            vendor="acme", student_key="k", payload=payload))
+        decoded = decode(payload)
+        expected = {"verzuimsoort": decoded.verzuimsoort.value,
+                    "begindatum": decoded.begindatum.isoformat()}
+        if decoded.einddatum:
+            expected["einddatum"] = decoded.einddatum.isoformat()
+        if decoded.student.leerlingnummer:
+            expected["leerlingnummer"] = decoded.student.leerlingnummer
+        assert fast == expected
+    assert "leerlingnummer" in fast and "einddatum" in fast   # the last one had both
