@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 from adapter.domain.model import Registratie, Student, Verzuimdag
 from adapter.store import IncomingRegistratie, IncomingReport, Store
-from adapter.store.common import decode
+from adapter.store.common import decode, encode
+from adapter.store.registraties import report_context
 
 from .factories import T0, accept, melding
 
@@ -121,11 +123,6 @@ def test_a_report_context_without_registrations_reads_the_payload_as_decoding_it
     """Without registrations the context comes from the stored payload, undecoded: the
     same fields and values as from the decoded report, for reports with and without
     einddatum and leerlingnummer."""
-    from types import SimpleNamespace
-
-    from adapter.store.common import decode, encode
-    from adapter.store.registraties import report_context
-
     for record in (melding("a"), melding("b", einddatum=date(2025, 2, 14)),
                    melding("c", student=STUDENT, einddatum=date(2025, 2, 14))):
         payload = encode(record)
