@@ -60,16 +60,11 @@ from adapter.store.common import as_utc, utcnow
 from adapter.store.crypto import Cipher
 from adapter.store.engine import Database
 from adapter.store.keyfiles import default_student_secret
+from adapter.store.planner import PlannerStatistics
 from adapter.store.pseudonyms import StudentKeySecret
-from adapter.store.registraties_bulk import keep_statistics
 from adapter.store.students import check_secret
 
 log = structlog.get_logger(__name__)
-#: Tables whose statistics ``accept`` keeps current on PostgreSQL.
-_GROWING = ("registraties", "reports")
-#: PostgreSQL: the claim's table is analysed when this process queued this many
-#: submissions, plus half those pending at its last analysis (:meth:`Store._keep_claim_plan`).
-CLAIM_STATS_EVERY = 200
 
 
 class Store:
@@ -81,8 +76,7 @@ class Store:
         self.replica = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
         #: How long a claim holds unless renewed (the daemon sets ``store.claim_lease_seconds``).
         self.claim_lease = timedelta(seconds=60)
-        self._queued_unanalysed = 0
-        self._analyse_after = CLAIM_STATS_EVERY
+        self._planner = PlannerStatistics(db)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, cipher: Cipher | None = None,
@@ -160,40 +154,12 @@ class Store:
                                    agreements=agreements)
                     for message_id, vendor, routing_key, items in messages]
         results = self._db.run("accept", work)
-        if self._db.dialect == "postgresql" and any(
-                isinstance(item, IncomingRegistratie) for *_, items in messages for item in items):
-            # Keep the planner's statistics up with a table growing by whole exports.
-            self._db.run("analyze", lambda conn: keep_statistics(conn, _GROWING))
-        self._keep_claim_plan(sum(r.new_reports + r.updated_reports for r in results))
+        self._planner.after_accept(results)
         for (message_id, vendor, _, _), result in zip(messages, results):
             log.debug("message_stored", message_id=message_id, vendor=vendor,
                       duplicate=result.duplicate_message, new=result.new_reports,
                       updated=result.updated_reports, rejections=result.rejections)
         return results
-
-    def _keep_claim_plan(self, queued: int) -> None:
-        """PostgreSQL: ``ANALYZE submissions`` while a burst of submissions is queued.
-
-        The claim (one due submission per student, oldest first) walks the pending
-        rows in id order only when the planner knows there are many. While its
-        statistics say there are few (a new table, or a history of registered rows
-        before a burst) it reads and sorts every pending row and probes each one's
-        student: 200 ms per claim at 3,000 pending, against 0.1 ms. Autovacuum comes
-        a minute or more later, and never for a burst small beside the table. So once
-        this process queued :data:`CLAIM_STATS_EVERY` submissions plus half as many as
-        were pending at its last ``ANALYZE`` (a sample, not a scan), it analyses again,
-        in a transaction of its own after the intake's commit. The count is this
-        process's own: the cumulative statistics of the server lag by a second or more.
-        """
-        if self._db.dialect != "postgresql":
-            return
-        self._queued_unanalysed += queued
-        if self._queued_unanalysed < self._analyse_after:
-            return
-
-        pending = self._db.run("analyze", _life.analyse_for_claims)
-        self._queued_unanalysed = 0
-        self._analyse_after = CLAIM_STATS_EVERY + pending // 2
 
     def clone(self, report_id: int, *, begindatum: date | None = None,
               einddatum: date | None = None, today: date,

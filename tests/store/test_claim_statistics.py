@@ -1,9 +1,11 @@
-"""PostgreSQL: the claim's table gets fresh planner statistics while a burst is queued
-(``Store._keep_claim_plan``), so the claim walks the pending rows in id order instead
-of reading and sorting every one of them (200 ms per claim at 3,000 pending)."""
+"""PostgreSQL: the claim's table and the reports get fresh planner statistics while a
+burst is queued (``adapter.store.planner``), so the claim walks the pending rows in id
+order instead of reading and sorting every one of them (200 ms per claim at 3,000
+pending), and a look-up of reports by student reads those students' rows only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +13,8 @@ import sqlalchemy as sa
 
 from adapter.store import IncomingReport, Store
 from adapter.store.crypto import Cipher
-from adapter.store.store import CLAIM_STATS_EVERY
+from adapter.store.planner import CLAIM_STATS_EVERY
+from adapter.store.registraties_bulk import STALE_ROWS
 
 from .conftest import TEST_KEY, TEST_STUDENT_SECRET, _empty
 from .factories import melding
@@ -77,3 +80,25 @@ def test_the_next_analysis_waits_for_half_the_pending_rows_more(pg_store: Store)
     assert _planner_rows(pg_store) == first
     _queue(pg_store, 9000, 1)                     # ...and with the one that reaches it
     assert _planner_rows(pg_store) == next_at
+
+
+def _school_rows_planned(store: Store) -> int:
+    """How many of the school's reports the planner expects ``vendor = ? AND brin = ?``
+    to match (what decides whether a look-up by student uses the student's index)."""
+    with store.database.read("t") as conn:
+        plan = conn.execute(sa.text("EXPLAIN SELECT id FROM reports "
+                                    "WHERE vendor = 'acme' AND brin = '00AA'")).scalars().first()
+    found = re.search(r"rows=(\d+)", plan or "")
+    assert found, plan
+    return int(found.group(1))
+
+
+def test_a_burst_of_reports_is_analysed_without_waiting_for_autovacuum(pg_store: Store) -> None:
+    # Without statistics the planner takes vendor and BRIN for selective (one row),
+    # reads the school's every report per look-up by student or business key and
+    # filters them: 10 ms and 5 ms a statement at 3,000 reports, against 0.6 and 0.5.
+    _queue(pg_store, 0, STALE_ROWS - 40)
+    assert _school_rows_planned(pg_store) < 50              # not analysed yet
+    _queue(pg_store, 5000, 80)
+    # Analysed in the intake batch that crossed STALE_ROWS new reports.
+    assert _school_rows_planned(pg_store) >= STALE_ROWS - 40
