@@ -7,16 +7,19 @@ school shares them, and reads the school's every row per look-up:
 
 - the claim (one due submission per student, oldest first) read and sorted every
   pending row and probed each one's student: 200 ms per claim at 3,000 pending,
-  against 0.1 ms;
+  against 0.1 ms. With statistics from before a backlog was worked off (nearly every
+  row pending then) it walked the primary key instead of ``ix_submissions_state_id``
+  and filtered every settled submission: 6-7 ms a claim with 10,000 done, growing
+  with each;
 - the look-ups of reports by student (the signaler's, the registrations' intake) and
   by business key (the intake's) filtered the school's every report: 10 ms and 5 ms
   per statement at 3,000 reports, against 0.6 and 0.5 (docs/performance.md, round 16).
 
 Autovacuum comes a minute or more later, and never for a burst small beside the
-table. So the intake, after each commit, asks :class:`PlannerStatistics` whether a
-table grew enough since its last ``ANALYZE`` (a sample, not a scan), in a transaction
-of its own: inside one holding row locks, two replicas analysing at once could
-deadlock. The counts for ``submissions`` and ``reports`` are this process's own: the
+table. So the intake, after each commit, and the claim, after each claim, ask
+:class:`PlannerStatistics` whether a table changed enough since its last ``ANALYZE``
+(a sample, not a scan), which then runs in a transaction of its own: inside one
+holding row locks, two replicas analysing at once could deadlock. The counts for ``submissions`` and ``reports`` are this process's own: the
 server's cumulative statistics lag by a second or more (up to ten for an idle
 connection), and a burst of 3,000 reports is over in 30. ``registraties`` arrive as
 whole exports, and are judged by the server's counts (:func:`keep_statistics`).
@@ -27,6 +30,7 @@ columns, and nothing is done.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -38,7 +42,7 @@ from adapter.store.engine import Database
 from adapter.store.registraties_bulk import STALE_ROWS, STALE_SHARE, keep_statistics
 
 #: The claim's table is analysed when this process queued this many submissions, plus
-#: half those pending at its last analysis.
+#: half those pending at its last analysis; or claimed this many, plus a fifth of them.
 CLAIM_STATS_EVERY = 200
 
 
@@ -50,13 +54,17 @@ def analyse_reports(conn: Connection) -> int:
 
 
 class PlannerStatistics:
-    """Decides, after each intake commit, which tables to analyse (module docstring).
-    One per :class:`~adapter.store.Store`; called from the intake's thread only."""
+    """Decides, after each intake commit and each claim, which tables to analyse (the
+    module's docstring). One per :class:`~adapter.store.Store`; the intake's and the
+    submitter's threads call it."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._lock = threading.Lock()          # the claims' counts: two threads
         self._queued = 0                       # submissions queued since the last analysis
         self._queued_limit = CLAIM_STATS_EVERY
+        self._claimed = 0                      # and claimed since then
+        self._claimed_limit = CLAIM_STATS_EVERY
         self._reports = 0                      # reports added since the last analysis
         self._reports_limit = STALE_ROWS       # the table's size unknown until analysed
 
@@ -67,7 +75,7 @@ class PlannerStatistics:
         if any(r.registraties for r in results):
             self._db.run("analyze", lambda conn: keep_statistics(conn, ("registraties",)))
         self._keep_reports(sum(r.new_reports for r in results))
-        self._keep_claims(sum(r.new_reports + r.updated_reports for r in results))
+        self._keep_claims(queued=sum(r.new_reports + r.updated_reports for r in results))
 
     def _keep_reports(self, added: int) -> None:
         """``ANALYZE reports`` once this process added :data:`STALE_ROWS` reports plus
@@ -79,12 +87,23 @@ class PlannerStatistics:
         self._reports = 0
         self._reports_limit = STALE_ROWS + int(STALE_SHARE * planned)
 
-    def _keep_claims(self, queued: int) -> None:
+    def after_claims(self, claimed: int) -> None:
+        """Count the submissions a claim took out of ``pending``; analyse if enough."""
+        if self._db.dialect == "postgresql" and claimed:
+            self._keep_claims(claimed=claimed)
+
+    def _keep_claims(self, *, queued: int = 0, claimed: int = 0) -> None:
         """``ANALYZE submissions`` once this process queued :data:`CLAIM_STATS_EVERY`
-        submissions plus half as many as were pending at its last analysis."""
-        self._queued += queued
-        if self._queued < self._queued_limit:
-            return
+        submissions plus half as many as were pending at its last analysis, or claimed
+        :data:`CLAIM_STATS_EVERY` plus a fifth of them: a backlog worked off by a
+        fifth leaves the planner believing nearly every row is still pending."""
+        with self._lock:
+            self._queued += queued
+            self._claimed += claimed
+            if self._queued < self._queued_limit and self._claimed < self._claimed_limit:
+                return
+            self._queued = self._claimed = 0
         pending = self._db.run("analyze", _life.analyse_for_claims)
-        self._queued = 0
-        self._queued_limit = CLAIM_STATS_EVERY + pending // 2
+        with self._lock:
+            self._queued_limit = CLAIM_STATS_EVERY + pending // 2
+            self._claimed_limit = CLAIM_STATS_EVERY + pending // 5

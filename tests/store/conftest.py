@@ -45,6 +45,19 @@ def _empty(url: str) -> None:
         engine.dispose()
 
 
+
+@pytest.fixture
+def pg_store(pg_database: str) -> Iterator[Store]:
+    """A store on this module's PostgreSQL database, emptied first (for the planner's
+    tests, which need PostgreSQL itself)."""
+    _empty(pg_database)
+    store = Store.open(pg_database, cipher=Cipher([TEST_KEY]),
+                       student_secret=TEST_STUDENT_SECRET)
+    try:
+        yield store
+    finally:
+        store.close()
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     """A store URL with an empty store behind it (not yet opened)."""

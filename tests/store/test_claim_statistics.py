@@ -6,29 +6,14 @@ pending), and a look-up of reports by student reads those students' rows only.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
 
 from adapter.store import IncomingReport, Store
-from adapter.store.crypto import Cipher
 from adapter.store.planner import CLAIM_STATS_EVERY
 from adapter.store.registraties_bulk import STALE_ROWS
 
-from .conftest import TEST_KEY, TEST_STUDENT_SECRET, _empty
 from .factories import melding
-
-
-@pytest.fixture
-def pg_store(pg_database: str) -> Iterator[Store]:
-    _empty(pg_database)
-    store = Store.open(pg_database, cipher=Cipher([TEST_KEY]),
-                       student_secret=TEST_STUDENT_SECRET)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _queue(store: Store, first: int, n: int) -> None:
