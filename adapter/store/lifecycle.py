@@ -80,7 +80,9 @@ def _queries(state: str) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """Due submissions in ``state``, oldest first (``pending``: at most one per student,
     the student's oldest): a peek without locks and the claim's locking select. Built
     once with bind parameters ``now`` and ``limit``: the claim loop runs them often."""
-    query = sa.select(_sub.c.id).where(_sub.c.state == state,
+    # The state as a constant, not a parameter: a prepared statement's generic plan
+    # may then use ix_submissions_pending, a partial index (migration 0015).
+    query = sa.select(_sub.c.id).where(_sub.c.state == sa.literal_column(f"'{state}'"),
                                        _sub.c.next_attempt_at <= sa.bindparam("now"))
     if state == S.PENDING:
         older = _sub.alias("older")
@@ -334,7 +336,8 @@ def mark_failed(conn: Connection, submission_id: int, *, reason: str, now: datet
                          "report_failed", submission_id=submission_id)
     outbox_event(conn, message_id=f"failed:{row.document_id}", vendor=row.vendor,
                  brin=row.brin, event="failed", source_id=row.source_id, at=now, data={
-                     **report_context(conn, row.report_id), "reason": reason, "attempts": row.attempts, "operation": row.operation})
+                     **report_context(conn, row.report_id), "reason": reason,
+                     "attempts": row.attempts, "operation": row.operation})
 
 
 def retry_later(conn: Connection, submission_id: int, *, at: datetime, error: str,

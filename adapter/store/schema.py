@@ -129,8 +129,11 @@ submissions = sa.Table(
     # the replica holding a ``submitting`` row and until when (adapter.store.leases)
     sa.Column("claimed_by", sa.String(64)),
     _ts("lease_until", nullable=True),
-    # The claim walks a state's rows in id order (0011).
+    # The claim walks a state's rows in id order (0011); pending ones in an index of
+    # their own, so no statistics can send it through the settled ones (0015).
     sa.Index("ix_submissions_state_id", "state", "id"),
+    sa.Index("ix_submissions_pending", "id", postgresql_where=sa.text("state = 'pending'"),
+             sqlite_where=sa.text("state = 'pending'")),
 )
 
 report_history = sa.Table(

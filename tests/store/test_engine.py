@@ -31,7 +31,7 @@ def test_migrations_twice_are_a_no_op(store_url: str) -> None:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             head = ScriptDirectory.from_config(config).get_current_head()
-            assert head == "0014"
+            assert head == "0015"
             assert MigrationContext.configure(conn).get_current_revision() == head
             assert set(sa.inspect(conn).get_table_names()) >= set(metadata.tables)
         assert len(second.list_reports()) == 1
