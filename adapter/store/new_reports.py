@@ -41,10 +41,13 @@ Message = tuple[str, str, str, Sequence[Any]]
 _r, _i = t.reports.c, t.inbox_messages.c
 _INBOX_HAS = sa.select(_i.message_id).where(
     in_list(_i.message_id, "ids"))
-# Inserted one row after the other (executemany: ids rise in message order), their ids
-# read back by their unique keys: RETURNING in parameter order runs row by row on SQLite.
-_REPORT_IDS = sa.select(_r.id, _r.vendor, _r.brin, _r.source_id).where(
-    sa.tuple_(_r.vendor, _r.brin, _r.source_id).in_(sa.bindparam("keys", expanding=True)))
+# Reports by business key, a school at a time: one statement text for any number of
+# keys on PostgreSQL (the source ids one array), which psycopg prepares and the server
+# plans once. A ``(vendor, brin, source_id) IN (…)`` of 32 keys took 96 parameters, a
+# new text per length, and 1.3 ms of the server's planning each time (round 16).
+_BY_SCHOOL = sa.select(_r.id, _r.source_id).where(
+    _r.vendor == sa.bindparam("vendor"), _r.brin == sa.bindparam("brin"),
+    in_list(_r.source_id, "source_ids"))
 _SUBMISSION_IDS = sa.select(t.submissions.c.id, t.submissions.c.document_id).where(
     in_list(t.submissions.c.document_id, "ids"))
 _NEW = AcceptResult(duplicate_message=False, new_reports=1, unchanged_reports=0, rejections=0)
@@ -63,8 +66,7 @@ def accept_new(conn: Connection, messages: Sequence[Message], *, now: datetime,
     keys = [(r.vendor, r.melding.brin, r.melding.source_id) for r in reports]
     if len(set(keys)) < len(keys) or conn.execute(_INBOX_HAS, {"ids": ids}).first():
         return None
-    if conn.execute(sa.select(_r.id).where(
-            sa.tuple_(_r.vendor, _r.brin, _r.source_id).in_(keys)).limit(1)).first():
+    if _report_ids(conn, keys):
         return None
     skeys = _student_keys(conn, reports, now)
     contents = _merged(conn, reports, skeys)
@@ -75,6 +77,20 @@ def accept_new(conn: Connection, messages: Sequence[Message], *, now: datetime,
             return None
     _write(conn, messages, reports, contents, skeys, now)
     return [_NEW] * len(messages)
+
+
+def _report_ids(conn: Connection, keys: Sequence[tuple[str, str, str]]
+                ) -> dict[tuple[str, str, str], int]:
+    """The stored reports among business keys ``(vendor, brin, source_id)``, by key."""
+    schools: dict[tuple[str, str], list[str]] = {}
+    for vendor, brin, source_id in keys:
+        schools.setdefault((vendor, brin), []).append(source_id)
+    found: dict[tuple[str, str, str], int] = {}
+    for (vendor, brin), source_ids in schools.items():
+        for row in conn.execute(_BY_SCHOOL, {"vendor": vendor, "brin": brin,
+                                             "source_ids": source_ids}):
+            found[(vendor, brin, row.source_id)] = row.id
+    return found
 
 
 def _lone_report(items: Sequence[Any]) -> IncomingReport | None:
@@ -122,8 +138,10 @@ def _write(conn: Connection, messages: Sequence[Message], reports: list[Incoming
         new_report_row(r.vendor, m, r.melding, skey, payload, digest, S.QUEUED, now)
         for r, m, skey, payload, digest in zip(reports, contents, skeys, payloads, digests)])
     keys = [(r.vendor, m.brin, m.source_id) for r, m in zip(reports, contents)]
-    by_key = {(row.vendor, row.brin, row.source_id): row.id
-              for row in conn.execute(_REPORT_IDS, {"keys": keys})}
+    # Inserted one row after the other (executemany: ids rise in message order), their
+    # ids read back by their unique keys: RETURNING in parameter order runs row by row
+    # on SQLite.
+    by_key = _report_ids(conn, keys)
     report_ids = [by_key[key] for key in keys]
     documents = [new_document_id() for _ in reports]
     insert_rows(conn, t.submissions, [

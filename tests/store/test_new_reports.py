@@ -145,3 +145,28 @@ def test_a_refused_report_falls_back_and_is_refused_on_its_own(store: Store) -> 
     _fallback(store, run, check=check)
     assert sorted(r.source_id for r in store.list_reports()) == ["e0", "e1", "e2", "e4", "e5"]
     assert [e.event for _, e in store.pending_events(limit=10)] == ["rejected"]
+
+
+def test_a_run_across_schools_pairs_each_report_with_its_own_submission(store: Store) -> None:
+    """Reports are found by business key a school at a time: one source id at two
+    schools is two reports, the one already stored at the first school does not send
+    the run the slow way, and each submission carries its own report's content."""
+    store.accept(message_id="d-first", vendor="acme", routing_key="acme.export",
+                 items=[report("d-known", brin="00AA", bsn="200000010")], now=T0)
+    run: list[Message] = []
+    for i, (brin, source_id) in enumerate([("00BB", "d-known"), ("00AA", "d1"),
+                                           ("00BB", "d1"), ("00AA", "d2")]):
+        item = IncomingReport(vendor="acme", melding=melding(
+            source_id, brin=brin, bsn=f"{200000020 + i}"))
+        run.append((f"d-m{i}", "acme", "acme.export", [item]))
+    count = _statements(store)
+    results = store.accept_many(run, now=T0)
+    assert count() < 18                       # set-based: two look-ups more, per school
+    assert [r.new_reports for r in results] == [1] * 4
+    claims = store.claim_due(limit=50, now=T0 + timedelta(days=1))
+    sent = sorted((c.melding.brin, c.melding.source_id, c.melding.student.bsn) for c in claims)
+    assert sent == [("00AA", "d-known", "200000010"), ("00AA", "d1", "200000021"),
+                    ("00AA", "d2", "200000023"), ("00BB", "d-known", "200000020"),
+                    ("00BB", "d1", "200000022")]
+    by_report = {r.report_id: (r.brin, r.source_id) for r in store.list_reports()}
+    assert sorted(by_report[c.report_id] for c in claims) == [s[:2] for s in sent]
