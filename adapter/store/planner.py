@@ -7,19 +7,16 @@ school shares them, and reads the school's every row per look-up:
 
 - the claim (one due submission per student, oldest first) read and sorted every
   pending row and probed each one's student: 200 ms per claim at 3,000 pending,
-  against 0.1 ms. With statistics from before a backlog was worked off (nearly every
-  row pending then) it walks the primary key instead of ``ix_submissions_state_id``
-  and filters every settled submission: 6-7 ms a claim with 10,000 done, growing
-  with each. Analysing as claims are made eased this but did not end it: with 13,374
-  of 20,000 pending the planner still chose the primary key (round 16). Migration
-  0015's index of the pending rows alone ends it (round 17); the analyses stay for
-  the claim's other estimates;
+  against 0.1 ms. With statistics from before a backlog was worked off it walked the
+  primary key past every settled submission; analysing as claims were made only eased
+  that (round 16), and migration 0015's index of the pending rows ends it whatever the
+  statistics say (round 17), so claims are not counted here;
 - the look-ups of reports by student (the signaler's, the registrations' intake) and
   by business key (the intake's) filtered the school's every report: 10 ms and 5 ms
   per statement at 3,000 reports, against 0.6 and 0.5 (docs/performance.md, round 16).
 
 Autovacuum comes a minute or more later, and never for a burst small beside the
-table. So the intake, after each commit, and the claim, after each claim, ask
+table. So the intake, after each commit, asks
 :class:`PlannerStatistics` whether a table changed enough since its last ``ANALYZE``
 (a sample, not a scan), which then runs in a transaction of its own: inside one
 holding row locks, two replicas analysing at once could deadlock. The counts for
@@ -34,7 +31,6 @@ columns, and nothing is done.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -46,7 +42,7 @@ from adapter.store.engine import Database
 from adapter.store.registraties_bulk import STALE_ROWS, STALE_SHARE, keep_statistics
 
 #: The claim's table is analysed when this process queued this many submissions, plus
-#: half those pending at its last analysis; or claimed this many, plus a fifth of them.
+#: half those pending at its last analysis.
 CLAIM_STATS_EVERY = 200
 
 
@@ -58,17 +54,13 @@ def analyse_reports(conn: Connection) -> int:
 
 
 class PlannerStatistics:
-    """Decides, after each intake commit and each claim, which tables to analyse (the
-    module's docstring). One per :class:`~adapter.store.Store`; the intake's and the
-    submitter's threads call it."""
+    """Decides, after each intake commit, which tables to analyse (the module's
+    docstring). One per :class:`~adapter.store.Store`; the intake's thread calls it."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = threading.Lock()          # the claims' counts: two threads
         self._queued = 0                       # submissions queued since the last analysis
         self._queued_limit = CLAIM_STATS_EVERY
-        self._claimed = 0                      # and claimed since then
-        self._claimed_limit = CLAIM_STATS_EVERY
         self._reports = 0                      # reports added since the last analysis
         self._reports_limit = STALE_ROWS       # the table's size unknown until analysed
 
@@ -79,7 +71,7 @@ class PlannerStatistics:
         if any(r.registraties for r in results):
             self._db.run("analyze", lambda conn: keep_statistics(conn, ("registraties",)))
         self._keep_reports(sum(r.new_reports for r in results))
-        self._keep_claims(queued=sum(r.new_reports + r.updated_reports for r in results))
+        self._keep_claims(sum(r.new_reports + r.updated_reports for r in results))
 
     def _keep_reports(self, added: int) -> None:
         """``ANALYZE reports`` once this process added :data:`STALE_ROWS` reports plus
@@ -91,23 +83,12 @@ class PlannerStatistics:
         self._reports = 0
         self._reports_limit = STALE_ROWS + int(STALE_SHARE * planned)
 
-    def after_claims(self, claimed: int) -> None:
-        """Count the submissions a claim took out of ``pending``; analyse if enough."""
-        if self._db.dialect == "postgresql" and claimed:
-            self._keep_claims(claimed=claimed)
-
-    def _keep_claims(self, *, queued: int = 0, claimed: int = 0) -> None:
+    def _keep_claims(self, queued: int) -> None:
         """``ANALYZE submissions`` once this process queued :data:`CLAIM_STATS_EVERY`
-        submissions plus half as many as were pending at its last analysis, or claimed
-        :data:`CLAIM_STATS_EVERY` plus a fifth of them: a backlog worked off by a
-        fifth leaves the planner believing nearly every row is still pending."""
-        with self._lock:
-            self._queued += queued
-            self._claimed += claimed
-            if self._queued < self._queued_limit and self._claimed < self._claimed_limit:
-                return
-            self._queued = self._claimed = 0
+        submissions plus half as many as were pending at its last analysis."""
+        self._queued += queued
+        if self._queued < self._queued_limit:
+            return
         pending = self._db.run("analyze", _life.analyse_for_claims)
-        with self._lock:
-            self._queued_limit = CLAIM_STATS_EVERY + pending // 2
-            self._claimed_limit = CLAIM_STATS_EVERY + pending // 5
+        self._queued = 0
+        self._queued_limit = CLAIM_STATS_EVERY + pending // 2

@@ -200,11 +200,9 @@ class Store:
         at = as_utc(now)
         if not self._worth_claiming(at, unknown=False):
             return []
-        claims = self._db.run("claim_due", lambda conn: _life.claim_due(
+        return self._db.run("claim_due", lambda conn: _life.claim_due(
             conn, limit=limit, now=at, owner=self.replica,
             lease_until=utcnow() + self.claim_lease))
-        self._planner.after_claims(len(claims))
-        return claims
 
     def claim_unknown(self, *, limit: int) -> list[Claim]:
         """Claim ``unknown`` submissions for reconciliation; attempts unchanged."""
