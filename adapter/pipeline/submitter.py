@@ -1,9 +1,10 @@
 """Submitter: claims due submissions from the store and sends them to DUO.
 
 One thread, the claim loop, claims due submissions (and unknown ones, to reconcile)
-ahead, up to four times the pool, and starts a pool slot for each free slot; a slot
-takes the next ready claim itself when its call ends. Claims carry a lease, renewed
-here every third of it; claims whose lease ran out (any replica's) are recovered.
+ahead, up to four times the pool, again once fewer than two per slot are ready, and
+starts a pool slot for each free slot; a slot takes the next ready claim itself when its
+call ends. Claims carry a lease, renewed here every third of it; claims whose lease ran
+out (any replica's) are recovered.
 What a call leads to, outcome by outcome, is :mod:`adapter.pipeline.sending`.
 
 A :class:`SystemFault` (certificate, TLS set-up, the store away) releases the claim
@@ -49,6 +50,11 @@ log = structlog.get_logger(__name__)
 
 #: Claims taken ahead, per pool slot: one claim transaction serves this many calls.
 CLAIM_AHEAD = 4
+#: Claims ready, per pool slot, below which the loop claims again. At one per slot the
+#: ready claims ran out while a claim transaction was under way (15-20 ms on PostgreSQL
+#: in a burst): a slot ended its run and waited for the loop to start it again, 150-190
+#: times in 3,000 reports; at two, 10-25 times (docs/performance.md, round 18).
+CLAIM_AGAIN_BELOW = 2
 #: Seconds a registration waits, while calls are in flight, for others to share its
 #: transaction. At 40–60 calls a second 100 ms gathered four or five per transaction on
 #: PostgreSQL, and the transaction's own cost dominated; 300 ms gathers twelve to
@@ -226,7 +232,8 @@ class Submitter:
             with self._ready_lock:
                 waiting = len(self._ready)
             claimed: list[Claim] = []
-            if waiting < max(free - len(work), self._settings.max_concurrency):
+            low = CLAIM_AGAIN_BELOW * self._settings.max_concurrency
+            if waiting < max(free - len(work), low):
                 # Claim ahead, up to four times the pool: one claim transaction serves
                 # several calls, and a slot that ends a call takes the next one itself.
                 claimed = self._store.claim_due(limit=ahead - waiting)
@@ -273,15 +280,15 @@ class Submitter:
 
     def _loop_needed(self) -> bool:
         """Whether the claim loop has work now that a call ended: claims to take ahead
-        (fewer than the pool's size wait), registrations to store (as many as it writes at
-        once), or a pause or hold to act on. Otherwise it sleeps on: it wakes for the
+        (fewer than :data:`CLAIM_AGAIN_BELOW` per slot wait), registrations to store (as
+        many as it writes at once), or a pause or hold to act on. Otherwise it sleeps on: it wakes for the
         oldest registration's linger (:meth:`_registered` wakes it to set that clock),
         and each needless wake made it and a DUO thread take turns at the interpreter
         for nothing."""
         if self.held is not None or self.paused_until is not None:
             return True
         with self._ready_lock:
-            if len(self._ready) < self._settings.max_concurrency:
+            if len(self._ready) < CLAIM_AGAIN_BELOW * self._settings.max_concurrency:
                 return True
         return self._outcomes.full()
 
