@@ -4,7 +4,7 @@ Usage::
 
     python bench/e2e.py [--records 1000] [--concurrency N] [--duo-latency-ms 0]
                         [--backlog] [--store sqlite|postgresql://…] [--baseline-records N]
-                        [--amqp URL]
+                        [--amqp URL] [--phases]
 
 Writes a test PKI and starts the DUO simulator in its own process (``python -m
 adapter simulator``), so that no run's CPU includes the simulator's. Three runs
@@ -31,6 +31,10 @@ against that one simulator, its state reset between them (``POST /control/reset`
   ``VmHWM``. With ``--backlog`` every message is published before the daemon starts,
   and the time runs from its start (latency then includes the wait in the queue, and
   says little).
+
+``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
+time its thread waited for a processor, and counts the submitter's slot runs
+(``bench/phases.py``).
 
 ``--duo-latency-ms`` makes the simulator hold each answer that long (its ``delay``
 fault for every call, set again after each reset). The broker objects get unique
@@ -74,6 +78,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from e2e.records import make_bsn, record  # noqa: E402
+import phases  # noqa: E402
 from intake import amqp_settings, cleanup_broker, fresh_pg_database, rss_mb  # noqa: E402
 from stall import diagnose  # noqa: E402
 from support import store_secrets  # noqa: E402
@@ -98,9 +103,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+def child_env(phases_dir: Path | None = None) -> dict[str, str]:
+    """The environment of a child process; with ``phases_dir``, the daemon's, probed as
+    ``bench/phases.py`` describes."""
+    first = [str(ROOT)]
+    extra: dict[str, str] = {}
+    if phases_dir is not None:
+        first[:0] = [str(ROOT / "bench" / "phases_site"), str(ROOT / "bench")]
+        extra[phases.ENV] = str(phases_dir)
+    return {**os.environ, **extra, "PYTHONPATH": os.pathsep.join(
+        [*first, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
 def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store: str,
@@ -397,6 +409,11 @@ def main() -> None:
                            "with an account of the daemon's threads, warnings and store "
                            "(the work directory is then kept)")
     args.add_argument("--keep", action="store_true", help="keep the work directory")
+    args.add_argument("--phases", action="store_true",
+                      help="also time each step of the DUO calls (build, sign, post, "
+                           "interpret), in the baseline and in the daemon, and count the "
+                           "submitter's slot runs (bench/phases.py); the probe costs a "
+                           "little, so such a run is not one for the targets")
     opts = args.parse_args()
     if min(opts.records, opts.baseline_records or opts.records) <= opts.concurrency:
         args.error("--records (and --baseline-records) must exceed --concurrency: "
@@ -423,6 +440,9 @@ def main() -> None:
           + (", backlog" if opts.backlog else ""), flush=True)
     proc: subprocess.Popen[bytes] | None = None
     tap: EventTap | None = None
+    phases_dir = work / "phases" if opts.phases else None
+    probe = phases.install("baseline", phases_dir) if phases_dir is not None else None
+    phase_lines: list[str] = []
     try:
         base_rps, base_cpu = run_baseline(config, records[:n_base], opts.concurrency)
         print(f"baseline: DuoClient alone, {n_base} calls: {base_rps:.1f} calls/s, "
@@ -437,7 +457,7 @@ def main() -> None:
             print(f"backlog: {opts.records} messages published", flush=True)
         t_start = time.monotonic()
         proc = subprocess.Popen(daemon_cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                                cwd=work, env=child_env())
+                                cwd=work, env=child_env(phases_dir))
         ready = wait_ready(health_port, proc, log)
         cpu0, threads0 = cpu_seconds(proc.pid), thread_cpu(proc.pid)
         print(f"daemon ready (/readyz 200) {ready:.2f} s after start", flush=True)
@@ -481,6 +501,9 @@ def main() -> None:
               f"{after_cpu * 1000:.2f} ms CPU per call", flush=True)
         base_rps = 2 / (1 / base_rps + 1 / after_rps)     # all calls over all their time
         base_cpu = (base_cpu + after_cpu) / 2
+        if probe is not None and phases_dir is not None:
+            probe.dump()                    # the daemon wrote its totals as it stopped
+            phase_lines = phases.report(phases_dir, opts.concurrency)
     finally:
         if proc is not None:
             stop_daemon(proc)
@@ -516,6 +539,8 @@ def main() -> None:
     print(f"adapter: first tenth {first:.1f}/s, last tenth {last:.1f}/s "
           f"(last/first {last / first:.2f})")
     print(f"baseline: both runs: {base_rps:.1f} calls/s, {base_cpu * 1000:.2f} ms CPU per call")
+    for line in phase_lines:
+        print(line)
     ratio, cpu_ratio = rps / base_rps, cpu_per / base_cpu
     target_run = "" if opts.backlog else " (the target is for --backlog --records 100000)"
     print("targets (issue 11):")
