@@ -52,8 +52,8 @@ log = structlog.get_logger(__name__)
 CLAIM_AHEAD = 4
 #: Claims ready, per pool slot, below which the loop claims again. At one per slot the
 #: ready claims ran out while a claim transaction was under way (15-20 ms on PostgreSQL
-#: in a burst): a slot ended its run and waited for the loop to start it again, 150-190
-#: times in 3,000 reports; at two, 10-25 times (docs/performance.md, round 18).
+#: in a burst): a slot ended its run and waited for the loop to start it again, 150-220
+#: times in 3,000 reports; at two, 9-25 times (docs/performance.md, round 18).
 CLAIM_AGAIN_BELOW = 2
 #: Seconds a registration waits, while calls are in flight, for others to share its
 #: transaction. At 40–60 calls a second 100 ms gathered four or five per transaction on
@@ -281,10 +281,10 @@ class Submitter:
     def _loop_needed(self) -> bool:
         """Whether the claim loop has work now that a call ended: claims to take ahead
         (fewer than :data:`CLAIM_AGAIN_BELOW` per slot wait), registrations to store (as
-        many as it writes at once), or a pause or hold to act on. Otherwise it sleeps on: it wakes for the
-        oldest registration's linger (:meth:`_registered` wakes it to set that clock),
-        and each needless wake made it and a DUO thread take turns at the interpreter
-        for nothing."""
+        many as it writes at once), or a pause or hold to act on. Otherwise it sleeps
+        on: it wakes for the oldest registration's linger (:meth:`_registered` wakes it
+        to set that clock), and each needless wake made it and a DUO thread take turns
+        at the interpreter for nothing."""
         if self.held is not None or self.paused_until is not None:
             return True
         with self._ready_lock:
