@@ -501,9 +501,9 @@ def main() -> None:
               f"{after_cpu * 1000:.2f} ms CPU per call", flush=True)
         base_rps = 2 / (1 / base_rps + 1 / after_rps)     # all calls over all their time
         base_cpu = (base_cpu + after_cpu) / 2
-        if probe is not None and phases_dir is not None:
+        if probe is not None:
             probe.dump()                    # the daemon wrote its totals as it stopped
-            phase_lines = phases.report(phases_dir, opts.concurrency)
+            phase_lines = phases.report(probe.directory, opts.concurrency)
     finally:
         if proc is not None:
             stop_daemon(proc)

@@ -86,6 +86,9 @@ class Submitter:
         self._inflight: set[Future[None]] = set()
         self._ready: deque[Claim] = deque()     # claimed ahead, not started yet
         self._ready_lock = threading.Lock()     # _ready: taken by the loop and the slots
+        # Fewer ready than this, and the loop claims again (never fewer than the free
+        # slots: two per slot is more than the pool has).
+        self._claim_below = CLAIM_AGAIN_BELOW * settings.max_concurrency
         self._stopping = False
         self._claimed: set[int] = set()          # ids of claims held: ready or in flight
         self._next_lease_work = 0.0
@@ -232,8 +235,7 @@ class Submitter:
             with self._ready_lock:
                 waiting = len(self._ready)
             claimed: list[Claim] = []
-            low = CLAIM_AGAIN_BELOW * self._settings.max_concurrency
-            if waiting < max(free - len(work), low):
+            if waiting < self._claim_below:
                 # Claim ahead, up to four times the pool: one claim transaction serves
                 # several calls, and a slot that ends a call takes the next one itself.
                 claimed = self._store.claim_due(limit=ahead - waiting)
@@ -288,7 +290,7 @@ class Submitter:
         if self.held is not None or self.paused_until is not None:
             return True
         with self._ready_lock:
-            if len(self._ready) < CLAIM_AGAIN_BELOW * self._settings.max_concurrency:
+            if len(self._ready) < self._claim_below:
                 return True
         return self._outcomes.full()
 

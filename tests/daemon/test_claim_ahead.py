@@ -15,12 +15,11 @@ from adapter.config import DuoSettings
 from adapter.domain.model import Verzuimmelding
 from adapter.duo.port import SubmitResult
 from adapter.pipeline.submitter import CLAIM_AHEAD, Submitter
-from adapter.store import IncomingReport, Store
+from adapter.store import Store
 from adapter.testing import FakeDuo
 
-from store.factories import melding
-
 from .test_submitter import store  # noqa: F401 - the store fixture
+from .test_write_behind import _queue
 
 POOL = 2
 
@@ -35,12 +34,6 @@ class GatedDuo(FakeDuo):
     def aanleveren(self, melding: Verzuimmelding, *, document_id: str) -> SubmitResult:
         assert self.gate.wait(10), "the test never opened the gate"
         return super().aanleveren(melding, document_id=document_id)
-
-
-def _queue(store: Store, n: int) -> None:
-    store.accept(message_id="m1", vendor="acme", routing_key="acme.export", items=[
-        IncomingReport(vendor="acme", melding=melding(f"r{i}", bsn=f"{100000000 + i}"))
-        for i in range(n)])
 
 
 def _ready(sub: Submitter) -> int:
