@@ -32,6 +32,12 @@ against that one simulator, its state reset between them (``POST /control/reset`
   and the time runs from its start (latency then includes the wait in the queue, and
   says little).
 
+Over the baseline's timed calls and the adapter's run it also adds up the CPU of every
+process on the machine by role (``bench/budget.py``: the simulator, the daemon, the bench,
+PostgreSQL, the broker, the rest), per call and per report, and how busy the processors
+were: the lines starting ``budget:``. When both runs keep the processors equally busy,
+``ratio`` follows from them: all CPU per call / all CPU per report.
+
 ``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
 time its thread waited for a processor, and counts the submitter's slot runs
 (``bench/phases.py``).
@@ -79,6 +85,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from e2e.records import make_bsn, record  # noqa: E402
 import phases  # noqa: E402
+import budget  # noqa: E402
 from intake import amqp_settings, cleanup_broker, fresh_pg_database, rss_mb  # noqa: E402
 from stall import diagnose  # noqa: E402
 from support import store_secrets  # noqa: E402
@@ -224,9 +231,10 @@ class Simulator:
             self.proc.kill()
 
 
-def run_baseline(config: Path, records: list[dict[str, Any]], concurrency: int
-                 ) -> tuple[float, float]:
-    """(calls per second, CPU seconds per call) of DuoClient.aanleveren alone."""
+def run_baseline(config: Path, records: list[dict[str, Any]], concurrency: int,
+                 window: budget.CpuWindow) -> tuple[float, float]:
+    """(calls per second, CPU seconds per call) of DuoClient.aanleveren alone; ``window``
+    adds up the machine's CPU over the timed calls."""
     settings = load_settings(config)
     credentials = CertificateGuard(settings, {}).load_checked()
     client = DuoClient(settings.duo, settings.school, schools=settings.all_schools,
@@ -238,9 +246,11 @@ def run_baseline(config: Path, records: list[dict[str, Any]], concurrency: int
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(send, meldingen[:concurrency]))          # warm: TLS sessions, zeep
-        cpu0, t0 = time.process_time(), time.monotonic()
-        list(pool.map(send, meldingen[concurrency:]))
-        seconds, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        with window:
+            cpu0, t0 = time.process_time(), time.monotonic()
+            list(pool.map(send, meldingen[concurrency:]))
+            seconds, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    cpu -= window.own                   # the window's sampling is not the client's
     client.close()
     n = len(meldingen) - concurrency
     return n / seconds, cpu / n
@@ -444,7 +454,10 @@ def main() -> None:
     probe = phases.install("baseline", phases_dir) if phases_dir is not None else None
     phase_lines: list[str] = []
     try:
-        base_rps, base_cpu = run_baseline(config, records[:n_base], opts.concurrency)
+        named = {os.getpid(): "bench", sim.proc.pid: "simulator"}
+        base_windows = [budget.CpuWindow(named)]
+        base_rps, base_cpu = run_baseline(config, records[:n_base], opts.concurrency,
+                                          base_windows[0])
         print(f"baseline: DuoClient alone, {n_base} calls: {base_rps:.1f} calls/s, "
               f"{base_cpu * 1000:.2f} ms CPU per call", flush=True)
         sim.reset()
@@ -459,6 +472,7 @@ def main() -> None:
         proc = subprocess.Popen(daemon_cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                 cwd=work, env=child_env(phases_dir))
         ready = wait_ready(health_port, proc, log)
+        adapter_window = budget.CpuWindow({**named, proc.pid: "daemon"}).start()
         cpu0, threads0 = cpu_seconds(proc.pid), thread_cpu(proc.pid)
         print(f"daemon ready (/readyz 200) {ready:.2f} s after start", flush=True)
         if opts.backlog:
@@ -486,6 +500,7 @@ def main() -> None:
                                  f"registered at DUO {sim.registered_if_known()}; "
                                  f"{inbox_ready(amqp)} ready in the inbox queue)")
         cpu = cpu_seconds(proc.pid) - cpu0
+        adapter_window.stop()
         threads = {role: seconds - threads0.get(role, 0.0)
                    for role, seconds in thread_cpu(proc.pid).items()}
         rss = rss_mb(proc.pid)
@@ -496,7 +511,9 @@ def main() -> None:
         # The baseline once more, after the adapter: the machine's speed drifts (it is
         # shared), and the mean of a run before and one after is its speed during.
         sim.reset()
-        after_rps, after_cpu = run_baseline(config, records[:n_base], opts.concurrency)
+        base_windows.append(budget.CpuWindow(named))
+        after_rps, after_cpu = run_baseline(config, records[:n_base], opts.concurrency,
+                                            base_windows[1])
         print(f"baseline again: {n_base} calls: {after_rps:.1f} calls/s, "
               f"{after_cpu * 1000:.2f} ms CPU per call", flush=True)
         base_rps = 2 / (1 / base_rps + 1 / after_rps)     # all calls over all their time
@@ -539,6 +556,13 @@ def main() -> None:
     print(f"adapter: first tenth {first:.1f}/s, last tenth {last:.1f}/s "
           f"(last/first {last / first:.2f})")
     print(f"baseline: both runs: {base_rps:.1f} calls/s, {base_cpu * 1000:.2f} ms CPU per call")
+    base_line, base_all = budget.report("baseline (both runs)", "call", base_windows,
+                                        2 * (n_base - opts.concurrency))
+    adapter_line, adapter_all = budget.report("adapter", "report", [adapter_window], n)
+    print(base_line)
+    print(adapter_line)
+    print(f"budget: CPU per call / CPU per report, all processes: {base_all / adapter_all:.2f} "
+          "(the ratio the processors allow when both runs keep them equally busy)")
     for line in phase_lines:
         print(line)
     ratio, cpu_ratio = rps / base_rps, cpu_per / base_cpu

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +36,37 @@ def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     by_thread = next(line for line in lines if "CPU ms per report by thread" in line)
     for role in ("duo", "submitter", "amqp-consumer-w"):
         assert f" {role} " in by_thread, by_thread
+    # the machine's CPU by process (bench/budget.py), per call and per report
+    base, adapter = (budget_of(lines, f"budget: CPU ms per {unit}, {label}: ")
+                     for unit, label in (("call", "baseline (both runs)"), ("report", "adapter")))
+    assert base["simulator"] > 0 and base["bench"] > 0 and "daemon" not in base
+    assert adapter["simulator"] > 0 and adapter["daemon"] > 0
+    # the budget's daemon is the daemon the bench measures: the same window, up to the
+    # clock ticks of /proc (two at each end, over 20 reports)
+    per_report = float(re.search(r"([\d.]+) ms daemon CPU per report", done.stdout).group(1))
+    assert abs(adapter["daemon"] - per_report) <= 4 / CLK_TCK / 20 * 1000 + 0.01, (
+        adapter, per_report)
+    # and its client is the baseline's, less the budget's own sampling
+    per_call = float(re.search(r"baseline: both runs: [\d.]+ calls/s, ([\d.]+) ms CPU",
+                               done.stdout).group(1))
+    assert abs(base["bench"] - per_call) <= 8 / CLK_TCK / 32 * 1000 + 0.01, (base, per_call)
+    allowed = next(line for line in lines if line.startswith("budget: CPU per call / CPU per"))
+    assert float(allowed.split(": ")[2].split()[0]) == pytest.approx(
+        base["all"] / adapter["all"], abs=0.011), allowed
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def budget_of(lines: list[str], head: str) -> dict[str, float]:
+    """role → ms of a ``budget:`` line, and ``all``: the roles add up to it."""
+    line = next(line for line in lines if line.startswith(head))
+    roles, rest = line[len(head):].split("; ")
+    out = {role: float(ms) for role, ms in (part.rsplit(" ", 1) for part in roles.split(", "))}
+    out["all"] = float(rest.split()[0])
+    assert sum(v for k, v in out.items() if k != "all") == pytest.approx(out["all"], abs=0.05)
+    assert re.search(r"the \d+ processors \d+% busy$", rest), line
+    return out
 
 
 PHASE = re.compile(r"  (\w+) +(\d+\.\d\d) = +(\d+\.\d\d) \+ +(\d+\.\d\d) \+ +(-?\d+\.\d\d) +"
