@@ -36,7 +36,9 @@ Over the baseline's timed calls and the adapter's run it also adds up the CPU of
 process on the machine by role (``bench/budget.py``: the simulator, the daemon, the bench,
 PostgreSQL, the broker, the rest), per call and per report, and how busy the processors
 were: the lines starting ``budget:``. When both runs keep the processors equally busy,
-``ratio`` follows from them: all CPU per call / all CPU per report.
+``ratio`` follows from them: all CPU per call / all CPU per report. The last of them sets
+the daemon's CPU against the simulator's in the same run, which does the same work in
+every run: to compare two versions of the daemon on a machine whose speed drifts.
 
 ``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
 time its thread waited for a processor, and counts the submitter's slot runs
@@ -563,6 +565,12 @@ def main() -> None:
     print(adapter_line)
     print(f"budget: CPU per call / CPU per report, all processes: {base_all / adapter_all:.2f} "
           "(the ratio the processors allow when both runs keep them equally busy)")
+    simulated = adapter_window.seconds["simulator"]
+    if simulated > 0:
+        # The simulator does the same work in every run: set against it, the daemon's CPU
+        # moves less with the machine's speed than against a baseline run before or after.
+        print(f"budget: the daemon's CPU / the simulator's in the same run: "
+              f"{adapter_window.seconds['daemon'] / simulated:.3f}")
     for line in phase_lines:
         print(line)
     ratio, cpu_ratio = rps / base_rps, cpu_per / base_cpu

@@ -53,6 +53,9 @@ def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     allowed = next(line for line in lines if line.startswith("budget: CPU per call / CPU per"))
     assert float(allowed.split(": ")[2].split()[0]) == pytest.approx(
         base["all"] / adapter["all"], abs=0.011), allowed
+    gauge = next(line for line in lines if line.startswith("budget: the daemon's CPU / the"))
+    assert float(gauge.rsplit(" ", 1)[1]) == pytest.approx(
+        adapter["daemon"] / adapter["simulator"], rel=0.05, abs=0.01), gauge
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
