@@ -38,7 +38,7 @@ INTERVAL = 0.5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROLE_BY_COMMAND = {"beam.smp": "broker", "erl_child_setup": "broker", "epmd": "broker",
                    "inet_gethost": "broker", "postgres": "postgresql"}
-#: The order of the roles in a report line (after the largest, by CPU).
+#: Every role; a report line lists them by CPU, the largest first.
 ROLES = ("simulator", "daemon", "bench", "postgresql", "broker", "other")
 
 
@@ -68,8 +68,8 @@ class CpuWindow:
     :meth:`start` … :meth:`stop`), then ``w.seconds`` (role → CPU seconds) and ``w.wall``
     (seconds).
 
-    ``named`` maps the pids the bench knows to their roles; :meth:`name` adds one
-    during the window (the daemon, once it runs)."""
+    ``named`` maps the pids the bench knows to their roles; any other process gets its
+    role from its command (:data:`ROLE_BY_COMMAND`), else ``other``."""
 
     def __init__(self, named: dict[int, str]) -> None:
         self._named = dict(named)
@@ -80,9 +80,6 @@ class CpuWindow:
         self.seconds: dict[str, float] = {}
         self.wall = 0.0
         self.own = 0.0          # the sampling thread's CPU seconds
-
-    def name(self, pid: int, role: str) -> None:
-        self._named[pid] = role
 
     def __enter__(self) -> CpuWindow:
         return self.start()
@@ -112,7 +109,7 @@ class CpuWindow:
         seconds = dict.fromkeys(ROLES, 0.0)
         for pid, (command, cpu) in self._last.items():
             role = self._named.get(pid) or ROLE_BY_COMMAND.get(command, "other")
-            seconds[role] = seconds.get(role, 0.0) + cpu - self._first.get(pid, 0.0)
+            seconds[role] += cpu - self._first.get(pid, 0.0)
         seconds["bench"] = max(0.0, seconds["bench"] - self.own)
         self.seconds = seconds
 
