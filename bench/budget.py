@@ -47,6 +47,12 @@ def processors() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def stat_seconds(stat: str) -> float:
+    """utime + stime of a ``/proc/…/stat`` line, in seconds."""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def _look() -> dict[int, tuple[str, float]]:
     """(command, CPU seconds) of every process now."""
     out: dict[int, tuple[str, float]] = {}
@@ -57,9 +63,7 @@ def _look() -> dict[int, tuple[str, float]]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:         # it ended meanwhile
             continue
-        command = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[int(entry)] = (command, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+        out[int(entry)] = (stat[stat.index("(") + 1:stat.rindex(")")], stat_seconds(stat))
     return out
 
 

@@ -103,7 +103,6 @@ from adapter.sis import connection_parameters, declare_event_tap, declare_topolo
 SCHOOL_OIN = "00000099000000000001"
 BRIN = "00AA"
 DEFAULT_CONCURRENCY = DuoSettings.model_fields["max_concurrency"].default
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -141,15 +140,9 @@ def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store
     ]) + "\n")
 
 
-def _stat_seconds(stat: str) -> float:
-    """utime + stime of a ``/proc/…/stat`` line, in seconds."""
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` (all its threads), in seconds."""
-    return _stat_seconds(Path(f"/proc/{pid}/stat").read_text())
+    return budget.stat_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -163,7 +156,7 @@ def thread_cpu(pid: int) -> dict[str, float]:
         except OSError:         # the thread ended meanwhile
             continue
         role = re.sub(r"_\d+$", "", name)
-        out[role] = out.get(role, 0.0) + _stat_seconds(stat)
+        out[role] = out.get(role, 0.0) + budget.stat_seconds(stat)
     return out
 
 
