@@ -38,7 +38,11 @@ PostgreSQL, the broker, the rest), per call and per report, and how busy the pro
 were: the lines starting ``budget:``. When both runs keep the processors equally busy,
 ``ratio`` follows from them: all CPU per call / all CPU per report. The last of them sets
 the daemon's CPU against the simulator's in the same run, which does the same work in
-every run: to compare two versions of the daemon on a machine whose speed drifts.
+every run: to compare two versions of the daemon on a machine whose speed drifts. Another
+sets the same work in the two windows against each other: the simulator's CPU per report
+against its CPU per call in the baseline, and the daemon's DUO threads' per report against
+the client's alone per call. A figure away from 1 is the machine running faster or slower
+during the adapter's run than during the baseline's; a run's ``ratio`` moves with it.
 
 ``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
 time its thread waited for a processor, and counts the submitter's slot runs
@@ -564,6 +568,15 @@ def main() -> None:
         # moves less with the machine's speed than against a baseline run before or after.
         print(f"budget: the daemon's CPU / the simulator's in the same run: "
               f"{adapter_window.seconds['daemon'] / simulated:.3f}")
+        # The same calls on both sides, in two windows of time: how much dearer the same
+        # work was during the adapter's run. A run's ratio moves with these more than with
+        # the daemon's own work (docs/performance.md, round 20).
+        sim_call = sum(w.seconds["simulator"] for w in base_windows) / (
+            2 * (n_base - opts.concurrency))
+        if sim_call > 0 and "duo" in threads:
+            print(f"budget: the same work in the adapter's run / in the baseline's: the "
+                  f"simulator {simulated / n / sim_call:.2f}, the DUO calls (the daemon's "
+                  f"duo threads / the client alone) {threads['duo'] / n / base_cpu:.2f}")
     for line in phase_lines:
         print(line)
     ratio, cpu_ratio = rps / base_rps, cpu_per / base_cpu

@@ -56,6 +56,17 @@ def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     gauge = next(line for line in lines if line.startswith("budget: the daemon's CPU / the"))
     assert float(gauge.rsplit(" ", 1)[1]) == pytest.approx(
         adapter["daemon"] / adapter["simulator"], rel=0.05, abs=0.01), gauge
+    # the same work in the two windows: the simulator's per report against its per call,
+    # the daemon's DUO threads per report against the client alone per call
+    same = re.fullmatch(r"budget: the same work in the adapter's run / in the baseline's: the "
+                        r"simulator ([\d.]+), the DUO calls \(the daemon's duo threads / the "
+                        r"client alone\) ([\d.]+)",
+                        next(line for line in lines if line.startswith("budget: the same work")))
+    assert same, lines
+    assert float(same[1]) == pytest.approx(adapter["simulator"] / base["simulator"],
+                                           rel=0.02, abs=0.01), (same[0], base, adapter)
+    duo = float(re.search(r" duo ([\d.]+)", by_thread).group(1))
+    assert float(same[2]) == pytest.approx(duo / per_call, rel=0.02, abs=0.01), (same[0], duo)
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
