@@ -36,13 +36,14 @@ Over the baseline's timed calls and the adapter's run it also adds up the CPU of
 process on the machine by role (``bench/budget.py``: the simulator, the daemon, the bench,
 PostgreSQL, the broker, the rest), per call and per report, and how busy the processors
 were: the lines starting ``budget:``. When both runs keep the processors equally busy,
-``ratio`` follows from them: all CPU per call / all CPU per report. The last of them sets
+``ratio`` follows from them: all CPU per call / all CPU per report. One of them sets
 the daemon's CPU against the simulator's in the same run, which does the same work in
 every run: to compare two versions of the daemon on a machine whose speed drifts. Another
 sets the same work in the two windows against each other: the simulator's CPU per report
 against its CPU per call in the baseline, and the daemon's DUO threads' per report against
-the client's alone per call. A figure away from 1 is the machine running faster or slower
-during the adapter's run than during the baseline's; a run's ``ratio`` moves with it.
+the client's alone per call. A figure away from 1 is, most often, the machine running
+faster or slower during the adapter's run than during the baseline's; a run's ``ratio``
+moves with it.
 
 ``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
 time its thread waited for a processor, and counts the submitter's slot runs
@@ -555,8 +556,9 @@ def main() -> None:
     print(f"adapter: first tenth {first:.1f}/s, last tenth {last:.1f}/s "
           f"(last/first {last / first:.2f})")
     print(f"baseline: both runs: {base_rps:.1f} calls/s, {base_cpu * 1000:.2f} ms CPU per call")
+    base_calls = 2 * (n_base - opts.concurrency)      # timed calls of both baseline runs
     base_line, base_all = budget.report("baseline (both runs)", "call", base_windows,
-                                        2 * (n_base - opts.concurrency))
+                                        base_calls)
     adapter_line, adapter_all = budget.report("adapter", "report", [adapter_window], n)
     print(base_line)
     print(adapter_line)
@@ -571,8 +573,7 @@ def main() -> None:
         # The same calls on both sides, in two windows of time: how much dearer the same
         # work was during the adapter's run. A run's ratio moves with these more than with
         # the daemon's own work (docs/performance.md, round 20).
-        sim_call = sum(w.seconds["simulator"] for w in base_windows) / (
-            2 * (n_base - opts.concurrency))
+        sim_call = sum(w.seconds["simulator"] for w in base_windows) / base_calls
         if sim_call > 0 and "duo" in threads:
             print(f"budget: the same work in the adapter's run / in the baseline's: the "
                   f"simulator {simulated / n / sim_call:.2f}, the DUO calls (the daemon's "
