@@ -131,6 +131,7 @@ class DuoSettings(_Section):
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
     max_concurrency: int = Field(4, ge=1, le=64)
+    worker_process: bool = False
     max_attempts: int = Field(8, ge=1)
     retry_base_seconds: float = Field(5.0, gt=0)
     retry_max_seconds: float = Field(600.0, gt=0)

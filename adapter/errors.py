@@ -31,6 +31,16 @@ class AdapterError(Exception):
     #: DUO's fault code when a SOAP fault from DUO caused this error; None otherwise.
     duo_fault: str | None = None
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled as its class, its args and every attribute, rebuilt without calling
+        # ``__init__`` (subclasses take other arguments): the DUO worker process
+        # (adapter.duo.worker) raises these in the daemon as they were raised in it.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[AdapterError], args: tuple[object, ...]) -> AdapterError:
+    return cls.__new__(cls, *args)
+
 
 class RecordError(AdapterError):
     """The record itself is bad; retrying it unchanged cannot help.

@@ -85,6 +85,23 @@ def _safe_parser() -> etree.XMLParser:
     return parser
 
 
+def _security(duo: DuoSettings, credentials: Credentials
+              ) -> tuple[EnvelopeSigner | None, Any, requests.Session]:
+    """The signer, DUO's signature certificate and the TLS session a client uses;
+    ConfigError when a certificate, key or ``duo.signature_cert`` is unusable."""
+    signer = (EnvelopeSigner(credentials.signing.private_key, credentials.signing.certificate,
+                             ttl_seconds=duo.timestamp_ttl_seconds)
+              if duo.sign_requests else None)
+    duo_cert = load_pem_chain(duo.signature_cert)[0] if duo.verify_responses else None
+    return signer, duo_cert, build_session(duo, credentials.tls)
+
+
+def check_settings(duo: DuoSettings, credentials: Credentials) -> None:
+    """What :class:`DuoClient` checks when it is built (ConfigError), without building
+    it: for a client made elsewhere (:mod:`adapter.duo.worker`)."""
+    _security(duo, credentials)[2].close()
+
+
 class DuoClient:
     """Calls DUO's (or the simulator's) Verzuim_V1 service for one school
     (implements :class:`~adapter.duo.port.DuoPort`)."""
@@ -104,12 +121,7 @@ class DuoClient:
         self._sink = exchange_sink
         if credentials is None:
             credentials = load_credentials(duo, environ={})
-        self._signer = (EnvelopeSigner(credentials.signing.private_key,
-                                       credentials.signing.certificate,
-                                       ttl_seconds=duo.timestamp_ttl_seconds)
-                        if duo.sign_requests else None)
-        self._duo_cert = load_pem_chain(duo.signature_cert)[0] if duo.verify_responses else None
-        self._session = build_session(duo, credentials.tls)
+        self._signer, self._duo_cert, self._session = _security(duo, credentials)
         transport = DuoTransport(self._session, (duo.connect_timeout, duo.read_timeout))
         settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True, xml_huge_tree=False)

@@ -37,8 +37,9 @@ import structlog
 from adapter import startup
 from adapter.config import Settings
 from adapter.domain.calendar import holidays_known_until
-from adapter.duo.client import DuoClient
-from adapter.duo.port import exchange_sink
+from adapter.duo.client import DuoClient, check_settings
+from adapter.duo.port import DuoPort, exchange_sink
+from adapter.duo.worker import WorkerClient
 from adapter.logging import named
 from adapter.pipeline import stacks
 from adapter.pipeline.alerts import FaultAlarm
@@ -119,10 +120,18 @@ class Daemon:
         self._stops: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
 
-    def _new_client(self, credentials: Credentials) -> DuoClient:
-        return DuoClient(self.settings.duo, self.settings.school,
-                         schools=self.settings.all_schools, credentials=credentials,
-                         exchange_sink=exchange_sink(self.store.record_exchange))
+    def _new_client(self, credentials: Credentials) -> DuoPort:
+        sink = exchange_sink(self.store.record_exchange)
+        if not self.settings.duo.worker_process:
+            return DuoClient(self.settings.duo, self.settings.school,
+                             schools=self.settings.all_schools, credentials=credentials,
+                             exchange_sink=sink)
+        # A certificate, key or setting DUO's client cannot use is a ConfigError here, at
+        # start-up (or at a reload), not at the worker's first call.
+        check_settings(self.settings.duo, credentials)
+        return WorkerClient(self.settings.duo, self.settings.school,
+                            schools=self.settings.all_schools, credentials=credentials,
+                            exchange_sink=sink)
 
     def _hold(self, reason: str) -> None:
         self.alarm.fault("certificates", reason, part="certificates")

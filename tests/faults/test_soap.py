@@ -1,7 +1,12 @@
-"""Fault matrix rows 4–7 and 22: DUO's SOAP service misbehaves (the simulator's faults, or
-a fault proxy in front of it); the daemon runs in this process."""
+"""Fault matrix rows 4–7, 22 and 23: DUO's SOAP service misbehaves (the simulator's faults,
+or a fault proxy in front of it), or the daemon's DUO worker dies; the daemon runs in this
+process."""
 
 from __future__ import annotations
+
+import os
+import signal
+import time
 
 import support
 
@@ -92,3 +97,24 @@ def inbox_depth(rig: Rig) -> int:
         if parts and parts[0] == rig.settings.amqp.inbox_queue:
             return int(parts[1])
     return -1
+
+
+def test_row23_the_duo_worker_dies_mid_call(rig: Rig) -> None:
+    """The process that makes the DUO calls (``duo.worker_process``) is killed while calls
+    are in flight: each is an unknown outcome, reconciled by its document id; the next
+    call starts another worker; every report is registered once, none is lost."""
+    rig.duo = {"max_concurrency": 2, "worker_process": True}
+    control(rig.sim, "faults", {"mode": "delay", "count": 2, "seconds": 3,
+                                "operation": "aanleverenVerzuimmelding"})
+    daemon = rig.start()
+    rig.publish(4)
+    wait_for(lambda: daemon.client.pid is not None, what="the worker started", timeout=20)
+    pid = daemon.client.pid
+    time.sleep(1.0)                                 # the two delayed calls are in flight
+    os.kill(pid, signal.SIGKILL)
+    rig.settle(timeout=60)
+    rig.verdict().assert_clean()
+    names = [e["event"] for e in rig.logs]
+    assert "duo_worker_ended" in names and names.count("duo_worker_started") == 2
+    assert {"report_reconciled", "reconcile_not_found_resending"} & set(names)
+    assert daemon.client.pid not in (None, pid)
