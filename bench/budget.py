@@ -7,7 +7,9 @@ time (``utime + stime`` of ``/proc/<pid>/stat``, all threads) of every process o
 machine, by role:
 
 * ``bench``, ``simulator``, ``daemon``: the processes the bench names (its own, the
-  simulator's, the daemon's); in the baseline ``bench`` is the client alone;
+  simulator's, the daemon's), each with the processes it started that the bench did not
+  name (the daemon's DUO worker, ``duo.worker_process``); in the baseline ``bench`` is
+  the client alone;
 * ``broker``: RabbitMQ's Erlang processes (``beam.smp``, ``erl_child_setup``,
   ``epmd``, ``inet_gethost``);
 * ``postgresql``: every ``postgres`` process (the daemon's connections, the server's
@@ -53,9 +55,9 @@ def stat_seconds(stat: str) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def _look() -> dict[int, tuple[str, float]]:
-    """(command, CPU seconds) of every process now."""
-    out: dict[int, tuple[str, float]] = {}
+def _look() -> dict[int, tuple[str, float, int]]:
+    """(command, CPU seconds, parent's pid) of every process now."""
+    out: dict[int, tuple[str, float, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -63,8 +65,14 @@ def _look() -> dict[int, tuple[str, float]]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:         # it ended meanwhile
             continue
-        out[int(entry)] = (stat[stat.index("(") + 1:stat.rindex(")")], stat_seconds(stat))
+        out[int(entry)] = (stat[stat.index("(") + 1:stat.rindex(")")], stat_seconds(stat),
+                           int(stat[stat.rindex(")") + 2:].split()[1]))
     return out
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started that are running now."""
+    return [child for child, (_, _, parent) in _look().items() if parent == pid]
 
 
 class CpuWindow:
@@ -72,13 +80,14 @@ class CpuWindow:
     :meth:`start` … :meth:`stop`), then ``w.seconds`` (role → CPU seconds) and ``w.wall``
     (seconds).
 
-    ``named`` maps the pids the bench knows to their roles; any other process gets its
-    role from its command (:data:`ROLE_BY_COMMAND`), else ``other``."""
+    ``named`` maps the pids the bench knows to their roles; a process one of them started
+    has its role; any other process gets its role from its command
+    (:data:`ROLE_BY_COMMAND`), else ``other``."""
 
     def __init__(self, named: dict[int, str]) -> None:
         self._named = dict(named)
         self._first: dict[int, float] = {}
-        self._last: dict[int, tuple[str, float]] = {}
+        self._last: dict[int, tuple[str, float, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="cpu-window", daemon=True)
         self.seconds: dict[str, float] = {}
@@ -94,7 +103,7 @@ class CpuWindow:
     def start(self) -> CpuWindow:
         self._t0 = time.monotonic()
         now = _look()
-        self._first = {pid: cpu for pid, (_, cpu) in now.items()}
+        self._first = {pid: cpu for pid, (_, cpu, _) in now.items()}
         self._last = now
         self._thread.start()
         return self
@@ -111,8 +120,9 @@ class CpuWindow:
         self._last.update(_look())
         self.wall = time.monotonic() - self._t0
         seconds = dict.fromkeys(ROLES, 0.0)
-        for pid, (command, cpu) in self._last.items():
-            role = self._named.get(pid) or ROLE_BY_COMMAND.get(command, "other")
+        for pid, (command, cpu, parent) in self._last.items():
+            role = (self._named.get(pid) or self._named.get(parent)
+                    or ROLE_BY_COMMAND.get(command, "other"))
             seconds[role] += cpu - self._first.get(pid, 0.0)
         seconds["bench"] = max(0.0, seconds["bench"] - self.own)
         self.seconds = seconds

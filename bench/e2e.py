@@ -4,7 +4,7 @@ Usage::
 
     python bench/e2e.py [--records 1000] [--concurrency N] [--duo-latency-ms 0]
                         [--backlog] [--store sqlite|postgresql://…] [--baseline-records N]
-                        [--amqp URL] [--phases]
+                        [--duo-worker] [--amqp URL] [--phases]
 
 Writes a test PKI and starts the DUO simulator in its own process (``python -m
 adapter simulator``), so that no run's CPU includes the simulator's. Three runs
@@ -25,10 +25,13 @@ against that one simulator, its state reset between them (``POST /control/reset`
   distinct students (valid BSNs), published to the SIS exchange; the time runs from
   the first publish to the last ``registered`` event read from a queue bound to
   the adapter exchange. Latency is publish → ``registered`` per ``source_id``.
-  The daemon's CPU is ``utime + stime`` from ``/proc/<pid>/stat`` (from ready to
-  the last event), also per thread (its threads carry their names to the system,
-  ``adapter.logging.name_native``; the DUO pool's as ``duo``), its peak RSS is
-  ``VmHWM``. With ``--backlog`` every message is published before the daemon starts,
+  The daemon is its process and the processes it starts: with ``--duo-worker``
+  (``duo.worker_process = true``) the DUO worker that makes its DUO calls, started at
+  the first call.
+  Its CPU is ``utime + stime`` from ``/proc/<pid>/stat`` of both (from ready to the
+  last event), also per thread (its threads carry their names to the system,
+  ``adapter.logging.name_native``; the DUO pool's as ``duo``, the worker's as
+  ``duo-worker``), its peak RSS the two peaks (``VmHWM``) added up. With ``--backlog`` every message is published before the daemon starts,
   and the time runs from its start (latency then includes the wait in the queue, and
   says little).
 
@@ -40,8 +43,8 @@ were: the lines starting ``budget:``. When both runs keep the processors equally
 the daemon's CPU against the simulator's in the same run, which does the same work in
 every run: to compare two versions of the daemon on a machine whose speed drifts. Another
 sets the same work in the two windows against each other: the simulator's CPU per report
-against its CPU per call in the baseline, and the daemon's DUO threads' per report against
-the client's alone per call. A figure away from 1 is, most often, the machine running
+against its CPU per call in the baseline, and the daemon's DUO threads' per report (its
+``duo`` threads and its worker's) against the client's alone per call. A figure away from 1 is, most often, the machine running
 faster or slower during the adapter's run than during the baseline's; a run's ``ratio``
 moves with it.
 
@@ -129,13 +132,13 @@ def child_env(phases_dir: Path | None = None) -> dict[str, str]:
 
 
 def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store: str,
-                 concurrency: int, health_port: int) -> None:
+                 concurrency: int, health_port: int, *, worker: bool = False) -> None:
     path.write_text("\n".join([
         "[school]", f'brin = "{BRIN}"', f'oin = "{SCHOOL_OIN}"',
         "[duo]", f'url = "{soap_url}"', f'ca_bundle = "{pki / "trust-bundle.pem"}"',
         f'client_cert = "{pki / "school.pem"}"', f'client_key = "{pki / "school-key.pem"}"',
         f'signature_cert = "{pki / "duo.pem"}"', "poll_interval = 5.0",
-        f"max_concurrency = {concurrency}",
+        f"max_concurrency = {concurrency}", f"worker_process = {str(worker).lower()}",
         "[amqp]", f'url = "{amqp.url}"', f'sis_exchange = "{amqp.sis_exchange}"',
         f'inbox_queue = "{amqp.inbox_queue}"', f'adapter_exchange = "{amqp.adapter_exchange}"',
         f'dead_exchange = "{amqp.dead_exchange}"', f'dead_queue = "{amqp.dead_queue}"',
@@ -145,24 +148,55 @@ def write_config(path: Path, pki: Path, soap_url: str, amqp: AmqpSettings, store
     ]) + "\n")
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and the processes it started (the daemon's DUO worker): the daemon's CPU
+    and memory are theirs together."""
+    return [pid, *budget.children(pid)]
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (all its threads), in seconds."""
-    return budget.stat_seconds(Path(f"/proc/{pid}/stat").read_text())
+    """utime + stime of ``pid`` and its children (all their threads), in seconds; a child
+    that ended is not counted."""
+    total = 0.0
+    for member in family(pid):
+        try:
+            total += budget.stat_seconds(Path(f"/proc/{member}/stat").read_text())
+        except OSError:         # it ended meanwhile
+            continue
+    return total
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """utime + stime per role of ``pid``'s threads, in seconds: the daemon names its
-    threads for the system (``adapter.logging``), the DUO pool's ``duo_0``… as ``duo``."""
+    """utime + stime per role of the threads of ``pid`` and its children, in seconds: the
+    daemon names its threads for the system (``adapter.logging``), the DUO pool's
+    ``duo_0``… as ``duo``, its DUO worker's ``duo-worker_0``… as ``duo-worker``."""
     out: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for member in family(pid):
         try:
-            name = (task / "comm").read_text().strip()
-            stat = (task / "stat").read_text()
-        except OSError:         # the thread ended meanwhile
+            tasks = list(Path(f"/proc/{member}/task").iterdir())
+        except OSError:         # it ended meanwhile
             continue
-        role = re.sub(r"_\d+$", "", name)
-        out[role] = out.get(role, 0.0) + budget.stat_seconds(stat)
+        for task in tasks:
+            try:
+                name = (task / "comm").read_text().strip()
+                stat = (task / "stat").read_text()
+            except OSError:         # the thread ended meanwhile
+                continue
+            role = re.sub(r"_\d+$", "", name)
+            out[role] = out.get(role, 0.0) + budget.stat_seconds(stat)
     return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident sets of ``pid`` and its children, added up (their peaks need not
+    have come at one moment: an upper bound), in MB."""
+    total = 0.0
+    for member in family(pid):
+        try:
+            total += rss_mb(member)
+        except OSError:         # it ended meanwhile
+            continue
+    return total
 
 
 def make_records(n: int, seed: int = 20261205) -> list[dict[str, Any]]:
@@ -413,6 +447,9 @@ def main() -> None:
     args.add_argument("--store", default="sqlite", help="sqlite, or a PostgreSQL URL")
     args.add_argument("--baseline-records", type=int, default=None,
                       help="records in the baseline run (default: --records)")
+    args.add_argument("--duo-worker", action="store_true",
+                      help="the daemon makes its DUO calls in a process of its own "
+                           "(duo.worker_process = true; default: the daemon's default)")
     args.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     args.add_argument("--stall", type=float, default=120.0,
                       help="give up when no registered event came for this many seconds, "
@@ -444,10 +481,12 @@ def main() -> None:
     sim = Simulator(work / "pki", work, opts.duo_latency_ms)
     config, log = work / "bench.toml", work / "daemon.log"
     health_port = free_port()
-    write_config(config, work / "pki", sim.soap_url, amqp, store, opts.concurrency, health_port)
+    write_config(config, work / "pki", sim.soap_url, amqp, store, opts.concurrency, health_port,
+                 worker=opts.duo_worker)
     print(f"bench: {opts.records} reports, concurrency {opts.concurrency}, DUO latency "
           f"{opts.duo_latency_ms:.0f} ms, store {opts.store}"
-          + (", backlog" if opts.backlog else ""), flush=True)
+          + (", backlog" if opts.backlog else "")
+          + (", the DUO calls in a worker process" if opts.duo_worker else ""), flush=True)
     proc: subprocess.Popen[bytes] | None = None
     tap: EventTap | None = None
     phases_dir = work / "phases" if opts.phases else None
@@ -503,7 +542,7 @@ def main() -> None:
         adapter_window.stop()
         threads = {role: seconds - threads0.get(role, 0.0)
                    for role, seconds in thread_cpu(proc.pid).items()}
-        rss = rss_mb(proc.pid)
+        rss = peak_rss_mb(proc.pid)
         arrivals = dict(tap.arrivals)
         at_duo = sim.registered()
         stop_daemon(proc)
@@ -574,10 +613,13 @@ def main() -> None:
         # work was during the adapter's run. A run's ratio moves with these more than with
         # the daemon's own work (docs/performance.md, round 20).
         sim_call = sum(w.seconds["simulator"] for w in base_windows) / base_calls
-        if sim_call > 0 and "duo" in threads:
+        # The DUO calls are made in the daemon's duo threads, or (duo.worker_process)
+        # in its worker's, with the duo threads waiting for them.
+        calls = threads.get("duo", 0.0) + threads.get("duo-worker", 0.0)
+        if sim_call > 0 and calls > 0:
             print(f"budget: the same work in the adapter's run / in the baseline's: the "
                   f"simulator {simulated / n / sim_call:.2f}, the DUO calls (the daemon's "
-                  f"duo threads / the client alone) {threads['duo'] / n / base_cpu:.2f}")
+                  f"duo and duo-worker threads / the client alone) {calls / n / base_cpu:.2f}")
     for line in phase_lines:
         print(line)
     ratio, cpu_ratio = rps / base_rps, cpu_per / base_cpu

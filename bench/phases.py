@@ -2,7 +2,9 @@
 
 A diagnostic for ``bench/e2e.py``. :func:`install` wraps the DUO client's steps in the
 process it runs in: the bench's own (the baseline) and the daemon's, where
-``phases_site/sitecustomize.py`` calls it at start-up when :data:`ENV` names a directory.
+``phases_site/sitecustomize.py`` calls it at start-up when :data:`ENV` names a directory
+(with ``--duo-worker`` in the daemon's DUO worker too, which inherits the environment:
+its totals are added to the daemon's).
 Per step it adds up the wall time, the thread's CPU time and, on Linux, the time the
 thread waited runnable for a processor (``/proc/thread-self/schedstat``). What is left,
 wall minus both, the thread spent blocked: on its socket, or waiting for the
@@ -103,7 +105,7 @@ class Probe:
         return wrapper
 
     def dump(self) -> None:
-        if not self.totals:
+        if not self.totals and not self.slot_runs:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / f"{self.role}-{os.getpid()}.json").write_text(json.dumps(
@@ -131,10 +133,16 @@ def install(role: str, directory: str | Path) -> Probe:
 
 def report(directory: Path, pool: int) -> list[str]:
     """Lines comparing the baseline's steps with the daemon's, from the files written."""
-    found = {}
+    found: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.json")):
+        # The daemon's calls are made in its DUO worker (duo.worker_process), its slots
+        # run in the daemon: one role, two processes, added up.
         data = json.loads(path.read_text())
-        found[data["role"]] = data
+        into = found.setdefault(data["role"], {"totals": {}, "slot_runs": 0})
+        into["slot_runs"] += data["slot_runs"]
+        for step, values in data["totals"].items():
+            into["totals"][step] = [a + b for a, b in
+                                    zip(into["totals"].get(step, [0, 0.0, 0.0, 0.0]), values)]
     if set(found) != {"baseline", "adapter"}:
         return [f"phases: no totals from {sorted({'baseline', 'adapter'} - set(found))}"]
 
