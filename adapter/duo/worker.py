@@ -69,13 +69,16 @@ STOP_SECONDS = 5.0
 class _Child:
     """One running child: its process and the daemon's ends of its connections."""
 
-    def __init__(self, setup: tuple[Any, ...], connections: int) -> None:
+    def __init__(self, setup: tuple[Any, ...], connections: int,
+                 hidden: str | None = None) -> None:
+        """``hidden``: an environment variable the child must not see (the key's
+        passphrase: it receives the key itself)."""
         pairs = [socket.socketpair() for _ in range(connections)]
         fds = [theirs.fileno() for _, theirs in pairs]
         # The child imports this package from where the daemon did.
         root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        env = {name: value for name, value in os.environ.items() if name != hidden}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "adapter.duo.worker_main", *map(str, fds)],
@@ -131,6 +134,7 @@ class WorkerClient:
         self._setup = (duo, school, tuple(schools), portable(credentials.tls),
                        portable(credentials.signing), logging.getLogger().getEffectiveLevel())
         self._connections = duo.max_concurrency + 2
+        self._passphrase_env = duo.key_passphrase_env
         self._timeouts = duo.connect_timeout + duo.read_timeout
         self._lock = threading.Lock()
         self._holder: list[_Child | None] = [None]
@@ -146,7 +150,8 @@ class WorkerClient:
                 if child is not None:
                     child.stop()
                     log.warning("duo_worker_ended", exit_code=child.process.returncode)
-                child = self._holder[0] = _Child(self._setup, self._connections)
+                child = self._holder[0] = _Child(self._setup, self._connections,
+                                                 hidden=self._passphrase_env)
                 log.info("duo_worker_started", pid=child.process.pid,
                          connections=self._connections)
             return child

@@ -131,7 +131,10 @@ def main(argv: Sequence[str]) -> int:
     structlog.configure(processors=[_capture], logger_factory=structlog.stdlib.LoggerFactory(),
                         wrapper_class=structlog.stdlib.BoundLogger,
                         cache_logger_on_first_use=False)
-    duo, school, schools, tls, signing, level = connections[0].recv()
+    try:
+        duo, school, schools, tls, signing, level = connections[0].recv()
+    except (EOFError, OSError):         # the daemon was gone before it said anything
+        return 0
     root = logging.getLogger()
     root.handlers[:] = [_Records()]
     root.setLevel(level)

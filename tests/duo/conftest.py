@@ -15,6 +15,8 @@ import pytest
 from adapter.config import DuoSettings, SchoolSettings
 from adapter.domain.model import Melder, Student, Verzuimdag, Verzuimmelding, Verzuimsoort
 from adapter.duo.client import DuoClient
+from adapter.duo.worker import WorkerClient
+from adapter.pki.identity import load_credentials
 from adapter.simulator.server import SimulatorServer
 from adapter.store.api import ExchangeRecord
 
@@ -50,14 +52,19 @@ def exchanges() -> list[ExchangeRecord]:
 
 @pytest.fixture()
 def make_client(pki_dir: Path, simulator: SimulatorServer, exchanges: list[ExchangeRecord]
-                ) -> Iterator[Callable[..., DuoClient]]:
-    made: list[DuoClient] = []
+                ) -> Iterator[Callable[..., Any]]:
+    """Builds a :class:`DuoClient` (with ``worker=True``: a :class:`WorkerClient`, the same
+    calls in a child process) against the simulator; closed after the test."""
+    made: list[DuoClient | WorkerClient] = []
 
     def make(url: str | None = None, school_oin: str = SCHOOL_OIN,
-             schools: tuple[SchoolSettings, ...] = (), **overrides: Any) -> DuoClient:
-        client = DuoClient(duo_settings(pki_dir, url or simulator.soap_url, **overrides),
-                           SchoolSettings(brin=BRIN, oin=school_oin), schools=schools,
-                           exchange_sink=exchanges.append)
+             schools: tuple[SchoolSettings, ...] = (), *, worker: bool = False,
+             **overrides: Any) -> DuoClient | WorkerClient:
+        duo = duo_settings(pki_dir, url or simulator.soap_url, **overrides)
+        kind = WorkerClient if worker else DuoClient
+        client = kind(duo, SchoolSettings(brin=BRIN, oin=school_oin), schools=schools,
+                      credentials=load_credentials(duo, environ={}),
+                      exchange_sink=exchanges.append)
         made.append(client)
         return client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -10,41 +11,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapter import errors
-from adapter.config import SchoolSettings
 from adapter.domain.model import Student
 from adapter.duo.port import ExchangeRecord, for_submission
+from adapter.duo import worker
 from adapter.duo.worker import WorkerClient
 from adapter.errors import DuoRejected, OutcomeUnknown, TransientError
-from adapter.pki.identity import load_credentials
 from adapter.simulator.server import SimulatorServer
 from adapter.testing.kit import capture_log_lines
 
-from .conftest import BRIN, OLD_BSN, SCHOOL_OIN, control, duo_settings, melding, valid_bsn
+from .conftest import BRIN, OLD_BSN, control, melding, valid_bsn
 
 
 @pytest.fixture()
-def make_worker(pki_dir: Path, simulator: SimulatorServer, exchanges: list[ExchangeRecord]
-                ) -> Iterator[Callable[..., WorkerClient]]:
-    made: list[WorkerClient] = []
-
-    def make(**overrides: Any) -> WorkerClient:
-        duo = duo_settings(pki_dir, simulator.soap_url, **overrides)
-        client = WorkerClient(duo, SchoolSettings(brin=BRIN, oin=SCHOOL_OIN),
-                              credentials=load_credentials(duo, environ={}),
-                              exchange_sink=exchanges.append)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()
+def make_worker(make_client: Callable[..., Any]) -> Callable[..., WorkerClient]:
+    return functools.partial(make_client, worker=True)
 
 
 def _alive(pid: int) -> bool:
@@ -189,6 +176,17 @@ def test_every_error_crosses_the_process_boundary_whole(error: errors.AdapterErr
     again = pickle.loads(pickle.dumps(error))
     assert type(again) is type(error)
     assert (str(again), again.__dict__) == (str(error), error.__dict__)
+
+
+def test_the_child_does_not_see_the_key_s_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERZUIM_TEST_KEY_PASSPHRASE", "not-for-the-child")
+    child = worker._Child((), 1, hidden="VERZUIM_TEST_KEY_PASSPHRASE")   # no set-up: ends
+    try:
+        environ = Path(f"/proc/{child.process.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        child.stop(5)
+    assert not [v for v in environ if v.startswith(b"VERZUIM_TEST_KEY_PASSPHRASE=")]
+    assert [v for v in environ if v.startswith(b"PYTHONPATH=")]    # the rest is inherited
 
 
 def test_the_worker_is_not_a_command_of_its_own() -> None:

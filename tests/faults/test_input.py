@@ -80,6 +80,16 @@ def test_row13_poison_messages_go_to_the_dead_queue_and_spare_their_neighbours(
                 raise RuntimeError("handler crash")
             return handle(delivery)
         daemon.consumer._handle = crashing
+        many = daemon.consumer._handle_many
+        assert many is not None
+
+        def handle_many(batch: list[Delivery]) -> list[Disposition]:
+            # A batch with the crashing message goes one by one, through ``crashing``: a
+            # redelivery that arrived with others must crash again, as the real fault would.
+            if any(b"poison-crash" in delivery.body for delivery in batch):
+                return []
+            return many(batch)
+        daemon.consumer._handle_many = handle_many
 
     rig.publish(3)
     plugin = rig.publish_body(encode(rig.new_record(source_id="poison-plugin-1")), [],
