@@ -27,13 +27,12 @@ against that one simulator, its state reset between them (``POST /control/reset`
   the adapter exchange. Latency is publish → ``registered`` per ``source_id``.
   The daemon is its process and the processes it starts: with ``--duo-worker``
   (``duo.worker_process = true``) the DUO worker that makes its DUO calls, started at
-  the first call.
-  Its CPU is ``utime + stime`` from ``/proc/<pid>/stat`` of both (from ready to the
-  last event), also per thread (its threads carry their names to the system,
-  ``adapter.logging.name_native``; the DUO pool's as ``duo``, the worker's as
-  ``duo-worker``), its peak RSS the two peaks (``VmHWM``) added up. With ``--backlog`` every message is published before the daemon starts,
-  and the time runs from its start (latency then includes the wait in the queue, and
-  says little).
+  the first call. Its CPU is ``utime + stime`` from ``/proc/<pid>/stat`` of both (from
+  ready to the last event), also per thread (its threads carry their names to the
+  system, ``adapter.logging.name_native``; the DUO pool's as ``duo``, the worker's as
+  ``duo-worker``), its peak RSS the two peaks (``VmHWM``) added up. With
+  ``--backlog`` every message is published before the daemon starts, and the time
+  runs from its start (latency then includes the wait in the queue, and says little).
 
 Over the baseline's timed calls and the adapter's run it also adds up the CPU of every
 process on the machine by role (``bench/budget.py``: the simulator, the daemon, the bench,
@@ -44,9 +43,9 @@ the daemon's CPU against the simulator's in the same run, which does the same wo
 every run: to compare two versions of the daemon on a machine whose speed drifts. Another
 sets the same work in the two windows against each other: the simulator's CPU per report
 against its CPU per call in the baseline, and the daemon's DUO threads' per report (its
-``duo`` threads and its worker's) against the client's alone per call. A figure away from 1 is, most often, the machine running
-faster or slower during the adapter's run than during the baseline's; a run's ``ratio``
-moves with it.
+``duo`` threads and its worker's) against the client's alone per call. A figure away
+from 1 is, most often, the machine running faster or slower during the adapter's run
+than during the baseline's; a run's ``ratio`` moves with it.
 
 ``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
 time its thread waited for a processor, and counts the submitter's slot runs

@@ -8,10 +8,11 @@ In a child process it has a lock of its own; the price is the child's memory
 
 Contract of :class:`WorkerClient` (a :class:`~adapter.duo.port.DuoPort`):
 
-- one child process (``python -m adapter.duo.worker_main``), started by the first call and
-  again by the first call after it ended; it holds one :class:`DuoClient` built from the
-  same settings and the credentials the daemon loaded (handed over a private socket,
-  never through the disk, the environment or the command line), and serves
+- one child process (``python -m adapter.duo.worker_main``), started by the first
+  call and again by the first call after it ended; it holds one :class:`DuoClient`
+  built from the same settings and the credentials the daemon loaded (handed over a
+  private socket, never through the disk, the environment or the command line; the
+  passphrase's variable is left out of its environment), and serves
   ``duo.max_concurrency + 2`` connections, one thread each: the submitter's slots,
   the feedback poller and the attachment sender;
 - each operation is the child's :class:`DuoClient` operation, with the calling
@@ -65,6 +66,7 @@ log = structlog.get_logger(__name__)
 WAIT_MARGIN = 10.0
 #: Seconds :meth:`WorkerClient.close` gives the child to end before it is killed.
 STOP_SECONDS = 5.0
+
 
 class _Child:
     """One running child: its process and the daemon's ends of its connections."""
@@ -147,7 +149,7 @@ class WorkerClient:
                 raise SystemFault("duo_worker_closed")
             child = self._holder[0]
             if child is None or not child.alive():
-                if child is not None:
+                if child is not None and not child.broken:   # (else stopped and said)
                     child.stop()
                     log.warning("duo_worker_ended", exit_code=child.process.returncode)
                 child = self._holder[0] = _Child(self._setup, self._connections,

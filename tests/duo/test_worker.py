@@ -98,12 +98,17 @@ def test_a_child_that_ends_mid_call_is_an_unknown_outcome_and_is_replaced(
     control(simulator, "faults", {"mode": "delay", "count": 1, "seconds": 3})
     killer = threading.Timer(0.5, os.kill, (first, signal.SIGKILL))
     killer.start()
-    with pytest.raises(OutcomeUnknown, match="duo_worker_ended"):
-        client.aanleveren(melding(), document_id="4b0c2bd8-9c11-4f43-9d5f-0a4b4c7e0003")
-    killer.join()
-    # The next call starts another child; the same document id is found or sent again.
-    assert client.aanleveren(melding(), document_id="4b0c2bd8-9c11-4f43-9d5f-0a4b4c7e0003")
+    with capture_log_lines("info") as lines:
+        with pytest.raises(OutcomeUnknown, match="duo_worker_ended"):
+            client.aanleveren(melding(), document_id="4b0c2bd8-9c11-4f43-9d5f-0a4b4c7e0003")
+        killer.join()
+        # The next call starts another child (what became of the first is for the
+        # submitter's reconciliation: tests/faults, row 23).
+        assert client.aanleveren(melding(student=Student(bsn=valid_bsn(50))),
+                                 document_id="4b0c2bd8-9c11-4f43-9d5f-0a4b4c7e0004")
     assert client.pid not in (None, first)
+    events = [json.loads(line)["event"] for line in lines]
+    assert events.count("duo_worker_ended") == 1 and events.count("duo_worker_started") == 1
 
 
 def test_calls_waiting_for_a_connection_move_on_when_the_child_ends(
