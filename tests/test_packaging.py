@@ -32,6 +32,14 @@ def test_dockerfile_runtime_stage_is_lean_and_non_root() -> None:
         assert f"./plugins/{plugin.parent.name}" in text, f"{plugin.parent.name} not in the image"
 
 
+def test_the_build_context_leaves_out_the_virtualenv_bytecode_and_keys() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".venv", "**/__pycache__", "*.key", "*.db"} <= ignored
+    for copied in ("adapter", "plugins", "config", "setup.cfg", "pyproject.toml", "README.md"):
+        assert copied not in ignored
+
+
 @pytest.mark.timeout(300)
 def test_wheel_contains_wsdl_migrations_and_type_marker(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from adapter import startup
 from adapter.cli.root import cli, one_line_errors, settings_from, setup_logging
 from adapter.errors import ConfigError
 
@@ -20,10 +21,15 @@ from adapter.errors import ConfigError
 @one_line_errors
 def run(ctx: click.Context) -> None:
     """Run the daemon: consume SIS exports, send reports to DUO, publish feedback."""
-    from adapter.pipeline.daemon import Daemon
-    settings = settings_from(ctx)
-    setup_logging(settings)
-    sys.exit(Daemon(settings, environ=os.environ).run_forever())
+    # The daemon's libraries and set-up (plugins, schemas, the store's and the client's)
+    # live as long as the process: built without the collector, then frozen out of its
+    # sight before the daemon's threads start (adapter.startup.quiet_start).
+    with startup.quiet_start():
+        from adapter.pipeline.daemon import Daemon
+        settings = settings_from(ctx)
+        setup_logging(settings)
+        daemon = Daemon(settings, environ=os.environ)
+    sys.exit(daemon.run_forever())
 
 
 @cli.command()

@@ -25,7 +25,6 @@ what the outbox holds, close the store. Rows never claimed stay in the store.
 
 from __future__ import annotations
 
-import gc
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -296,13 +295,6 @@ class Daemon:
         if stop_wanted.is_set():
             self.stop()      # nothing started yet: closes the store and the client
             return 0
-        # What was built so far (plugins, schemas, the store's and the client's set-up)
-        # lives as long as this process: out of the collector's sight, a full collection
-        # scans only what came after (gc.freeze; docs/performance.md, round 15). Here and
-        # not in start(): a daemon started inside another program (tests, ``demo``) leaves
-        # that program's collector alone.
-        gc.collect()
-        gc.freeze()
         self.start()
         failed = False
         while not stop_wanted.is_set():

@@ -68,3 +68,37 @@ def test_other_commands_get_the_default_handling_back() -> None:
     """)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_quiet_start_builds_without_the_collector_then_freezes_what_it_built() -> None:
+    # In a process of its own: what the block leaves is never collected afterwards.
+    done = run_python("""
+        import gc
+        from adapter import startup
+        before = gc.get_freeze_count()
+        with startup.quiet_start():
+            during = gc.isenabled()
+            kept = [[n] for n in range(5000)]
+        print(during, gc.isenabled(), gc.get_freeze_count() - before >= 5000)
+        try:
+            with startup.quiet_start():
+                raise KeyError("in the block")
+        except KeyError:
+            print(gc.isenabled())
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "True", "True"]
+
+
+def test_the_program_runs_its_command_with_the_collector_on_and_the_imports_frozen() -> None:
+    done = run_python("""
+        import gc
+        from adapter import startup
+        import adapter.cli
+        seen = []
+        adapter.cli.main = lambda: seen.append((gc.isenabled(), gc.get_freeze_count()))
+        startup.main()
+        print(seen[0][0], seen[0][1] > 10000)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]

@@ -120,6 +120,36 @@ def test_sigterm_while_the_daemon_starts_stops_it_cleanly(settings: Settings,
     assert events[-1] == "daemon_stopped" and "signal_received" in events
 
 
+@pytest.mark.timeout(120)
+def test_run_sets_the_daemon_up_without_the_collector_and_freezes_it(settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    # The command as the program runs it, the daemon's loop replaced by a report of the
+    # collector: off while the daemon was built, on (and the set-up frozen) when its
+    # threads would start.
+    config = write_config(tmp_path / "c.toml", settings)
+    code = f"""
+import gc, sys
+from adapter.pipeline.daemon import Daemon
+built = []
+init = Daemon.__init__
+def recording_init(self, *args, **kwargs):
+    init(self, *args, **kwargs)
+    built.append(gc.isenabled())
+def report(self):
+    print("built", built, "running", gc.isenabled(), gc.get_freeze_count() > 50000)
+    self.stop()
+    return 0
+Daemon.__init__, Daemon.run_forever = recording_init, report
+sys.argv = ["verzuim-adapter", "--config", {str(config)!r}, "run"]
+from adapter.startup import main
+main()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=90, env=subprocess_env(), cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "built [False] running True True" in done.stdout, done.stdout[-2000:]
+
+
 def personal_values(directory: Path) -> set[str]:
     """Every personal value in the samples: ids, names, e-mails, phones, free texts."""
     keys = {"bsn", "onderwijsnummer", "achternaam", "voornamen", "voorvoegsel", "naam",
