@@ -77,8 +77,10 @@ def store_cipher() -> Cipher:
     return Cipher([TEST_KEY])
 
 
-#: the secret every store test's student keys are made with (PostgreSQL has no default).
-TEST_STUDENT_SECRET = StudentKeySecret("test-student-key-secret-" + "s" * 16)
+#: the secret every store test's student keys are made with (PostgreSQL has no default);
+#: as text too, for a test's process of its own.
+TEST_STUDENT_SECRET_TEXT = "test-student-key-secret-" + "s" * 16
+TEST_STUDENT_SECRET = StudentKeySecret(TEST_STUDENT_SECRET_TEXT)
 
 
 @pytest.fixture

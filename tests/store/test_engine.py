@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
@@ -9,11 +14,13 @@ from alembic.autogenerate import compare_metadata
 
 from adapter.errors import ConfigError, StoreUnavailable
 from adapter.store import Store
-from adapter.store.engine import normalise_url
+from adapter.store.engine import head_revision, normalise_url
 from adapter.store.schema import metadata
 
-from .conftest import TEST_STUDENT_SECRET
+from .conftest import TEST_STUDENT_SECRET, TEST_STUDENT_SECRET_TEXT
 from .factories import accept, report
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_migrations_twice_are_a_no_op(store_url: str) -> None:
@@ -31,12 +38,28 @@ def test_migrations_twice_are_a_no_op(store_url: str) -> None:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             head = ScriptDirectory.from_config(config).get_current_head()
-            assert head == "0015"
+            assert head == "0015" == head_revision()
             assert MigrationContext.configure(conn).get_current_revision() == head
             assert set(sa.inspect(conn).get_table_names()) >= set(metadata.tables)
         assert len(second.list_reports()) == 1
     finally:
         second.close()
+
+
+def test_a_store_at_the_newest_revision_opens_without_alembic(store_url: str) -> None:
+    # A restarted daemon's store: alembic (a tenth of a second to import) stays unloaded.
+    Store.open(store_url, student_secret=TEST_STUDENT_SECRET).close()   # migrated here
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from adapter.store import Store
+        from adapter.store.engine import head_revision
+        from adapter.store.pseudonyms import StudentKeySecret
+        store = Store.open({store_url!r}, student_secret=StudentKeySecret({TEST_STUDENT_SECRET_TEXT!r}))
+        print(head_revision(), "alembic" in sys.modules)
+        store.close()
+    """)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].split() == ["0015", "False"]
 
 
 def test_schema_matches_table_definitions(store: Store) -> None:
