@@ -250,7 +250,7 @@ class Database:
         """Bring the schema to the newest revision (``alembic upgrade head``); idempotent.
 
         A store already at :func:`head_revision` is left as it is without loading alembic
-        (a tenth of a second of a restarted daemon's start)."""
+        (its import, about 70 ms of a restarted daemon's start)."""
         with self.write("migrate") as conn:
             if self.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})

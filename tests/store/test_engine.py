@@ -47,7 +47,7 @@ def test_migrations_twice_are_a_no_op(store_url: str) -> None:
 
 
 def test_a_store_at_the_newest_revision_opens_without_alembic(store_url: str) -> None:
-    # A restarted daemon's store: alembic (a tenth of a second to import) stays unloaded.
+    # A restarted daemon's store: alembic (about 70 ms to import) stays unloaded.
     Store.open(store_url, student_secret=TEST_STUDENT_SECRET).close()   # migrated here
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import sys
