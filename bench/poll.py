@@ -46,7 +46,7 @@ from adapter.pki.testpki import init_test_pki  # noqa: E402
 WARM = 5
 
 
-def _bench_e2e() -> Any:
+def load_e2e() -> Any:
     """``bench/e2e.py`` (its simulator and config), loaded by path: the name ``e2e`` is
     the test package it imports from."""
     spec = importlib.util.spec_from_file_location("bench_e2e", ROOT / "bench" / "e2e.py")
@@ -65,7 +65,7 @@ def main() -> None:
     if opts.polls <= WARM:
         args.error(f"--polls must exceed {WARM} (the first {WARM} only warm up)")
     configure_logging("warning", "console", stream=sys.stderr)
-    e2e = _bench_e2e()
+    e2e = load_e2e()
     BRIN, SCHOOL_OIN = e2e.BRIN, e2e.SCHOOL_OIN
     work = Path(tempfile.mkdtemp(prefix="verzuim-bench-poll-"))
     init_test_pki(work / "pki", school_oin=SCHOOL_OIN)
