@@ -134,11 +134,11 @@ def child_env(phases_dir: Path | None = None) -> dict[str, str]:
         [*first, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
-def compile_checkout() -> None:
-    """The daemon's modules in this checkout (the package and the bundled plugins) as
+def compile_checkout(checkout: Path = ROOT) -> None:
+    """The daemon's modules in ``checkout`` (the package and the bundled plugins) as
     bytecode beside them, where they are missing or older than their source: what pip
     does when it installs the package, so the daemon's start is timed as installed."""
-    for folder in (ROOT / "adapter", *sorted((ROOT / "plugins").glob("*/verzuim_*"))):
+    for folder in (checkout / "adapter", *sorted((checkout / "plugins").glob("*/verzuim_*"))):
         if not compileall.compile_dir(folder, quiet=1):
             raise SystemExit(f"bench: {folder} does not compile")
 

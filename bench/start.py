@@ -26,7 +26,6 @@ importable (``PYTHONPATH``), like ``bench/e2e.py``.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import shutil
 import statistics
@@ -56,13 +55,6 @@ def daemon_env(checkout: Path) -> dict[str, str]:
         [*first, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
-def compile_modules(checkout: Path) -> None:
-    """The checkout's package and bundled plugins as bytecode (see the module contract)."""
-    for folder in (checkout / "adapter", *sorted((checkout / "plugins").glob("*/verzuim_*"))):
-        if not compileall.compile_dir(folder, quiet=1):
-            raise SystemExit(f"bench: {folder} does not compile")
-
-
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     args.add_argument("--starts", type=int, default=5, help="starts, one after the other")
@@ -85,7 +77,7 @@ def main() -> None:
     e2e.write_config(config, work / "pki", sim.soap_url, amqp, f"sqlite:///{work / 'store.db'}",
                      e2e.DEFAULT_CONCURRENCY, port)
     print(f"bench: {opts.starts} starts of the daemon of {checkout}", flush=True)
-    compile_modules(checkout)
+    e2e.compile_checkout(checkout)
     env = daemon_env(checkout)
     seconds: list[float] = []
     try:
