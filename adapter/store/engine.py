@@ -17,6 +17,11 @@ run on one connection, kept open: SQLite empties a connection's page cache whene
 another connection wrote, so writes spread over a pool would read their pages again
 (with a system call each) every time. A write that fails closes that connection, and
 the next one opens a fresh one. Reads use the pool.
+
+PostgreSQL: the pool pings a connection before it hands it out (``pool_pre_ping``). A
+ping that fails in any way counts as a lost connection (:func:`_install_pg_hooks`): the
+pool opens a new one, and a server out of reach fails that as
+:class:`~adapter.errors.StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -77,10 +82,12 @@ def create_engine(url: str) -> Engine:
     """An engine for ``url`` with this store's connection settings installed."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(
+        pg = sa.create_engine(
             parsed, hide_parameters=True, pool_pre_ping=True,
             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
         )
+        _install_pg_hooks(pg)
+        return pg
     database = parsed.database or ""
     kwargs: dict[str, Any] = {"hide_parameters": True}
     if database in ("", ":memory:"):
@@ -92,6 +99,19 @@ def create_engine(url: str) -> Engine:
     engine = sa.create_engine(parsed, **kwargs)
     _install_sqlite_hooks(engine)
     return engine
+
+
+def _install_pg_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _ping_failed(context: sa.engine.ExceptionContext) -> None:
+        # A ping that fails means the pooled connection is no use, however it failed.
+        # SQLAlchemy's psycopg ping restores ``autocommit`` after the ``;`` it sends; on a
+        # connection lost in mid-ping (its socket gone, libpq not yet told, transaction
+        # status ACTIVE) that raises ProgrammingError, which SQLAlchemy would pass on as
+        # a bug in our SQL, not a disconnect: the store's caller then took a database
+        # outage for a bad record (fault matrix row 21, docs/reliability.md).
+        if context.is_pre_ping:
+            context.is_disconnect = True
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,13 @@ from alembic.autogenerate import compare_metadata
 
 from adapter.errors import ConfigError, StoreUnavailable
 from adapter.store import Store
+from adapter.store.crypto import Cipher
 from adapter.store.engine import head_revision, normalise_url
 from adapter.store.schema import metadata
 
-from .conftest import TEST_STUDENT_SECRET, TEST_STUDENT_SECRET_TEXT
+from faultproxy import FaultProxy
+
+from .conftest import TEST_KEY, TEST_STUDENT_SECRET, TEST_STUDENT_SECRET_TEXT, _empty
 from .factories import accept, report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +100,49 @@ def test_database_down_is_store_unavailable() -> None:
         Store.open("postgresql://postgres@127.0.0.1:1/nothing",
                    student_secret=TEST_STUDENT_SECRET)
     assert "migrate" in str(info.value)
+
+
+def lose_pooled_connection(store: Store) -> None:
+    """The store's one pooled PostgreSQL connection, lost as row 21 lost one in CI: its
+    socket gone under psycopg (the descriptor now reads ``/dev/null``), libpq not told.
+    SQLAlchemy's ping then fails with ProgrammingError ("can't change 'autocommit' now:
+    connection in transaction status ACTIVE") instead of a disconnect."""
+    store.database.dispose()
+    with store.database.engine.connect() as conn:       # the pool now holds this one
+        fileno = conn.connection.dbapi_connection.fileno()
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, fileno)
+    finally:
+        os.close(null)
+
+
+def test_a_connection_lost_in_mid_ping_is_replaced(pg_store: Store) -> None:
+    lose_pooled_connection(pg_store)
+    accept(pg_store, "m-1", report("r1"))        # the pool opened a new connection
+    assert len(pg_store.list_reports()) == 1
+
+
+def test_a_connection_lost_in_mid_ping_with_the_server_gone_is_store_unavailable(
+        pg_database: str) -> None:
+    # Before the fix the writer got sqlalchemy's ProgrammingError: the submitter thread
+    # died of it, and the intake dead-lettered a healthy message as a plugin failure.
+    _empty(pg_database)
+    url = sa.make_url(pg_database)
+    with FaultProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        store = Store.open(url.set(port=proxy.port).render_as_string(hide_password=False),
+                           cipher=Cipher([TEST_KEY]), student_secret=TEST_STUDENT_SECRET)
+        try:
+            lose_pooled_connection(store)
+            proxy.set("down")
+            with pytest.raises(StoreUnavailable) as info:
+                accept(store, "m-1", report("r1"))
+            assert "accept" in str(info.value)
+            proxy.heal()
+            accept(store, "m-1", report("r1"))
+            assert len(store.list_reports()) == 1
+        finally:
+            store.close()
 
 
 def test_disk_full_is_store_unavailable(store: Store, store_url: str) -> None:
