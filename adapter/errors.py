@@ -104,6 +104,12 @@ class StoreUnavailable(SystemFault):
     """The store cannot be written (disk full, database down)."""
 
 
+class StoreFault(SystemFault):
+    """The store failed otherwise than by being out of reach: a bug in our SQL, or a
+    driver's surprise. Neither the record's fault nor a plugin's: the intake lets the
+    delivery go back to the broker, whose delivery limit is the net if it repeats."""
+
+
 class DuoRejected(RecordError):
     """DUO answered ``leveringGoedgekeurd=false`` or a record-caused ``Client.*`` fault.
 

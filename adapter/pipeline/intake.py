@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date, datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -19,7 +20,7 @@ from adapter.config import Settings
 from adapter.domain.model import MappedRecord, MappedRegistratie, RowRejection, Verzuimmelding
 from adapter.domain.rules import ADAPTER_RULES, Violation, check_melding, with_codes
 from adapter.duo.schema_check import check_schema
-from adapter.errors import RecordError, StoreUnavailable, UnknownVendor
+from adapter.errors import RecordError, StoreFault, StoreUnavailable, UnknownVendor
 from adapter.hookspecs import Vendor
 from adapter.logging import redact_text
 from adapter.pipeline.alerts import FaultAlarm
@@ -37,6 +38,7 @@ from adapter.store import (
 from adapter.vendors import VendorRegistry
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: Parsed records per store transaction for large exports: memory stays flat and a
 #: stop waits for at most one chunk (well under a second). Larger chunks share more
@@ -112,7 +114,8 @@ class Intake:
 
         ``dead`` for undecodable input (reason without values), ``requeue`` when
         the store cannot be written (system fault) or the daemon is stopping,
-        otherwise ``ack``. A large export is committed in chunks of :data:`CHUNK`
+        otherwise ``ack``. A store failure of another kind raises :class:`StoreFault`
+        (logged as ``store_failed``): the consumer's path for a handler that raised. A large export is committed in chunks of :data:`CHUNK`
         parsed records, each one transaction under its own inbox key
         (:func:`~adapter.store.api.part_id`); ``stopping`` is checked before
         each chunk, so a stop waits for at most one chunk. A redelivered large export
@@ -138,7 +141,8 @@ class Intake:
         try:
             # Only a large export looks up its committed chunks first (to skip mapping
             # them again); a small one finds out in its own transaction (the inbox key).
-            done = self._store.committed_parts(delivery.message_id) if large else set()
+            done = (_from_store("committed_parts", self._store.committed_parts,
+                                delivery.message_id) if large else set())
             if large and not done:
                 # A large export is committed in chunks (flat memory); read it through
                 # once first, so a body that breaks halfway is dead-lettered whole.
@@ -154,7 +158,8 @@ class Intake:
                     return self._interrupted(n, len(done))
                 items = self._items(vendor, natives)
                 natives.clear()   # the parsed rows are mapped: free them before storing
-                result = self._store.accept(
+                result = _from_store(
+                    "accept", self._store.accept,
                     message_id=part_id(delivery.message_id, n), vendor=vendor.name,
                     routing_key=delivery.routing_key, items=items,
                     check=content_check(self._today()), agreements=self._agreements)
@@ -168,6 +173,9 @@ class Intake:
             return Disposition("requeue", "store unavailable")
         except RecordError as exc:
             return self._dead(f"{type(exc).__name__}: {redact_text(str(exc))}")
+        except StoreFault as exc:
+            log.error("store_failed", error=str(exc))
+            raise   # the consumer requeues it (counted) and pauses: not the plugin's bug
         except Exception as exc:  # a plugin bug must not stop the daemon
             log.error("plugin_crashed", error=type(exc).__name__)
             return self._dead(f"vendor plugin failed: {type(exc).__name__}")
@@ -345,6 +353,20 @@ def _bind(delivery: Delivery, **more: str) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
         message_id=delivery.message_id, routing_key=delivery.routing_key, **more)
+
+
+def _from_store(operation: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)``, a store call of :meth:`Intake.handle`. What the store
+    raises besides :class:`StoreUnavailable` and :class:`RecordError` leaves as
+    :class:`StoreFault` (naming the operation and the error's class, never a value), so
+    that the handler's net for plugin bugs does not dead-letter a healthy message for
+    it (docs/reliability.md, row 21)."""
+    try:
+        return call(*args, **kwargs)
+    except (StoreUnavailable, RecordError):
+        raise
+    except Exception as exc:
+        raise StoreFault(f"store failed during {operation}: {type(exc).__name__}") from exc
 
 
 def _vendor_name(delivery: Delivery) -> str:

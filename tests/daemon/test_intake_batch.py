@@ -16,7 +16,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from adapter.config import Settings
-from adapter.errors import StoreUnavailable
+from adapter.errors import StoreFault, StoreUnavailable
 from adapter.pipeline.intake import Intake
 from adapter.sis import Delivery
 from adapter.store import Store
@@ -180,3 +180,37 @@ def test_a_run_holds_about_a_chunk_of_records(intake: Intake, store: Store,
     batch = [delivery(i, encode(record(rng), record(rng))) for i in range(6)]   # 2 each
     assert len(intake.handle_many(batch)) == 3      # 2 + 2 + 2: the run ends at 5 or more
     assert stored(store) == (6, 6, 3)
+
+
+def test_a_store_failure_that_is_not_an_outage_goes_back_to_the_broker(
+        intake: Intake, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not the plugin's bug: the handler raises (the consumer requeues the delivery,
+    # counted against the queue's delivery limit) instead of dead-lettering it.
+    one = reports(random.Random(5), 1)[0]
+
+    def surprise(*_args: object, **_kwargs: object) -> None:
+        raise sa.exc.ProgrammingError("SELECT 1", None, Exception("123456782"))
+    with monkeypatch.context() as patched, capture_logs() as logs:
+        patched.setattr(store, "accept", surprise)
+        with pytest.raises(StoreFault, match="accept: ProgrammingError") as info:
+            intake.handle(one)
+    assert "123456782" not in str(info.value)
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["store_failed"]
+    assert stored(store) == (0, 0, 0)
+    assert intake.handle(one).action == "ack"      # the redelivery, the store working
+    assert stored(store) == (1, 1, 1)
+
+
+def test_a_plugin_that_raises_dead_letters_its_message(
+        intake: Intake, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = reports(random.Random(6), 1)[0]
+    vendor = load_vendors(enabled=["canonical"]).get("canonical")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("a plugin's bug")
+    with capture_logs() as logs:
+        monkeypatch.setattr(type(vendor), "to_duo", broken)
+        done = intake.handle(one)
+    assert (done.action, done.reason) == ("dead", "vendor plugin failed: KeyError")
+    assert "plugin_crashed" in [e["event"] for e in logs]
+    assert stored(store) == (0, 0, 0)
