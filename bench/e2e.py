@@ -61,8 +61,9 @@ Prints the issue's targets, each met or not, and as its last line::
     ratio=<adapter_rps/baseline_rps> adapter_rps=<n> baseline_rps=<n> cpu_ratio=<n> p50_ms=<n> p99_ms=<n> rss_mb=<n>
 
 (``cpu_ratio``: the daemon's CPU per report / the baseline's CPU per call.)
-Run it with the plugins of this checkout importable (``PYTHONPATH``): the daemon
-loads them by entry point. Before the daemon starts, the checkout's modules are
+The daemon loads the vendor plugins by entry point: a Python without them (or the rest
+of the project's packages) runs the script again under the checkout's virtualenv
+(``bench/project.py``). Before the daemon starts, the checkout's modules are
 compiled to bytecode where they are not yet (``compileall``), as pip compiles an
 installed package: an editable checkout on a machine with ``PYTHONDONTWRITEBYTECODE``
 would otherwise compile them at every start, in the time to ready.
@@ -89,12 +90,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pika
-import requests
-import sqlalchemy as sa
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import project  # noqa: E402 - bench/: before any third-party import
+project.use_venv()
+
+import pika  # noqa: E402
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 
 from e2e.records import make_bsn, record  # noqa: E402
 import phases  # noqa: E402
@@ -477,6 +481,7 @@ def main() -> None:
     if min(opts.records, opts.baseline_records or opts.records) <= opts.concurrency:
         args.error("--records (and --baseline-records) must exceed --concurrency: "
                    "the baseline's first --concurrency calls only warm up")
+    project.use_broker(opts.amqp)
     configure_logging("warning", "console", stream=sys.stderr)
 
     tag = uuid.uuid4().hex[:10]

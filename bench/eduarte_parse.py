@@ -1,6 +1,7 @@
 """Benchmark: the eduarte plugin's streaming parser on a large generated export.
 
-Usage: ``.venv/bin/python bench/eduarte_parse.py [--mb 50] [--memory]``
+Usage: ``python bench/eduarte_parse.py [--mb 50] [--memory]`` (another Python than the
+checkout's virtualenv runs it again in that one: ``bench/project.py``)
 
 Prints rows/s and the ratio against a minimal hand-written loop doing the same
 I/O (incremental UTF-8 decoding + ``csv.reader``) in the same run. With
@@ -14,10 +15,16 @@ import argparse
 import csv
 import io
 import time
+import sys
 import tracemalloc
+from pathlib import Path
 
-from verzuim_eduarte.plugin import EduarteVendor
-from verzuim_eduarte.schema import REGISTRATION_HEADER
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import project  # noqa: E402 - bench/: before any third-party import
+project.use_venv()
+
+from verzuim_eduarte.plugin import EduarteVendor  # noqa: E402
+from verzuim_eduarte.schema import REGISTRATION_HEADER  # noqa: E402
 
 ROW = ("AM-{n};Absentiemelding;731299;999973149;;12-05-2009;0344;00AA;00;Locatie Test;99011;BOL;2;"
        "06-10-2025;00:00;07-10-2025;23:59;;;;;OG;Geen geldige reden;Absent;N;J;"

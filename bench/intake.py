@@ -25,8 +25,9 @@ the daemon's peak RSS (``VmHWM``), and as its last line::
 
 Target on the 2-core dev machine (docs/performance.md): 200,000 rows within
 120 s, ``last_vs_first`` ≥ 0.8, RSS ≤ 200 MB, on SQLite and on PostgreSQL.
-Run it with the plugins of this checkout importable (``pip install -e plugins/*``,
-or ``PYTHONPATH``): the daemon loads them by entry point.
+The daemon loads the vendor plugins by entry point: a Python without them (or the rest
+of the project's packages) runs the script again under the checkout's virtualenv
+(``bench/project.py``).
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ import time
 import uuid
 from pathlib import Path
 
-import pika
-import sqlalchemy as sa
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import project  # noqa: E402 - bench/: before any third-party import
+project.use_venv()
+
+import pika  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 
 from bulk_exports import BRIN, export  # noqa: E402
 from support import store_secrets  # noqa: E402
@@ -143,6 +147,7 @@ def main() -> None:
                       help="give up when nothing was stored for this many seconds")
     args.add_argument("--keep", action="store_true", help="keep the work directory")
     opts = args.parse_args()
+    project.use_broker(opts.amqp)
     configure_logging("warning", "console", stream=sys.stderr)
 
     tag = uuid.uuid4().hex[:10]

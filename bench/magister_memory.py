@@ -1,6 +1,6 @@
 """Memory and time of the magister plugin on large generated exports.
 
-    .venv/bin/python bench/magister_memory.py [MB ...]      # default: 10 50 100
+    python bench/magister_memory.py [MB ...]      # default: 10 50 100
 
 Per size: items, seconds for parse + to_duo (chunks of 1000, as the daemon maps),
 peak RSS growth over the body itself (VmHWM reset through /proc/self/clear_refs),
@@ -11,6 +11,7 @@ add anything proportional to it.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import time
@@ -18,7 +19,10 @@ import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "plugins" / "magister" / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins" / "magister" / "tests"), str(ROOT / "bench")]
+
+import project  # noqa: E402 - bench/: before any third-party import
+project.use_venv()
 
 from magister_helpers import consume, generate_export  # noqa: E402
 from verzuim_magister.plugin import MagisterVendor  # noqa: E402
@@ -54,4 +58,7 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [10, 50, 100])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("mb", nargs="*", type=int, default=[10, 50, 100],
+                        help="export sizes in MB (default: 10 50 100)")
+    main(parser.parse_args().mb)

@@ -35,6 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import project  # noqa: E402 - bench/: before any third-party import
+project.use_venv()
+
 from intake import amqp_settings  # noqa: E402
 
 from adapter.config import load_settings  # noqa: E402

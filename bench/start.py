@@ -19,8 +19,8 @@ Prints each start's seconds and, as its last line::
 ``--checkout`` runs the daemon of another checkout of the project (its package and its
 bundled plugins first on the daemon's ``PYTHONPATH``), to compare two versions on one
 machine, one after the other (docs/performance.md, round 22). The broker objects get
-unique names and are deleted afterwards. Run it with the plugins of this checkout
-importable (``PYTHONPATH``), like ``bench/e2e.py``.
+unique names and are deleted afterwards. Like ``bench/e2e.py``, a Python without the
+project's packages runs it again under the checkout's virtualenv (``bench/project.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import project  # noqa: E402 - bench/: before any third-party import
+project.use_venv()
 
 from intake import amqp_settings, cleanup_broker  # noqa: E402
 from poll import load_e2e  # noqa: E402
@@ -64,6 +67,7 @@ def main() -> None:
     opts = args.parse_args()
     if opts.starts < 1:
         args.error("--starts must be at least 1")
+    project.use_broker(opts.amqp)
     checkout = opts.checkout.resolve()
     if not (checkout / "adapter" / "__main__.py").is_file():
         args.error(f"--checkout {checkout} holds no adapter package")
