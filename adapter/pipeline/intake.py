@@ -163,6 +163,8 @@ class Intake:
                     message_id=part_id(delivery.message_id, n), vendor=vendor.name,
                     routing_key=delivery.routing_key, items=items,
                     check=content_check(self._today()), agreements=self._agreements)
+                if not result.duplicate_message:
+                    _log_rejected(items)
                 del items
                 repeated += result.duplicate_message
                 for key, value in vars(result).items():
@@ -222,6 +224,10 @@ class Intake:
         except Exception:   # each one again on its own: handle() decides and logs
             structlog.contextvars.clear_contextvars()
             return []
+        for (delivery, vendor, items), result in zip(run, results):
+            if not result.duplicate_message:
+                _bind(delivery, vendor=vendor)
+                _log_rejected(items)
         failpoint("after_inbox_commit")
         self._alarm.ok("store")
         for (delivery, vendor, _), result in zip(run, results):
@@ -337,8 +343,7 @@ class Intake:
 
     def _rejection(self, vendor: str, position: str, violations: tuple[FieldViolation, ...],
                    source_id: str | None, brin: str | None) -> IncomingRejection:
-        log.warning("record_rejected", position=position, fields=[f for f, _, _ in violations],
-                    rules=[r for _, r, _ in violations], codes=[c for _, _, c in violations])
+        """The row's rejection, logged once its message is committed (:func:`_log_rejected`)."""
         return IncomingRejection(vendor=vendor, brin=brin or self._settings.school.brin,
                                  source_id=source_id, position=position, violations=violations)
 
@@ -373,6 +378,19 @@ def _vendor_name(delivery: Delivery) -> str:
     """The vendor plugin a delivery is for: its ``x-vendor`` header, else the first part
     of its routing key."""
     return str(delivery.headers.get("x-vendor") or delivery.routing_key.split(".", 1)[0])
+
+
+def _log_rejected(items: Sequence[Item]) -> None:
+    """``record_rejected`` for each rejection of a chunk just committed: once per row,
+    not once per attempt when a commit fails, nor again for a redelivered message the
+    store already holds."""
+    for item in items:
+        if isinstance(item, IncomingRejection):
+            violations = item.violations
+            log.warning("record_rejected", position=item.position,
+                        fields=[f for f, _, _ in violations],
+                        rules=[r for _, r, _ in violations],
+                        codes=[c for _, _, c in violations])
 
 
 def _log_accepted(parts: int, skipped: int, totals: dict[str, int]) -> None:

@@ -214,3 +214,34 @@ def test_a_plugin_that_raises_dead_letters_its_message(
     assert (done.action, done.reason) == ("dead", "vendor plugin failed: KeyError")
     assert "plugin_crashed" in [e["event"] for e in logs]
     assert stored(store) == (0, 0, 0)
+
+
+def test_a_rejection_is_logged_once_through_failed_commits_and_redeliveries(
+        intake: Intake, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    bad = record(rng)
+    bad["brin"] = "99ZZ"        # not our school: a rejection at intake
+    alone = delivery(0, encode(bad))
+    batch = [delivery(1, encode(record(rng))), delivery(2, encode(bad))]
+
+    def rejections(logs: list[dict[str, object]]) -> list[object]:
+        return [e.get("message_id") for e in logs if e["event"] == "record_rejected"]
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable("store accept failed (OperationalError)")
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "accept", down)
+            assert [intake.handle(alone).action for _ in range(3)] == ["requeue"] * 3
+        assert rejections(logs) == []                      # nothing committed yet
+        assert intake.handle(alone).action == "ack"
+        assert rejections(logs) == ["batch-0"]
+        assert intake.handle(alone).action == "ack"        # a redelivery: already stored
+        assert rejections(logs) == ["batch-0"]
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "accept_many", down)
+            assert intake.handle_many(batch) == []
+        assert rejections(logs) == ["batch-0"]
+        assert [d.action for d in intake.handle_many(batch)] == ["ack", "ack"]
+        assert [d.action for d in intake.handle_many(batch)] == ["ack", "ack"]
+    assert rejections(logs) == ["batch-0", "batch-2"]
