@@ -294,7 +294,8 @@ def head_revision() -> str:
     """The newest schema revision: the number of the highest migration file (each file
     ``NNNN_name.py`` is revision ``NNNN``, one after the other; a test holds this to
     alembic's own head)."""
-    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("*_*.py"))
+    return max(path.name.split("_", 1)[0]
+               for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def _revision(conn: Connection) -> str | None:
