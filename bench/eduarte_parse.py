@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import time
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 

@@ -115,7 +115,8 @@ class Intake:
         ``dead`` for undecodable input (reason without values), ``requeue`` when
         the store cannot be written (system fault) or the daemon is stopping,
         otherwise ``ack``. A store failure of another kind raises :class:`StoreFault`
-        (logged as ``store_failed``): the consumer's path for a handler that raised. A large export is committed in chunks of :data:`CHUNK`
+        (logged as ``store_failed``): the consumer's path for a handler that raised.
+        A large export is committed in chunks of :data:`CHUNK`
         parsed records, each one transaction under its own inbox key
         (:func:`~adapter.store.api.part_id`); ``stopping`` is checked before
         each chunk, so a stop waits for at most one chunk. A redelivered large export

@@ -108,8 +108,9 @@ def _install_pg_hooks(engine: Engine) -> None:
         # SQLAlchemy's psycopg ping restores ``autocommit`` after the ``;`` it sends; on a
         # connection lost in mid-ping (its socket gone, libpq not yet told, transaction
         # status ACTIVE) that raises ProgrammingError, which SQLAlchemy would pass on as
-        # a bug in our SQL, not a disconnect: the store's caller then took a database
-        # outage for a bad record (fault matrix row 21, docs/reliability.md).
+        # a bug in our SQL, not a disconnect: a database outage then killed the
+        # submitter thread, or had the intake dead-letter a healthy message as a
+        # plugin's failure (fault matrix row 21, docs/reliability.md).
         if context.is_pre_ping:
             context.is_disconnect = True
 
