@@ -4,7 +4,7 @@ Usage::
 
     python bench/e2e.py [--records 1000] [--concurrency N] [--duo-latency-ms 0]
                         [--backlog] [--store sqlite|postgresql://…] [--baseline-records N]
-                        [--duo-worker] [--amqp URL] [--phases]
+                        [--duo-worker] [--amqp URL] [--phases] [--progress SECONDS]
 
 Writes a test PKI and starts the DUO simulator in its own process (``python -m
 adapter simulator``), so that no run's CPU includes the simulator's. Three runs
@@ -50,6 +50,9 @@ than during the baseline's; a run's ``ratio`` moves with it.
 ``--phases`` also times each step of an ``aanleveren`` call on both sides, with the
 time its thread waited for a processor, and counts the submitter's slot runs
 (``bench/phases.py``).
+
+``--progress`` prints, every so many seconds (default 30) on stderr, how far the
+baseline's calls and the adapter's run are (``bench/progress.py``).
 
 ``--duo-latency-ms`` makes the simulator hold each answer that long (its ``delay``
 fault for every call, set again after each reset). The broker objects get unique
@@ -103,6 +106,7 @@ import sqlalchemy as sa  # noqa: E402
 from e2e.records import make_bsn, record  # noqa: E402
 import phases  # noqa: E402
 import budget  # noqa: E402
+from progress import EVERY, Progress  # noqa: E402
 from intake import amqp_settings, cleanup_broker, fresh_pg_database, rss_mb  # noqa: E402
 from stall import diagnose  # noqa: E402
 from support import store_secrets  # noqa: E402
@@ -118,6 +122,8 @@ from adapter.sis import connection_parameters, declare_event_tap, declare_topolo
 SCHOOL_OIN = "00000099000000000001"
 BRIN = "00AA"
 DEFAULT_CONCURRENCY = DuoSettings.model_fields["max_concurrency"].default
+#: How the script names itself on stderr.
+SCRIPT = Path(__file__).name
 
 
 def free_port() -> int:
@@ -282,9 +288,9 @@ class Simulator:
 
 
 def run_baseline(config: Path, records: list[dict[str, Any]], concurrency: int,
-                 window: budget.CpuWindow) -> tuple[float, float]:
+                 window: budget.CpuWindow, progress: Progress) -> tuple[float, float]:
     """(calls per second, CPU seconds per call) of DuoClient.aanleveren alone; ``window``
-    adds up the machine's CPU over the timed calls."""
+    adds up the machine's CPU over the timed calls; ``progress`` is told of each call."""
     settings = load_settings(config)
     credentials = CertificateGuard(settings, {}).load_checked()
     client = DuoClient(settings.duo, settings.school, schools=settings.all_schools,
@@ -293,6 +299,7 @@ def run_baseline(config: Path, records: list[dict[str, Any]], concurrency: int,
 
     def send(melding: Any) -> None:      # a refusal raises, and ends the bench
         client.aanleveren(melding, document_id=str(uuid.uuid4()))
+        progress.add()
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(send, meldingen[:concurrency]))          # warm: TLS sessions, zeep
@@ -467,6 +474,10 @@ def main() -> None:
                       help="the daemon makes its DUO calls in a process of its own "
                            "(duo.worker_process = true; default: the daemon's default)")
     args.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    args.add_argument("--progress", type=float, default=EVERY, metavar="SECONDS",
+                      help="a line on stderr this often in the long steps (the baseline's "
+                           "calls, the adapter's run), saying how far they are; 0: none "
+                           f"(default {EVERY:.0f})")
     args.add_argument("--stall", type=float, default=120.0,
                       help="give up when no registered event came for this many seconds, "
                            "with an account of the daemon's threads, warnings and store "
@@ -488,6 +499,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="verzuim-bench-e2e-"))
     records = make_records(opts.records)
     n_base = min(opts.baseline_records or opts.records, opts.records)
+
+    def baseline_progress() -> Progress:
+        return Progress(SCRIPT, "baseline", n_base, "calls", every=opts.progress)
+
     amqp = amqp_settings(opts.amqp, tag, 1024 * 1024)
     admin: sa.Engine | None = None
     if opts.store == "sqlite":
@@ -513,7 +528,7 @@ def main() -> None:
         named = {os.getpid(): "bench", sim.proc.pid: "simulator"}
         base_windows = [budget.CpuWindow(named)]
         base_rps, base_cpu = run_baseline(config, records[:n_base], opts.concurrency,
-                                          base_windows[0])
+                                          base_windows[0], baseline_progress())
         print(f"baseline: DuoClient alone, {n_base} calls: {base_rps:.1f} calls/s, "
               f"{base_cpu * 1000:.2f} ms CPU per call", flush=True)
         sim.reset()
@@ -540,7 +555,9 @@ def main() -> None:
             print(f"published {opts.records} messages in {time.monotonic() - t0:.1f} s",
                   flush=True)
         last_count, last_change = 0, time.monotonic()
+        progress = Progress(SCRIPT, "adapter", opts.records, "registered", every=opts.progress)
         while not tap.done.wait(0.2):
+            progress.show(len(tap.arrivals))
             if proc.poll() is not None:
                 raise SystemExit(f"daemon exited with {proc.returncode}:\n"
                                  + log.read_text()[-3000:])
@@ -570,7 +587,7 @@ def main() -> None:
         sim.reset()
         base_windows.append(budget.CpuWindow(named))
         after_rps, after_cpu = run_baseline(config, records[:n_base], opts.concurrency,
-                                            base_windows[1])
+                                            base_windows[1], baseline_progress())
         print(f"baseline again: {n_base} calls: {after_rps:.1f} calls/s, "
               f"{after_cpu * 1000:.2f} ms CPU per call", flush=True)
         base_rps = 2 / (1 / base_rps + 1 / after_rps)     # all calls over all their time

@@ -20,8 +20,9 @@ LAST = re.compile(r"ratio=\d+\.\d\d adapter_rps=\d+\.\d baseline_rps=\d+\.\d "
 
 def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     # --stall: a bench that stops seeing events ends itself, with the daemon's log
+    # --progress: the long steps' lines on stderr, here as often as they can come
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "e2e.py"), "--records", "20",
-                           "--stall", "60"],
+                           "--stall", "60", "--progress", "0.01"],
                           check=False, capture_output=True, text=True, timeout=180,
                           cwd=ROOT)
     # a stalled bench ends with its account of the daemon and the store (bench/stall.py),
@@ -32,6 +33,11 @@ def test_bench_e2e_registers_every_record_and_prints_its_summary() -> None:
     assert "adapter: 20 registered (DUO's ledger: 20)" in done.stdout
     assert "baseline: DuoClient alone, 20 calls" in done.stdout
     assert "baseline again: 20 calls" in done.stdout      # after the adapter, too
+    # the baseline's client is built before its first call, well over 0.01 s: each
+    # baseline prints at least one progress line; stdout has none
+    assert len(re.findall(r"^e2e\.py: baseline: \d+ of 20 calls, [\d.]+/s$", done.stderr,
+                          re.MULTILINE)) >= 2, done.stderr[-2000:]
+    assert "e2e.py: " not in done.stdout
     # the daemon names its threads for the system (adapter.logging): CPU per thread
     by_thread = next(line for line in lines if "CPU ms per report by thread" in line)
     for role in ("duo", "submitter", "amqp-consumer-w"):
