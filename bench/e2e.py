@@ -52,7 +52,7 @@ time its thread waited for a processor, and counts the submitter's slot runs
 (``bench/phases.py``).
 
 ``--progress`` prints, every so many seconds (default 30) on stderr, how far the
-baseline's calls and the adapter's run are (``bench/progress.py``).
+baseline's calls, the publishing and the adapter's run are (``bench/progress.py``).
 
 ``--duo-latency-ms`` makes the simulator hold each answer that long (its ``delay``
 fault for every call, set again after each reset). The broker objects get unique
@@ -373,8 +373,10 @@ class EventTap(threading.Thread):
 PUBLISHERS = 4
 
 
-def publish_all(amqp: AmqpSettings, records: list[dict[str, Any]]) -> dict[str, float]:
+def publish_all(amqp: AmqpSettings, records: list[dict[str, Any]],
+                progress: Progress) -> dict[str, float]:
     """Publish each record as its own canonical message; the monotonic time of each.
+    ``progress`` is told of each message published.
 
     Confirmed and ``mandatory``, as a SIS must publish: without confirms the broker may
     drop a message unseen, and the run would wait for a report that never came. The
@@ -400,6 +402,7 @@ def publish_all(amqp: AmqpSettings, records: list[dict[str, Any]]) -> dict[str, 
                 times[rec["source_id"]] = time.monotonic()
                 ch.basic_publish(amqp.sis_exchange, "canonical.export", body, props,
                                  mandatory=True)
+                progress.add()
         finally:
             conn.close()
         return times
@@ -476,7 +479,8 @@ def main() -> None:
     args.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     args.add_argument("--progress", type=float, default=EVERY, metavar="SECONDS",
                       help="a line on stderr this often in the long steps (the baseline's "
-                           "calls, the adapter's run), saying how far they are; 0: none "
+                           "calls, the publishing, the adapter's run), saying how far they "
+                           "are; 0: none "
                            f"(default {EVERY:.0f})")
     args.add_argument("--stall", type=float, default=120.0,
                       help="give up when no registered event came for this many seconds, "
@@ -502,6 +506,9 @@ def main() -> None:
 
     def baseline_progress() -> Progress:
         return Progress(SCRIPT, "baseline", n_base, "calls", every=opts.progress)
+
+    def publish_progress() -> Progress:
+        return Progress(SCRIPT, "publishing", opts.records, "messages", every=opts.progress)
 
     amqp = amqp_settings(opts.amqp, tag, 1024 * 1024)
     admin: sa.Engine | None = None
@@ -537,7 +544,7 @@ def main() -> None:
         tap.start()
         daemon_cmd = [sys.executable, "-m", "adapter", "--config", str(config), "run"]
         if opts.backlog:
-            sent = publish_all(amqp, records)
+            sent = publish_all(amqp, records, publish_progress())
             print(f"backlog: {opts.records} messages published", flush=True)
         compile_checkout()
         t_start = time.monotonic()
@@ -550,7 +557,7 @@ def main() -> None:
         if opts.backlog:
             t0 = t_start
         else:
-            sent = publish_all(amqp, records)
+            sent = publish_all(amqp, records, publish_progress())
             t0 = min(sent.values())
             print(f"published {opts.records} messages in {time.monotonic() - t0:.1f} s",
                   flush=True)

@@ -1,8 +1,8 @@
 """How far a long step of a bench has come, as a line on stderr every so many seconds.
 
-``bench/e2e.py --backlog --records 100000`` runs for most of an hour in two steps that
-print nothing until they end: the baseline's calls and the daemon's work through the
-backlog. A line such as ``e2e.py: adapter: 41200 of 100000 registered, 68.9/s`` every
+``bench/e2e.py --backlog --records 100000`` runs for most of an hour in steps that print
+nothing until they end: the baseline's calls, the publishing of the backlog and the
+daemon's work through it. A line such as ``e2e.py: adapter: 41200 of 100000 registered, 68.9/s`` every
 half minute shows that it moves and how fast. The lines go to stderr, so the summary on
 stdout and its last line stay as they are.
 """
