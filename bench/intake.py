@@ -4,6 +4,7 @@ Usage::
 
     python bench/intake.py [--rows 200000] [--students 1000] [--vendor eduarte|magister]
                            [--store sqlite|postgresql://…] [--exports 1] [--amqp URL]
+                           [--progress SECONDS]
 
 Writes a test PKI, starts the DUO simulator (in this process) and the daemon
 (``python -m adapter run``, a subprocess importing what this process imports),
@@ -22,6 +23,9 @@ and read-through of the body are in ``seconds`` but not in the fifths),
 the daemon's peak RSS (``VmHWM``), and as its last line::
 
     rows=<n> seconds=<n> rows_per_s=<n> last_vs_first=<last fifth's rate / first's> rss_mb=<n>
+
+While it waits, a line on stderr every ``--progress`` seconds (default 30) says how many
+rows are stored (``bench/progress.py``).
 
 Target on the 2-core dev machine (docs/performance.md): 200,000 rows within
 120 s, ``last_vs_first`` ≥ 0.8, RSS ≤ 200 MB, on SQLite and on PostgreSQL.
@@ -54,6 +58,7 @@ import pika  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bulk_exports import BRIN, export  # noqa: E402
+from progress import EVERY, Progress  # noqa: E402
 from support import store_secrets  # noqa: E402
 
 from adapter.config import AmqpSettings  # noqa: E402
@@ -146,6 +151,9 @@ def main() -> None:
     args.add_argument("--stall", type=float, default=300.0,
                       help="give up when nothing was stored for this many seconds")
     args.add_argument("--keep", action="store_true", help="keep the work directory")
+    args.add_argument("--progress", type=float, default=EVERY, metavar="SECONDS",
+                      help="a line on stderr this often while the rows are stored, saying "
+                           f"how many are; 0: none (default {EVERY:.0f})")
     opts = args.parse_args()
     project.use_broker(opts.amqp)
     configure_logging("warning", "console", stream=sys.stderr)
@@ -179,6 +187,7 @@ def main() -> None:
         wait_consumer(amqp, proc, log)
         started = time.monotonic()
         total = opts.rows * opts.exports
+        progress = Progress("intake.py", "intake", total, "rows stored", every=opts.progress)
         for i, (body, content_type) in enumerate(bodies):
             publish_export(amqp, body=body, vendor=opts.vendor, content_type=content_type)
             goal = opts.rows * (i + 1)
@@ -192,6 +201,7 @@ def main() -> None:
                 if not samples or count != samples[-1][1]:
                     last_change = time.monotonic()
                 samples.append((now, int(count)))
+                progress.show(int(count))
                 peak_seen = max(peak_seen, (rss_mb(proc.pid, "VmRSS"), int(count)))
                 if proc.poll() is not None:
                     raise SystemExit(f"daemon exited with {proc.returncode}:\n"
