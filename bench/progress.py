@@ -2,9 +2,10 @@
 
 ``bench/e2e.py --backlog --records 100000`` runs for most of an hour in steps that print
 nothing until they end: the baseline's calls, the publishing of the backlog and the
-daemon's work through it. A line such as ``e2e.py: adapter: 41200 of 100000 registered, 68.9/s`` every
-half minute shows that it moves and how fast. The lines go to stderr, so the summary on
-stdout and its last line stay as they are.
+daemon's work through it. A line every half minute, such as
+``e2e.py: adapter: 41200 of 100000 registered, 68.9/s``, shows that it moves and how
+fast. The lines go to stderr, so the summary on stdout and its last line stay as they
+are. ``bench/intake.py`` uses it too, while the rows of an export are stored.
 """
 
 from __future__ import annotations
