@@ -122,8 +122,6 @@ from adapter.sis import connection_parameters, declare_event_tap, declare_topolo
 SCHOOL_OIN = "00000099000000000001"
 BRIN = "00AA"
 DEFAULT_CONCURRENCY = DuoSettings.model_fields["max_concurrency"].default
-#: How the script names itself on stderr.
-SCRIPT = Path(__file__).name
 
 
 def free_port() -> int:
@@ -505,10 +503,10 @@ def main() -> None:
     n_base = min(opts.baseline_records or opts.records, opts.records)
 
     def baseline_progress() -> Progress:
-        return Progress(SCRIPT, "baseline", n_base, "calls", every=opts.progress)
+        return Progress("baseline", n_base, "calls", every=opts.progress)
 
     def publish_progress() -> Progress:
-        return Progress(SCRIPT, "publishing", opts.records, "messages", every=opts.progress)
+        return Progress("publishing", opts.records, "messages", every=opts.progress)
 
     amqp = amqp_settings(opts.amqp, tag, 1024 * 1024)
     admin: sa.Engine | None = None
@@ -562,7 +560,7 @@ def main() -> None:
             print(f"published {opts.records} messages in {time.monotonic() - t0:.1f} s",
                   flush=True)
         last_count, last_change = 0, time.monotonic()
-        progress = Progress(SCRIPT, "adapter", opts.records, "registered", every=opts.progress)
+        progress = Progress("adapter", opts.records, "registered", every=opts.progress)
         while not tap.done.wait(0.2):
             progress.show(len(tap.arrivals))
             if proc.poll() is not None:

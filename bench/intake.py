@@ -187,7 +187,7 @@ def main() -> None:
         wait_consumer(amqp, proc, log)
         started = time.monotonic()
         total = opts.rows * opts.exports
-        progress = Progress("intake.py", "intake", total, "rows stored", every=opts.progress)
+        progress = Progress("intake", total, "rows stored", every=opts.progress)
         for i, (body, content_type) in enumerate(bodies):
             publish_export(amqp, body=body, vendor=opts.vendor, content_type=content_type)
             goal = opts.rows * (i + 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 #: Seconds between two lines of one step, unless the script's ``--progress`` says otherwise.
@@ -28,9 +29,11 @@ class Progress:
     enough for every DUO call of a baseline.
     """
 
-    def __init__(self, script: str, what: str, total: int, unit: str, *,
-                 every: float = EVERY, stream: TextIO | None = None) -> None:
-        self._head = f"{script}: {what}: "
+    def __init__(self, what: str, total: int, unit: str, *, every: float = EVERY,
+                 stream: TextIO | None = None, script: str | None = None) -> None:
+        """``script``: how the lines name the script (default: its file's name, as
+        ``bench/project.py`` names it in its messages)."""
+        self._head = f"{script or Path(sys.argv[0]).name}: {what}: "
         self._tail = f" of {total} {unit}"
         self._every = every
         self._stream = stream

@@ -42,7 +42,8 @@ def test_a_line_once_the_interval_passed_with_the_count_and_the_rate(
         progress: tuple[ModuleType, Clock]) -> None:
     module, clock = progress
     out = io.StringIO()
-    step = module.Progress("e2e.py", "adapter", 1000, "registered", every=30, stream=out)
+    step = module.Progress("adapter", 1000, "registered", every=30, stream=out,
+                           script="e2e.py")
     clock.now += 29.9
     step.show(100)
     assert out.getvalue() == ""                      # not yet due
@@ -60,7 +61,7 @@ def test_a_line_once_the_interval_passed_with_the_count_and_the_rate(
 def test_add_counts_the_calls_of_every_thread(progress: tuple[ModuleType, Clock]) -> None:
     module, clock = progress
     out = io.StringIO()
-    step = module.Progress("e2e.py", "baseline", 8000, "calls", every=5, stream=out)
+    step = module.Progress("baseline", 8000, "calls", every=5, stream=out, script="e2e.py")
 
     def calls() -> None:
         for _ in range(1000):
@@ -80,7 +81,7 @@ def test_add_counts_the_calls_of_every_thread(progress: tuple[ModuleType, Clock]
 def test_zero_prints_nothing(progress: tuple[ModuleType, Clock]) -> None:
     module, clock = progress
     out = io.StringIO()
-    step = module.Progress("e2e.py", "adapter", 10, "registered", every=0, stream=out)
+    step = module.Progress("adapter", 10, "registered", every=0, stream=out, script="e2e.py")
     for done in range(10):
         clock.now += 60
         step.show(done)
